@@ -1,0 +1,940 @@
+//! The Dune endpoints: routing, validation, and JSON/CSV bodies shaped like the OpenAPI spec
+//! (`models.GetPipelineExecutionStatusResponse`, `models.GetExecutionStatusResponse`,
+//! `models.ReadExecutionResultResponse`, ...). Handlers are synchronous: they lock the state, compute
+//! a view at the current virtual time, and release the lock before writing large bodies.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::engine::{NodeKind, Phase, PipelineRun, PipelineState, RunNode};
+use crate::results;
+use crate::scenario::{FaultEndpoint, NodeDef, Outcome, StatusStyle, check_graph};
+use crate::server::Shared;
+use crate::util::{fnv1a, format_timestamp, is_ulid};
+
+/// Results are kept this long after the execution ended (`expires_at`).
+const RESULT_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
+
+/// A routed request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Route {
+    QueryPipelineExecute(String),
+    PipelinesExecute,
+    QueryPipeline(String),
+    PipelineStatus(String),
+    ExecutionStatus(String),
+    ExecutionResults(String),
+    ExecutionResultsCsv(String),
+    ExecutionCancel(String),
+    NotFound,
+}
+
+impl Route {
+    pub(crate) fn parse(method: &str, path: &str) -> Route {
+        let Some(rest) = path.strip_prefix("/api/v1/") else {
+            return Route::NotFound;
+        };
+        let segs: Vec<&str> = rest.split('/').collect();
+        let s = |x: &str| x.to_owned();
+        match (method, segs.as_slice()) {
+            ("POST", ["query", id, "pipeline", "execute"]) => Route::QueryPipelineExecute(s(id)),
+            ("POST", ["pipelines", "execute"]) => Route::PipelinesExecute,
+            ("GET", ["query", id, "pipeline"]) => Route::QueryPipeline(s(id)),
+            ("GET", ["pipelines", "executions", id, "status"]) => Route::PipelineStatus(s(id)),
+            ("GET", ["execution", id, "status"]) => Route::ExecutionStatus(s(id)),
+            ("GET", ["execution", id, "results"]) => Route::ExecutionResults(s(id)),
+            ("GET", ["execution", id, "results", "csv"]) => Route::ExecutionResultsCsv(s(id)),
+            ("POST", ["execution", id, "cancel"]) => Route::ExecutionCancel(s(id)),
+            _ => Route::NotFound,
+        }
+    }
+
+    /// The fault endpoint this route belongs to (`None`: only `any` faults match).
+    pub(crate) fn endpoint(&self) -> Option<FaultEndpoint> {
+        Some(match self {
+            Route::QueryPipelineExecute(_) => FaultEndpoint::PipelineExecute,
+            Route::PipelinesExecute => FaultEndpoint::PipelinesExecute,
+            Route::QueryPipeline(_) => FaultEndpoint::QueryPipeline,
+            Route::PipelineStatus(_) => FaultEndpoint::PipelineStatus,
+            Route::ExecutionStatus(_) => FaultEndpoint::ExecutionStatus,
+            Route::ExecutionResults(_) => FaultEndpoint::ExecutionResults,
+            Route::ExecutionResultsCsv(_) => FaultEndpoint::ExecutionResultsCsv,
+            Route::ExecutionCancel(_) => FaultEndpoint::ExecutionCancel,
+            Route::NotFound => return None,
+        })
+    }
+}
+
+/// A complete response.
+#[derive(Debug, Clone)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) content_type: String,
+    pub(crate) headers: Vec<(&'static str, String)>,
+    pub(crate) body: Bytes,
+}
+
+impl Reply {
+    pub(crate) fn json(status: u16, value: &Value) -> Reply {
+        Reply::raw(status, "application/json", value.to_string())
+    }
+
+    pub(crate) fn error(status: u16, message: impl Into<String>) -> Reply {
+        Reply::json(status, &json!({ "error": message.into() }))
+    }
+
+    pub(crate) fn raw(status: u16, content_type: &str, body: impl Into<Bytes>) -> Reply {
+        Reply {
+            status,
+            content_type: content_type.to_owned(),
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+}
+
+/// Serves one authenticated request.
+pub(crate) fn dispatch(shared: &Shared, route: &Route, query: Option<&str>, body: &[u8]) -> Reply {
+    let params = Params::parse(query);
+    match route {
+        Route::QueryPipelineExecute(id) => execute_query_pipeline(shared, id, body),
+        Route::PipelinesExecute => execute_pipeline(shared, body),
+        Route::QueryPipeline(id) => query_pipeline(shared, id, &params),
+        Route::PipelineStatus(id) => pipeline_status(shared, id),
+        Route::ExecutionStatus(id) => execution_status(shared, id),
+        Route::ExecutionResults(id) => execution_results(shared, id, &params, false),
+        Route::ExecutionResultsCsv(id) => execution_results(shared, id, &params, true),
+        Route::ExecutionCancel(id) => cancel_execution(shared, id),
+        Route::NotFound => Reply::error(404, "not found"),
+    }
+}
+
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(query: Option<&str>) -> Params {
+        Params(
+            query
+                .map(|q| {
+                    form_urlencoded::parse(q.as_bytes())
+                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        )
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn u64(&self, name: &str) -> Result<Option<u64>, Reply> {
+        match self.get(name) {
+            None | Some("") => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                Reply::error(
+                    400,
+                    format!("invalid {name} {v:?}: must be a non-negative integer"),
+                )
+            }),
+        }
+    }
+
+    /// Go's strconv.ParseBool vocabulary.
+    fn bool(&self, name: &str) -> Result<bool, Reply> {
+        match self.get(name) {
+            None | Some("") => Ok(false),
+            Some("1" | "t" | "T" | "true" | "TRUE" | "True") => Ok(true),
+            Some("0" | "f" | "F" | "false" | "FALSE" | "False") => Ok(false),
+            Some(v) => Err(Reply::error(
+                400,
+                format!("invalid {name} {v:?}: must be true or false"),
+            )),
+        }
+    }
+}
+
+const PERFORMANCE_ERROR: &str = "performance must be one of: medium, large";
+
+fn performance(value: Option<&str>) -> Result<String, Reply> {
+    match value {
+        None | Some("") => Ok("medium".to_owned()),
+        Some(p @ ("medium" | "large")) => Ok(p.to_owned()),
+        Some(_) => Err(Reply::error(400, PERFORMANCE_ERROR)),
+    }
+}
+
+fn parse_query_id(raw: &str) -> Result<u64, Reply> {
+    raw.parse::<u64>().map_err(|_| {
+        Reply::error(
+            400,
+            format!("invalid query_id {raw:?}: must be a positive integer"),
+        )
+    })
+}
+
+/// The body of `POST /query/{id}/pipeline/execute`: optional, lenient about extra keys (as Dune's Go
+/// server is), strict about the values it knows.
+fn parse_execute_body(body: &[u8]) -> Result<(String, Map<String, Value>), Reply> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(("medium".to_owned(), Map::new()));
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| Reply::error(400, format!("invalid JSON body: {e}")))?;
+    let Value::Object(obj) = value else {
+        return Err(Reply::error(400, "request body must be a JSON object"));
+    };
+    let perf = match obj.get("performance") {
+        None | Some(Value::Null) => "medium".to_owned(),
+        Some(Value::String(s)) => performance(Some(s))?,
+        Some(_) => return Err(Reply::error(400, PERFORMANCE_ERROR)),
+    };
+    let params = match obj.get("query_parameters") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => return Err(Reply::error(400, "query_parameters must be a JSON object")),
+    };
+    Ok((perf, params))
+}
+
+struct NodeSpec {
+    id: u64,
+    kind: NodeKind,
+    deps: Vec<u64>,
+    behaviour: NodeDef,
+}
+
+fn execute_query_pipeline(shared: &Shared, raw_id: &str, body: &[u8]) -> Reply {
+    let query_id = match parse_query_id(raw_id) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let Some(def) = shared.scenario.query(query_id) else {
+        return Reply::error(404, "Query not found");
+    };
+    let (_performance, parameters) = match parse_execute_body(body) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let specs = def
+        .nodes
+        .iter()
+        .map(|n| NodeSpec {
+            id: n.id,
+            kind: kind_of(n, query_id, &parameters),
+            deps: n.dependencies.clone(),
+            behaviour: n.clone(),
+        })
+        .collect();
+    start_pipeline(shared, specs)
+}
+
+/// A scenario node's kind; query parameters go to the node(s) running the pipeline's own query.
+fn kind_of(n: &NodeDef, root: u64, parameters: &Map<String, Value>) -> NodeKind {
+    match (&n.materialized_view, n.query_id) {
+        (Some(name), _) => NodeKind::View { name: name.clone() },
+        (None, q) => {
+            let query_id = q.unwrap_or(root);
+            NodeKind::Query {
+                query_id,
+                parameters: if query_id == root {
+                    parameters.clone()
+                } else {
+                    Map::new()
+                },
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExecutePipelineRequest {
+    pipeline: PipelineRequest,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PipelineRequest {
+    nodes: Vec<PipelineNodeRequest>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PipelineNodeRequest {
+    id: u64,
+    #[serde(default)]
+    dependencies: Option<Vec<u64>>,
+    #[serde(default)]
+    query_execution: Option<QueryExecutionRequest>,
+    #[serde(default)]
+    materialized_view_refresh: Option<ViewRefreshRequest>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryExecutionRequest {
+    query_id: u64,
+    #[serde(default)]
+    performance: Option<String>,
+    #[serde(default)]
+    query_parameters: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ViewRefreshRequest {
+    name: String,
+    #[serde(default)]
+    performance: Option<String>,
+}
+
+fn execute_pipeline(shared: &Shared, body: &[u8]) -> Reply {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Reply::error(
+            400,
+            "request body is required: {\"pipeline\": {\"nodes\": [...]}}",
+        );
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let req: ExecutePipelineRequest = match serde_path_to_error::deserialize(de) {
+        Ok(r) => r,
+        Err(e) => {
+            let path = e.path().to_string();
+            let msg = if path == "." {
+                format!("invalid request body: {}", e.inner())
+            } else {
+                format!("invalid request body: {path}: {}", e.inner())
+            };
+            return Reply::error(400, msg);
+        }
+    };
+    let nodes = req.pipeline.nodes;
+    if nodes.is_empty() {
+        return Reply::error(400, "pipeline.nodes must not be empty");
+    }
+    let mut specs = Vec::with_capacity(nodes.len());
+    for n in nodes {
+        let id = n.id;
+        let (kind, perf, behaviour) = match (n.query_execution, n.materialized_view_refresh) {
+            (Some(q), None) => {
+                let behaviour = lookup_behaviour(shared, |d| d.query_id == Some(q.query_id))
+                    .unwrap_or_else(|| NodeDef::query(id, q.query_id));
+                let kind = NodeKind::Query {
+                    query_id: q.query_id,
+                    parameters: q.query_parameters.unwrap_or_default(),
+                };
+                (kind, q.performance, behaviour)
+            }
+            (None, Some(v)) => {
+                if v.name.trim().is_empty() {
+                    return Reply::error(
+                        400,
+                        format!("node {id}: materialized_view_refresh.name must not be empty"),
+                    );
+                }
+                let behaviour =
+                    lookup_behaviour(shared, |d| d.materialized_view.as_deref() == Some(&v.name))
+                        .unwrap_or_else(|| NodeDef::materialized_view(id, v.name.clone()));
+                (NodeKind::View { name: v.name }, v.performance, behaviour)
+            }
+            (Some(_), Some(_)) => {
+                return Reply::error(
+                    400,
+                    format!(
+                        "node {id}: set exactly one of query_execution and materialized_view_refresh, not both"
+                    ),
+                );
+            }
+            (None, None) => {
+                return Reply::error(
+                    400,
+                    format!(
+                        "node {id}: set exactly one of query_execution and materialized_view_refresh"
+                    ),
+                );
+            }
+        };
+        if performance(perf.as_deref()).is_err() {
+            return Reply::error(400, format!("node {id}: {PERFORMANCE_ERROR}"));
+        }
+        if specs.iter().any(|s: &NodeSpec| s.id == id) {
+            return Reply::error(400, format!("duplicate node id {id}"));
+        }
+        specs.push(NodeSpec {
+            id,
+            kind,
+            deps: n.dependencies.unwrap_or_default(),
+            behaviour,
+        });
+    }
+    start_pipeline(shared, specs)
+}
+
+fn lookup_behaviour(shared: &Shared, pred: impl Fn(&NodeDef) -> bool) -> Option<NodeDef> {
+    shared
+        .scenario
+        .queries
+        .iter()
+        .flat_map(|q| q.nodes.iter())
+        .find(|d| pred(d))
+        .cloned()
+}
+
+fn start_pipeline(shared: &Shared, specs: Vec<NodeSpec>) -> Reply {
+    let graph: Vec<(u64, Vec<u64>)> = specs.iter().map(|s| (s.id, s.deps.clone())).collect();
+    let order = match check_graph(&graph) {
+        Ok(o) => o,
+        Err(e) => return Reply::error(400, format!("invalid pipeline: {e}")),
+    };
+    let ids: Vec<u64> = specs.iter().map(|s| s.id).collect();
+    let now = shared.now();
+    let mut state = shared.lock();
+    let nodes: Vec<RunNode> = specs
+        .into_iter()
+        .map(|s| {
+            let deps = s
+                .deps
+                .iter()
+                .filter_map(|d| ids.iter().position(|x| x == d))
+                .collect();
+            RunNode {
+                id: s.id,
+                kind: s.kind,
+                deps,
+                behaviour: s.behaviour,
+                execution_id: String::new(),
+            }
+        })
+        .collect();
+    let pipeline_id = state.new_id(shared.unix_millis(now));
+    let mut run = PipelineRun::new(now, nodes, order);
+    for (i, node) in run.nodes.iter_mut().enumerate() {
+        let id = state.new_id(shared.unix_millis(now));
+        state
+            .executions
+            .insert(id.clone(), (pipeline_id.clone(), i));
+        node.execution_id = id;
+    }
+    state.pipelines.insert(pipeline_id.clone(), run);
+    state.pipelines_started += 1;
+    Reply::json(200, &json!({ "pipeline_execution_id": pipeline_id }))
+}
+
+fn query_pipeline(shared: &Shared, raw_id: &str, params: &Params) -> Reply {
+    let query_id = match parse_query_id(raw_id) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let Some(def) = shared.scenario.query(query_id) else {
+        return Reply::error(404, "Query not found");
+    };
+    let perf = match performance(params.get("performance")) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let parameters = match params.get("query_parameters") {
+        None | Some("") => Map::new(),
+        Some(text) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(m)) => m,
+            _ => {
+                return Reply::error(
+                    400,
+                    "query_parameters must be a URL-encoded JSON object, e.g. %7B%22chain%22%3A%22base%22%7D",
+                );
+            }
+        },
+    };
+    let nodes: Vec<Value> = def
+        .nodes
+        .iter()
+        .map(|n| {
+            let mut node = Map::new();
+            node.insert("id".into(), json!(n.id));
+            node.insert("dependencies".into(), json!(n.dependencies));
+            match kind_of(n, query_id, &parameters) {
+                NodeKind::View { name } => {
+                    node.insert(
+                        "materialized_view_refresh".into(),
+                        json!({ "name": name, "performance": perf }),
+                    );
+                }
+                NodeKind::Query {
+                    query_id,
+                    parameters,
+                } => {
+                    let mut q = Map::new();
+                    q.insert("query_id".into(), json!(query_id));
+                    q.insert("performance".into(), json!(perf));
+                    if !parameters.is_empty() {
+                        q.insert("query_parameters".into(), Value::Object(parameters));
+                    }
+                    node.insert("query_execution".into(), Value::Object(q));
+                }
+            }
+            Value::Object(node)
+        })
+        .collect();
+    Reply::json(200, &json!({ "pipeline": { "nodes": nodes } }))
+}
+
+fn node_status_string(shared: &Shared, phase: Phase, forced: Option<&str>) -> String {
+    let names = &shared.scenario.status_names;
+    let qs = shared.scenario.status_style == StatusStyle::QueryState;
+    let pick = |over: &Option<String>, lower: &str, upper: &str| -> String {
+        over.clone()
+            .unwrap_or_else(|| if qs { upper } else { lower }.to_owned())
+    };
+    let pending = pick(&names.pending, "pending", "QUERY_STATE_PENDING");
+    match phase {
+        Phase::Waiting | Phase::Pending => pending,
+        Phase::Blocked => names.blocked.clone().unwrap_or(pending),
+        Phase::Executing => pick(&names.executing, "executing", "QUERY_STATE_EXECUTING"),
+        Phase::Ended(o) => {
+            if let Some(f) = forced {
+                return f.to_owned();
+            }
+            match o {
+                Outcome::Completed => pick(&names.completed, "completed", "QUERY_STATE_COMPLETED"),
+                Outcome::Failed => pick(&names.failed, "failed", "QUERY_STATE_FAILED"),
+                Outcome::Cancelled => pick(&names.cancelled, "cancelled", "QUERY_STATE_CANCELLED"),
+                Outcome::CompletedPartial => pick(
+                    &names.completed_partial,
+                    "completed_partial",
+                    "QUERY_STATE_COMPLETED_PARTIAL",
+                ),
+                Outcome::Expired => pick(&names.expired, "expired", "QUERY_STATE_EXPIRED"),
+            }
+        }
+    }
+}
+
+fn pipeline_status(shared: &Shared, id: &str) -> Reply {
+    let now = shared.now();
+    let state = shared.lock();
+    let Some(run) = state.pipelines.get(id) else {
+        return Reply::error(404, "Pipeline execution not found");
+    };
+    let t = run.rel(now);
+    let nodes: Vec<Value> = run
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let phase = run.phase(i, t);
+            let mut st = Map::new();
+            st.insert(
+                "status".into(),
+                json!(node_status_string(
+                    shared,
+                    phase,
+                    n.behaviour.status.as_deref()
+                )),
+            );
+            let key = match &n.kind {
+                NodeKind::Query { query_id, .. } => {
+                    st.insert("query_id".into(), json!(query_id));
+                    "query_execution_status"
+                }
+                NodeKind::View { name } => {
+                    st.insert("name".into(), json!(name));
+                    "materialized_view_refresh_status"
+                }
+            };
+            if run.submitted(i, t) {
+                st.insert("execution_id".into(), json!(n.execution_id));
+            }
+            if phase == Phase::Ended(Outcome::Failed) {
+                st.insert("error".into(), json!(n.error_message()));
+            }
+            json!({ "id": n.id, key: st })
+        })
+        .collect();
+    let names = &shared.scenario.pipeline_status_names;
+    let (pstate, culprit) = run.state(t);
+    let name = |over: &Option<String>, default: &str| over.clone().unwrap_or(default.to_owned());
+    let status = match pstate {
+        PipelineState::Pending => name(&names.pending, "pending"),
+        PipelineState::Executing => name(&names.executing, "executing"),
+        PipelineState::Completed => name(&names.completed, "completed"),
+        PipelineState::Failed => name(&names.failed, "failed"),
+        PipelineState::Cancelled => name(&names.cancelled, "cancelled"),
+    };
+    let mut body = Map::new();
+    body.insert("status".into(), json!(status));
+    body.insert("node_executions".into(), Value::Array(nodes));
+    if shared.scenario.pipeline_error {
+        let error = match (pstate, culprit.map(|i| (&run.nodes[i], run.phase(i, t)))) {
+            (PipelineState::Failed, Some((n, Phase::Ended(Outcome::Expired)))) => {
+                Some(format!("{} expired", n.label()))
+            }
+            (PipelineState::Failed, Some((n, _))) => {
+                Some(format!("{} failed: {}", n.label(), n.error_message()))
+            }
+            (PipelineState::Failed, None) => Some("pipeline execution failed".to_owned()),
+            (PipelineState::Cancelled, Some((n, _))) => {
+                Some(format!("{} was cancelled", n.label()))
+            }
+            (PipelineState::Cancelled, None) => Some("pipeline execution was cancelled".to_owned()),
+            _ => None,
+        };
+        if let Some(e) = error {
+            body.insert("error".into(), json!(e));
+        }
+    }
+    Reply::json(200, &Value::Object(body))
+}
+
+/// Everything the execution endpoints need about one node execution, copied out of the lock.
+struct ExecView {
+    execution_id: String,
+    query_id: Option<u64>,
+    phase: Phase,
+    submitted_at: Duration,
+    started_at: Option<Duration>,
+    ended_at: Option<Duration>,
+    queue: Duration,
+    run_time: Duration,
+    rows: u64,
+    credits: f64,
+    error: Value,
+    seed: u64,
+}
+
+enum Lookup {
+    Found(Box<ExecView>),
+    /// A real execution id of a node that has not been submitted (yet, or ever).
+    NotSubmitted,
+    Unknown,
+}
+
+fn lookup_execution(shared: &Shared, raw: &str) -> Result<Lookup, Reply> {
+    if !is_ulid(raw) {
+        return Err(Reply::error(
+            400,
+            format!("The requested execution ID (ID: {raw}) is invalid."),
+        ));
+    }
+    let id = raw.to_ascii_uppercase();
+    let now = shared.now();
+    let state = shared.lock();
+    let Some((pid, i)) = state.executions.get(&id) else {
+        return Ok(Lookup::Unknown);
+    };
+    let Some(run) = state.pipelines.get(pid) else {
+        return Ok(Lookup::Unknown);
+    };
+    let t = run.rel(now);
+    if !run.submitted(*i, t) {
+        return Ok(Lookup::NotSubmitted);
+    }
+    Ok(Lookup::Found(Box::new(exec_view(shared, run, *i, t))))
+}
+
+fn exec_view(shared: &Shared, run: &PipelineRun, i: usize, t: Duration) -> ExecView {
+    let node = &run.nodes[i];
+    let phase = run.phase(i, t);
+    let abs = |d: Duration| shared.event_time(run.created, d);
+    let (submit, start, end) = match run.timeline(i) {
+        crate::engine::Timeline::Runs {
+            submit, start, end, ..
+        } => (submit, start, end),
+        crate::engine::Timeline::Blocked { at } => (at, None, at),
+    };
+    let started = start.filter(|s| t >= *s);
+    let ended = (t >= end).then_some(end);
+    let b = &node.behaviour;
+    let mut error = Map::new();
+    error.insert(
+        "type".into(),
+        json!(
+            b.error_type
+                .clone()
+                .unwrap_or_else(|| "FAILED_TYPE_EXECUTION_FAILED".to_owned())
+        ),
+    );
+    error.insert("message".into(), json!(node.error_message()));
+    let mut meta = Map::new();
+    if let Some(l) = b.error_line {
+        meta.insert("line".into(), json!(l));
+    }
+    if let Some(c) = b.error_column {
+        meta.insert("column".into(), json!(c));
+    }
+    if !meta.is_empty() {
+        error.insert("metadata".into(), Value::Object(meta));
+    }
+    let credits = match phase {
+        Phase::Ended(o) => node.credits(o),
+        _ => 0.0,
+    };
+    ExecView {
+        execution_id: node.execution_id.clone(),
+        query_id: node.query_id(),
+        phase,
+        submitted_at: abs(submit),
+        started_at: started.map(abs),
+        ended_at: ended.map(abs),
+        queue: start.unwrap_or(end).saturating_sub(submit),
+        run_time: start.map_or(Duration::ZERO, |s| end.saturating_sub(s)),
+        rows: node.rows(),
+        credits,
+        error: Value::Object(error),
+        seed: fnv1a(&node.execution_id),
+    }
+}
+
+impl ExecView {
+    fn state(&self) -> &'static str {
+        match self.phase {
+            Phase::Waiting | Phase::Blocked | Phase::Pending => "QUERY_STATE_PENDING",
+            Phase::Executing => "QUERY_STATE_EXECUTING",
+            Phase::Ended(Outcome::Completed) => "QUERY_STATE_COMPLETED",
+            Phase::Ended(Outcome::CompletedPartial) => "QUERY_STATE_COMPLETED_PARTIAL",
+            Phase::Ended(Outcome::Failed) => "QUERY_STATE_FAILED",
+            Phase::Ended(Outcome::Cancelled) => "QUERY_STATE_CANCELLED",
+            Phase::Ended(Outcome::Expired) => "QUERY_STATE_EXPIRED",
+        }
+    }
+
+    fn outcome(&self) -> Option<Outcome> {
+        match self.phase {
+            Phase::Ended(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// Fields shared by the status and results responses.
+    fn common(&self, shared: &Shared) -> Map<String, Value> {
+        let ts = |d: Duration| json!(format_timestamp(shared.timestamp_nanos(d)));
+        let mut m = Map::new();
+        m.insert("execution_id".into(), json!(self.execution_id));
+        if let Some(q) = self.query_id {
+            m.insert("query_id".into(), json!(q));
+        }
+        m.insert("state".into(), json!(self.state()));
+        m.insert(
+            "is_execution_finished".into(),
+            json!(self.outcome().is_some()),
+        );
+        m.insert("submitted_at".into(), ts(self.submitted_at));
+        if let Some(s) = self.started_at {
+            m.insert("execution_started_at".into(), ts(s));
+        }
+        if let Some(e) = self.ended_at {
+            m.insert("execution_ended_at".into(), ts(e));
+            match self.outcome() {
+                Some(Outcome::Completed | Outcome::CompletedPartial) => {
+                    m.insert("expires_at".into(), ts(e.saturating_add(RESULT_RETENTION)));
+                }
+                Some(Outcome::Expired) => {
+                    m.insert("expires_at".into(), ts(e));
+                }
+                Some(Outcome::Cancelled) => {
+                    m.insert("cancelled_at".into(), ts(e));
+                }
+                Some(Outcome::Failed) => {
+                    m.insert("error".into(), self.error.clone());
+                }
+                None => {}
+            }
+        }
+        m
+    }
+
+    fn metadata(&self, page_rows: u64, page_bytes: Option<u64>) -> Value {
+        json!({
+            "column_names": results::COLUMN_NAMES,
+            "column_types": results::COLUMN_TYPES,
+            "row_count": page_rows,
+            "result_set_bytes": page_bytes.unwrap_or_else(|| results::estimated_total_bytes(self.rows)),
+            "total_row_count": self.rows,
+            "total_result_set_bytes": results::estimated_total_bytes(self.rows),
+            "datapoint_count": self.rows.saturating_mul(results::COLUMN_NAMES.len() as u64),
+            "pending_time_millis": self.queue.as_millis() as u64,
+            "execution_time_millis": self.run_time.as_millis() as u64,
+        })
+    }
+}
+
+/// A JSON number, integral when the value is (`10` rather than `10.0`, like Dune's examples).
+fn number(x: f64) -> Value {
+    if x.fract() == 0.0 && (0.0..9.0e15).contains(&x) {
+        json!(x as u64)
+    } else {
+        json!(x)
+    }
+}
+
+fn not_found_execution() -> Reply {
+    Reply::error(404, "Execution not found")
+}
+
+fn execution_status(shared: &Shared, raw: &str) -> Reply {
+    let view = match lookup_execution(shared, raw) {
+        Ok(Lookup::Found(v)) => *v,
+        Ok(_) => return not_found_execution(),
+        Err(r) => return r,
+    };
+    let mut m = view.common(shared);
+    if view.phase == Phase::Pending {
+        m.insert("queue_position".into(), json!(1));
+    }
+    if view.outcome() == Some(Outcome::Completed) {
+        m.insert("result_metadata".into(), view.metadata(view.rows, None));
+    }
+    m.insert("execution_cost_credits".into(), number(view.credits));
+    Reply::json(200, &Value::Object(m))
+}
+
+const PARTIAL_ERROR: &str = "Partial Result, please request with 'allow_partial_results=true'";
+
+fn execution_results(shared: &Shared, raw: &str, params: &Params, csv: bool) -> Reply {
+    let view = match lookup_execution(shared, raw) {
+        Ok(Lookup::Found(v)) => *v,
+        Ok(_) => return not_found_execution(),
+        Err(r) => return r,
+    };
+    let (limit, offset, allow_partial) = match (
+        params.u64("limit"),
+        params.u64("offset"),
+        params.bool("allow_partial_results"),
+    ) {
+        (Ok(l), Ok(o), Ok(a)) => (l, o.unwrap_or(0), a),
+        (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r,
+    };
+    let has_rows = match view.outcome() {
+        Some(Outcome::Completed) => true,
+        Some(Outcome::CompletedPartial) if allow_partial => true,
+        Some(Outcome::CompletedPartial) => return Reply::error(400, PARTIAL_ERROR),
+        _ => false,
+    };
+    if !has_rows {
+        if csv {
+            return Reply::error(
+                400,
+                format!(
+                    "execution {} is in state {}: no results to download",
+                    view.execution_id,
+                    view.state()
+                ),
+            );
+        }
+        return Reply::json(200, &Value::Object(view.common(shared)));
+    }
+    let max = shared.scenario.max_page_rows;
+    let limit = match limit {
+        None | Some(0) => max,
+        Some(l) => l.min(max),
+    };
+    let total = view.rows;
+    let start = offset.min(total);
+    let end = start.saturating_add(limit).min(total);
+    let next = (end < total).then_some(end);
+    let next_uri = |suffix: &str| {
+        next.map(|n| {
+            let mut uri = format!(
+                "{}/api/v1/execution/{}/results{suffix}?limit={limit}&offset={n}",
+                shared.base_url, view.execution_id
+            );
+            if allow_partial {
+                uri.push_str("&allow_partial_results=true");
+            }
+            uri
+        })
+    };
+    if csv {
+        let mut out = String::with_capacity(capacity(end - start, 40));
+        results::write_csv(&mut out, view.seed, start, end);
+        let mut reply = Reply::raw(200, "text/csv", out);
+        if let (Some(n), Some(uri)) = (next, next_uri("/csv")) {
+            reply.headers.push(("x-dune-next-uri", uri));
+            reply.headers.push(("x-dune-next-offset", n.to_string()));
+        }
+        return reply;
+    }
+    let mut head = view.common(shared);
+    if let (Some(n), Some(uri)) = (next, next_uri("")) {
+        head.insert("next_uri".into(), json!(uri));
+        head.insert("next_offset".into(), json!(n));
+    }
+    // Write `{...head, "result": {"rows": [...], "metadata": {...}}}` without building a Value per row.
+    let head = Value::Object(head).to_string();
+    let mut out = String::with_capacity(capacity(end - start, 80) + head.len());
+    out.push_str(&head[..head.len() - 1]);
+    out.push_str(",\"result\":{\"rows\":[");
+    let bytes = results::write_json_rows(&mut out, view.seed, start, end);
+    out.push_str("],\"metadata\":");
+    let meta = view.metadata(end - start, Some(results::header_bytes() + bytes));
+    out.push_str(&meta.to_string());
+    out.push_str("}}");
+    Reply::raw(200, "application/json", out)
+}
+
+/// A buffer size hint for `rows` rows of about `per_row` bytes, capped at 64 MiB.
+fn capacity(rows: u64, per_row: u64) -> usize {
+    usize::try_from(
+        rows.saturating_mul(per_row)
+            .saturating_add(512)
+            .min(64 << 20),
+    )
+    .unwrap_or(0)
+}
+
+fn cancel_execution(shared: &Shared, raw: &str) -> Reply {
+    if !is_ulid(raw) {
+        return Reply::error(
+            400,
+            format!("The requested execution ID (ID: {raw}) is invalid."),
+        );
+    }
+    let id = raw.to_ascii_uppercase();
+    let now = shared.now();
+    let mut state = shared.lock();
+    let Some((pid, i)) = state.executions.get(&id).cloned() else {
+        return not_found_execution();
+    };
+    let cancelled = match state.pipelines.get_mut(&pid) {
+        Some(run) => {
+            let t = run.rel(now);
+            run.cancel(i, t)
+        }
+        None => false,
+    };
+    if cancelled {
+        state.cancelled.push(id);
+    }
+    Reply::json(200, &json!({ "success": cancelled }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(
+            Route::parse("POST", "/api/v1/query/12/pipeline/execute"),
+            Route::QueryPipelineExecute("12".into())
+        );
+        assert_eq!(
+            Route::parse("GET", "/api/v1/execution/X/results/csv"),
+            Route::ExecutionResultsCsv("X".into())
+        );
+        assert_eq!(
+            Route::parse("GET", "/api/v1/query/12/pipeline/execute"),
+            Route::NotFound
+        );
+        assert_eq!(
+            Route::parse("GET", "/v1/pipelines/execute"),
+            Route::NotFound
+        );
+        assert_eq!(Route::NotFound.endpoint(), None);
+    }
+}

@@ -1,0 +1,1094 @@
+//! Scenarios: what the simulated Dune account contains (saved queries and their pipelines), how each
+//! node of a pipeline behaves over (virtual) time, and which faults the server injects.
+//!
+//! Everything here is plain data, (de)serialisable from YAML or JSON with unknown fields rejected, so a
+//! typo in a scenario file is an error that names the field instead of a silently ignored setting.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use serde::{Deserialize, Serialize};
+
+/// A complete description of a simulated Dune API: auth, clocks, status vocabulary, queries, faults.
+///
+/// See the crate README for the file format with a full example.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// The only accepted API key; `None` accepts any non-empty key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// Virtual seconds per real second (all scenario durations are virtual).
+    #[serde(default = "default_time_scale")]
+    pub time_scale: f64,
+    /// RFC 3339 UTC instant that virtual time 0 maps to; `None` = the real time at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
+    /// Vocabulary of node statuses in the pipeline status response.
+    #[serde(default)]
+    pub status_style: StatusStyle,
+    /// Per-state overrides of node status strings.
+    #[serde(default, skip_serializing_if = "StatusNames::is_empty")]
+    pub status_names: StatusNames,
+    /// Per-state overrides of the top-level pipeline status strings.
+    #[serde(default, skip_serializing_if = "PipelineStatusNames::is_empty")]
+    pub pipeline_status_names: PipelineStatusNames,
+    /// Whether a failed or cancelled pipeline carries a top-level `error` string.
+    #[serde(default = "default_true")]
+    pub pipeline_error: bool,
+    /// Largest page of result rows; a larger (or absent) `limit` is lowered to this.
+    #[serde(default = "default_max_page_rows")]
+    pub max_page_rows: u64,
+    /// Saved queries that have a pipeline.
+    #[serde(default)]
+    pub queries: Vec<QueryDef>,
+    /// Injected faults, see [`Fault`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<Fault>,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            api_key: None,
+            time_scale: default_time_scale(),
+            epoch: None,
+            status_style: StatusStyle::default(),
+            status_names: StatusNames::default(),
+            pipeline_status_names: PipelineStatusNames::default(),
+            pipeline_error: true,
+            max_page_rows: default_max_page_rows(),
+            queries: Vec::new(),
+            faults: Vec::new(),
+        }
+    }
+}
+
+fn default_time_scale() -> f64 {
+    1.0
+}
+fn default_true() -> bool {
+    true
+}
+fn default_max_page_rows() -> u64 {
+    30_000
+}
+fn default_node_duration() -> Duration {
+    Duration::from_secs(10)
+}
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Which strings node statuses use in `GET /pipelines/executions/{id}/status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusStyle {
+    /// `pending`, `executing`, `completed`, `failed`, `cancelled`, `completed_partial`, `expired`.
+    #[default]
+    Lowercase,
+    /// `QUERY_STATE_PENDING`, `QUERY_STATE_EXECUTING`, ... (the execution-state enum).
+    QueryState,
+}
+
+/// Overrides of node status strings, per logical state. `blocked` is a node that will never run because
+/// a dependency failed, expired or was cancelled (default: the `pending` string, without execution id).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusNames {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executing: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_partial: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<String>,
+}
+
+impl StatusNames {
+    fn is_empty(&self) -> bool {
+        *self == StatusNames::default()
+    }
+}
+
+/// Overrides of the top-level pipeline status strings (defaults `pending`, `executing`, `completed`,
+/// `failed`, `cancelled`). Mapping `failed` to `executing` models a server that never ends a failed
+/// pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineStatusNames {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executing: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled: Option<String>,
+}
+
+impl PipelineStatusNames {
+    fn is_empty(&self) -> bool {
+        *self == PipelineStatusNames::default()
+    }
+}
+
+/// A saved query that has a pipeline (`POST /query/{query_id}/pipeline/execute`,
+/// `GET /query/{query_id}/pipeline`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryDef {
+    pub query_id: u64,
+    pub nodes: Vec<NodeDef>,
+}
+
+/// How a node ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    #[default]
+    Completed,
+    Failed,
+    Cancelled,
+    CompletedPartial,
+    Expired,
+}
+
+impl Outcome {
+    /// Whether downstream nodes may run after this outcome.
+    pub fn is_success(self) -> bool {
+        matches!(self, Outcome::Completed | Outcome::CompletedPartial)
+    }
+}
+
+/// One node of a pipeline and its simulated behaviour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeDef {
+    /// Node id within the pipeline.
+    pub id: u64,
+    /// Fully qualified materialized view name (exactly one of this and `query_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub materialized_view: Option<String>,
+    /// Query executed by this node (exactly one of this and `materialized_view`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_id: Option<u64>,
+    /// Ids of the nodes this one waits for.
+    #[serde(default)]
+    pub dependencies: Vec<u64>,
+    /// Pending time once the dependencies completed.
+    #[serde(default, with = "duration_serde")]
+    pub queue: Duration,
+    /// Executing time.
+    #[serde(default = "default_node_duration", with = "duration_serde")]
+    pub duration: Duration,
+    /// Final state.
+    #[serde(default)]
+    pub outcome: Outcome,
+    /// Error message when the outcome is `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Error type (default `FAILED_TYPE_EXECUTION_FAILED`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
+    /// `error.metadata.line` of the execution error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_line: Option<u64>,
+    /// `error.metadata.column` of the execution error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_column: Option<u64>,
+    /// `execution_cost_credits` (default 10 for a query, 5 for a view, 0 when failed or cancelled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<f64>,
+    /// Rows of the result (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+    /// Raw node status string reported once the node has ended (models unknown status strings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+impl NodeDef {
+    fn with_kind(id: u64, materialized_view: Option<String>, query_id: Option<u64>) -> Self {
+        NodeDef {
+            id,
+            materialized_view,
+            query_id,
+            dependencies: Vec::new(),
+            queue: Duration::ZERO,
+            duration: default_node_duration(),
+            outcome: Outcome::Completed,
+            error: None,
+            error_type: None,
+            error_line: None,
+            error_column: None,
+            credits: None,
+            rows: None,
+            status: None,
+        }
+    }
+
+    /// A query node with default behaviour (no queue, 10 s, completed).
+    pub fn query(id: u64, query_id: u64) -> Self {
+        Self::with_kind(id, None, Some(query_id))
+    }
+
+    /// A materialized-view refresh node with default behaviour.
+    pub fn materialized_view(id: u64, name: impl Into<String>) -> Self {
+        Self::with_kind(id, Some(name.into()), None)
+    }
+
+    /// Sets the dependencies.
+    pub fn depends_on(mut self, deps: impl IntoIterator<Item = u64>) -> Self {
+        self.dependencies = deps.into_iter().collect();
+        self
+    }
+
+    /// Sets the queue (pending) time.
+    pub fn queue(mut self, queue: Duration) -> Self {
+        self.queue = queue;
+        self
+    }
+
+    /// Sets the executing time.
+    pub fn duration(mut self, duration: Duration) -> Self {
+        self.duration = duration;
+        self
+    }
+
+    /// Sets the outcome.
+    pub fn outcome(mut self, outcome: Outcome) -> Self {
+        self.outcome = outcome;
+        self
+    }
+
+    /// Makes the node fail with this error message.
+    pub fn failing(mut self, message: impl Into<String>) -> Self {
+        self.outcome = Outcome::Failed;
+        self.error = Some(message.into());
+        self
+    }
+
+    /// Sets the number of result rows.
+    pub fn rows(mut self, rows: u64) -> Self {
+        self.rows = Some(rows);
+        self
+    }
+}
+
+/// Endpoint a fault applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultEndpoint {
+    /// `POST /query/{id}/pipeline/execute`
+    PipelineExecute,
+    /// `POST /pipelines/execute`
+    PipelinesExecute,
+    /// `GET /query/{id}/pipeline`
+    QueryPipeline,
+    /// `GET /pipelines/executions/{id}/status`
+    PipelineStatus,
+    /// `GET /execution/{id}/status`
+    ExecutionStatus,
+    /// `GET /execution/{id}/results`
+    ExecutionResults,
+    /// `GET /execution/{id}/results/csv`
+    ExecutionResultsCsv,
+    /// `POST /execution/{id}/cancel`
+    ExecutionCancel,
+    /// Every request (that passed authentication), including unknown paths.
+    Any,
+}
+
+/// A fault: after `after` matching requests went through normally, the next matching requests get
+/// `responses`, one each, in order; then normal behaviour resumes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    pub endpoint: FaultEndpoint,
+    #[serde(default)]
+    pub after: usize,
+    pub responses: Vec<FaultResponse>,
+}
+
+impl Fault {
+    /// A fault on `endpoint` that starts with the first matching request.
+    pub fn new(
+        endpoint: FaultEndpoint,
+        responses: impl IntoIterator<Item = FaultResponse>,
+    ) -> Self {
+        Fault {
+            endpoint,
+            after: 0,
+            responses: responses.into_iter().collect(),
+        }
+    }
+
+    /// Lets `n` matching requests through normally first.
+    pub fn after(mut self, n: usize) -> Self {
+        self.after = n;
+        self
+    }
+}
+
+/// One injected response. Exactly one of `status`, `drop`, `drop_mid_body`, `garbage`, `oversized`,
+/// `delay`, `slow_drip`, `pass` must be set; `body`, `content_type` and `retry_after` go with `status`;
+/// `apply` goes with `status`, `drop`, `garbage` and `oversized`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultResponse {
+    /// Plain error response with this status code (body `{"error": "..."}` unless `body` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Body text of a `status` response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Content type of a `status` response (default `application/json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// `Retry-After` header value, sent verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<String>,
+    /// Process the request normally (e.g. start the pipeline) but send the fault instead of the
+    /// normal response: models a lost response.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub apply: bool,
+    /// Close the connection without any response.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub drop: bool,
+    /// Send the normal status and headers and part of the body, then abort the connection.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub drop_mid_body: bool,
+    /// 200 `application/json` with a malformed JSON body.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub garbage: bool,
+    /// 200 `application/json` with a body of this many bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oversized: Option<u64>,
+    /// Wait this (virtual) long, then respond normally.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_duration_serde"
+    )]
+    pub delay: Option<Duration>,
+    /// Send the normal body a few bytes at a time over this (virtual) duration.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_duration_serde"
+    )]
+    pub slow_drip: Option<Duration>,
+    /// Respond normally.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pass: bool,
+}
+
+/// The validated meaning of a [`FaultResponse`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FaultKind {
+    Status {
+        status: u16,
+        body: Option<String>,
+        content_type: Option<String>,
+        retry_after: Option<String>,
+    },
+    Drop,
+    DropMidBody,
+    Garbage,
+    Oversized(u64),
+    Delay(Duration),
+    SlowDrip(Duration),
+    Pass,
+}
+
+impl FaultResponse {
+    /// A plain error response.
+    pub fn status(status: u16) -> Self {
+        FaultResponse {
+            status: Some(status),
+            ..Default::default()
+        }
+    }
+
+    /// A 429 with a `Retry-After` header.
+    pub fn rate_limited(retry_after: impl Into<String>) -> Self {
+        FaultResponse {
+            status: Some(429),
+            retry_after: Some(retry_after.into()),
+            ..Default::default()
+        }
+    }
+
+    /// Close the connection without a response.
+    pub fn drop_connection() -> Self {
+        FaultResponse {
+            drop: true,
+            ..Default::default()
+        }
+    }
+
+    /// Abort the connection in the middle of the body.
+    pub fn drop_mid_body() -> Self {
+        FaultResponse {
+            drop_mid_body: true,
+            ..Default::default()
+        }
+    }
+
+    /// 200 with malformed JSON.
+    pub fn garbage() -> Self {
+        FaultResponse {
+            garbage: true,
+            ..Default::default()
+        }
+    }
+
+    /// 200 with a body of `bytes` bytes.
+    pub fn oversized(bytes: u64) -> Self {
+        FaultResponse {
+            oversized: Some(bytes),
+            ..Default::default()
+        }
+    }
+
+    /// Normal response after a (virtual) delay.
+    pub fn delay(delay: Duration) -> Self {
+        FaultResponse {
+            delay: Some(delay),
+            ..Default::default()
+        }
+    }
+
+    /// Normal response, body dripped over a (virtual) duration.
+    pub fn slow_drip(over: Duration) -> Self {
+        FaultResponse {
+            slow_drip: Some(over),
+            ..Default::default()
+        }
+    }
+
+    /// Normal response.
+    pub fn pass() -> Self {
+        FaultResponse {
+            pass: true,
+            ..Default::default()
+        }
+    }
+
+    /// Process the request normally but send this fault instead (a lost response).
+    pub fn applied(mut self) -> Self {
+        self.apply = true;
+        self
+    }
+
+    pub(crate) fn kind(&self) -> anyhow::Result<FaultKind> {
+        let mut kinds = Vec::new();
+        if let Some(status) = self.status {
+            kinds.push((
+                "status",
+                FaultKind::Status {
+                    status,
+                    body: self.body.clone(),
+                    content_type: self.content_type.clone(),
+                    retry_after: self.retry_after.clone(),
+                },
+            ));
+        }
+        if self.drop {
+            kinds.push(("drop", FaultKind::Drop));
+        }
+        if self.drop_mid_body {
+            kinds.push(("drop_mid_body", FaultKind::DropMidBody));
+        }
+        if self.garbage {
+            kinds.push(("garbage", FaultKind::Garbage));
+        }
+        if let Some(n) = self.oversized {
+            kinds.push(("oversized", FaultKind::Oversized(n)));
+        }
+        if let Some(d) = self.delay {
+            kinds.push(("delay", FaultKind::Delay(d)));
+        }
+        if let Some(d) = self.slow_drip {
+            kinds.push(("slow_drip", FaultKind::SlowDrip(d)));
+        }
+        if self.pass {
+            kinds.push(("pass", FaultKind::Pass));
+        }
+        let names: Vec<&str> = kinds.iter().map(|(n, _)| *n).collect();
+        let Some((name, kind)) = kinds.pop() else {
+            bail!(
+                "a fault response needs exactly one of: status, drop, drop_mid_body, garbage, oversized, delay, slow_drip, pass"
+            );
+        };
+        if !kinds.is_empty() {
+            bail!(
+                "a fault response needs exactly one kind, found: {}",
+                names.join(", ")
+            );
+        }
+        if self.status.is_none() {
+            for (field, set) in [
+                ("body", self.body.is_some()),
+                ("content_type", self.content_type.is_some()),
+                ("retry_after", self.retry_after.is_some()),
+            ] {
+                if set {
+                    bail!("`{field}` only goes with `status` (found with `{name}`)");
+                }
+            }
+        }
+        if self.apply && !matches!(name, "status" | "drop" | "garbage" | "oversized") {
+            bail!(
+                "`apply` only goes with status, drop, garbage or oversized (`{name}` responds normally anyway)"
+            );
+        }
+        if let Some(status) = self.status
+            && !(100..=999).contains(&status)
+        {
+            bail!("status {status} is not a valid HTTP status code");
+        }
+        if let Some(ct) = &self.content_type
+            && ct.is_empty()
+        {
+            bail!("content_type must not be empty");
+        }
+        Ok(kind)
+    }
+}
+
+const BUILTIN_NAMES: &[&str] = &["demo", "demo-failing", "single", "query-state", "mv-only"];
+
+const DEMO_ROOT: u64 = 3_493_826;
+
+impl Scenario {
+    /// A built-in scenario by name (see [`Scenario::builtin_names`]).
+    pub fn builtin(name: &str) -> Option<Scenario> {
+        match name {
+            "demo" => Some(demo(false)),
+            "demo-failing" => Some(demo(true)),
+            "query-state" => Some(Scenario {
+                status_style: StatusStyle::QueryState,
+                ..demo(false)
+            }),
+            "single" => Some(Scenario {
+                time_scale: 20.0,
+                ..Scenario::single_query(1111, Duration::from_secs(5))
+            }),
+            "mv-only" => Some(mv_only()),
+            _ => None,
+        }
+    }
+
+    /// Names accepted by [`Scenario::builtin`].
+    pub fn builtin_names() -> &'static [&'static str] {
+        BUILTIN_NAMES
+    }
+
+    /// Parses a scenario from YAML or JSON (JSON is YAML) and validates it. Errors name the offending
+    /// field, e.g. `queries[0].nodes[1].duraton: unknown field ...`.
+    pub fn from_yaml_or_json(text: &str) -> anyhow::Result<Scenario> {
+        // serde_yaml_ng errors already carry the path, e.g. `queries[0].nodes[0]: unknown field ...`.
+        let scenario: Scenario =
+            serde_yaml_ng::from_str(text).map_err(|e| anyhow::anyhow!("invalid scenario: {e}"))?;
+        scenario.validate().context("invalid scenario")?;
+        Ok(scenario)
+    }
+
+    /// One saved query whose pipeline is a single query node (id 1) running for `duration`.
+    /// Time scale 1.0.
+    pub fn single_query(query_id: u64, duration: Duration) -> Scenario {
+        Scenario {
+            queries: vec![QueryDef {
+                query_id,
+                nodes: vec![NodeDef::query(1, query_id).duration(duration)],
+            }],
+            ..Scenario::default()
+        }
+    }
+
+    /// A chain of `n` nodes (at least 1), each running for `each`: node 1 is a materialized view
+    /// `dune.sim.mv_chain_1`, nodes 2..n-1 are queries `query_id + i - 1`, node n is `query_id` itself.
+    /// With `n == 1` the only node is the query. Time scale 1.0.
+    pub fn chain(query_id: u64, n: usize, each: Duration) -> Scenario {
+        let n = n.max(1) as u64;
+        let nodes = (1..=n)
+            .map(|i| {
+                let node = if i == n {
+                    NodeDef::query(i, query_id)
+                } else if i == 1 {
+                    NodeDef::materialized_view(i, "dune.sim.mv_chain_1")
+                } else {
+                    NodeDef::query(i, query_id.wrapping_add(i - 1))
+                };
+                let node = if i > 1 {
+                    node.depends_on([i - 1])
+                } else {
+                    node
+                };
+                node.duration(each)
+            })
+            .collect();
+        Scenario {
+            queries: vec![QueryDef { query_id, nodes }],
+            ..Scenario::default()
+        }
+    }
+
+    /// Sets the time scale.
+    pub fn with_time_scale(mut self, time_scale: f64) -> Self {
+        self.time_scale = time_scale;
+        self
+    }
+
+    /// Requires this API key.
+    pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// Sets the epoch (RFC 3339 UTC).
+    pub fn with_epoch(mut self, epoch: impl Into<String>) -> Self {
+        self.epoch = Some(epoch.into());
+        self
+    }
+
+    /// Adds a fault.
+    pub fn with_fault(mut self, fault: Fault) -> Self {
+        self.faults.push(fault);
+        self
+    }
+
+    /// The saved query with this id.
+    pub fn query(&self, query_id: u64) -> Option<&QueryDef> {
+        self.queries.iter().find(|q| q.query_id == query_id)
+    }
+
+    /// Checks everything serde cannot: node kinds, ids, dependencies, cycles, clock settings, faults.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !(self.time_scale.is_finite() && self.time_scale > 0.0) {
+            bail!(
+                "time_scale must be a positive number (got {})",
+                self.time_scale
+            );
+        }
+        if let Some(epoch) = &self.epoch {
+            parse_epoch(epoch)?;
+        }
+        if self.max_page_rows == 0 {
+            bail!("max_page_rows must be at least 1");
+        }
+        if let Some(key) = &self.api_key
+            && key.is_empty()
+        {
+            bail!("api_key must not be empty (omit it to accept any key)");
+        }
+        let mut seen = HashSet::new();
+        for (qi, q) in self.queries.iter().enumerate() {
+            if !seen.insert(q.query_id) {
+                bail!("queries[{qi}]: query_id {} is defined twice", q.query_id);
+            }
+            validate_nodes(&q.nodes)
+                .with_context(|| format!("queries[{qi}] (query {})", q.query_id))?;
+        }
+        for (fi, f) in self.faults.iter().enumerate() {
+            if f.responses.is_empty() {
+                bail!("faults[{fi}]: responses must not be empty");
+            }
+            for (ri, r) in f.responses.iter().enumerate() {
+                r.kind()
+                    .with_context(|| format!("faults[{fi}].responses[{ri}]"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate_nodes(nodes: &[NodeDef]) -> anyhow::Result<()> {
+    if nodes.is_empty() {
+        bail!("nodes must not be empty");
+    }
+    let mut ids = HashSet::new();
+    for n in nodes {
+        if !ids.insert(n.id) {
+            bail!("duplicate node id {}", n.id);
+        }
+        match (&n.materialized_view, n.query_id) {
+            (Some(_), Some(_)) => bail!(
+                "node {}: set exactly one of materialized_view and query_id, not both",
+                n.id
+            ),
+            (None, None) => bail!(
+                "node {}: set exactly one of materialized_view and query_id",
+                n.id
+            ),
+            (Some(name), None) if name.is_empty() => {
+                bail!("node {}: materialized_view must not be empty", n.id)
+            }
+            _ => {}
+        }
+        if let Some(c) = n.credits
+            && !(c.is_finite() && c >= 0.0)
+        {
+            bail!("node {}: credits must be a non-negative number", n.id);
+        }
+    }
+    let edges: Vec<(u64, Vec<u64>)> = nodes
+        .iter()
+        .map(|n| (n.id, n.dependencies.clone()))
+        .collect();
+    check_graph(&edges)?;
+    Ok(())
+}
+
+/// Checks dependencies exist and form no cycle; returns a topological order (indices into `nodes`).
+pub(crate) fn check_graph(nodes: &[(u64, Vec<u64>)]) -> anyhow::Result<Vec<usize>> {
+    let index: HashMap<u64, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (*id, i))
+        .collect();
+    let mut indegree = vec![0usize; nodes.len()];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+    for (i, (id, deps)) in nodes.iter().enumerate() {
+        let mut unique = HashSet::new();
+        for dep in deps {
+            let Some(&d) = index.get(dep) else {
+                bail!("node {id} depends on node {dep}, which does not exist");
+            };
+            if unique.insert(d) {
+                indegree[i] += 1;
+                dependents[d].push(i);
+            }
+        }
+    }
+    let mut ready: Vec<usize> = (0..nodes.len()).filter(|&i| indegree[i] == 0).collect();
+    ready.reverse();
+    let mut order = Vec::with_capacity(nodes.len());
+    while let Some(i) = ready.pop() {
+        order.push(i);
+        for &j in &dependents[i] {
+            indegree[j] -= 1;
+            if indegree[j] == 0 {
+                ready.push(j);
+            }
+        }
+    }
+    if order.len() != nodes.len() {
+        let mut cyclic: Vec<u64> = (0..nodes.len())
+            .filter(|&i| indegree[i] > 0)
+            .map(|i| nodes[i].0)
+            .collect();
+        cyclic.sort_unstable();
+        let list: Vec<String> = cyclic.iter().map(u64::to_string).collect();
+        bail!("dependency cycle among nodes {}", list.join(", "));
+    }
+    Ok(order)
+}
+
+/// Parses an RFC 3339 UTC instant into nanoseconds since the Unix epoch.
+pub(crate) fn parse_epoch(text: &str) -> anyhow::Result<i128> {
+    let t = humantime::parse_rfc3339(text.trim()).map_err(|e| {
+        anyhow::anyhow!(
+            "epoch {text:?} is not an RFC 3339 UTC timestamp like 2026-01-01T00:00:00Z ({e})"
+        )
+    })?;
+    let since = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| anyhow::anyhow!("epoch {text:?} is before 1970"))?;
+    Ok(since.as_nanos() as i128)
+}
+
+fn demo(failing: bool) -> Scenario {
+    let secs = Duration::from_secs;
+    let q = |id: u64, query_id: u64, dur: u64, rows: u64| {
+        NodeDef::query(id, query_id)
+            .depends_on([id - 1])
+            .queue(secs(2))
+            .duration(secs(dur))
+            .rows(rows)
+    };
+    let mut transform = q(3, 3_493_802, 45, 720);
+    if failing {
+        transform = transform.failing("line 12:5: Column 'amount_usd' cannot be resolved");
+        transform.error_line = Some(12);
+        transform.error_column = Some(5);
+    }
+    Scenario {
+        time_scale: 60.0,
+        queries: vec![QueryDef {
+            query_id: DEMO_ROOT,
+            nodes: vec![
+                NodeDef::materialized_view(1, "dune.acme.mv_dex_trades_daily")
+                    .queue(secs(2))
+                    .duration(secs(40)),
+                // extract
+                q(2, 3_493_801, 30, 1440),
+                // transform
+                transform,
+                // aggregate
+                q(4, 3_493_803, 25, 120),
+                // metrics (the saved query whose pipeline this is)
+                q(5, DEMO_ROOT, 20, 24),
+            ],
+        }],
+        ..Scenario::default()
+    }
+}
+
+fn mv_only() -> Scenario {
+    let secs = Duration::from_secs;
+    Scenario {
+        time_scale: 60.0,
+        queries: vec![QueryDef {
+            query_id: 4242,
+            nodes: vec![
+                NodeDef::materialized_view(1, "dune.acme.mv_prices_hourly")
+                    .queue(secs(1))
+                    .duration(secs(20)),
+                NodeDef::materialized_view(2, "dune.acme.mv_volumes_hourly")
+                    .queue(secs(1))
+                    .duration(secs(30)),
+                NodeDef::query(3, 4242)
+                    .depends_on([1, 2])
+                    .queue(secs(1))
+                    .duration(secs(15))
+                    .rows(48),
+            ],
+        }],
+        ..Scenario::default()
+    }
+}
+
+/// A duration as a humantime string (`"1m 30s"`, `"500ms"`) or a number of seconds.
+struct HumanDuration(Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = HumanDuration;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a duration like \"1s\", \"1m 30s\", \"250ms\", or a number of seconds")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<HumanDuration, E> {
+                humantime::parse_duration(v.trim())
+                    .map(HumanDuration)
+                    .map_err(|e| E::custom(format!("invalid duration {v:?}: {e}")))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<HumanDuration, E> {
+                Ok(HumanDuration(Duration::from_secs(v)))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<HumanDuration, E> {
+                u64::try_from(v)
+                    .map(|s| HumanDuration(Duration::from_secs(s)))
+                    .map_err(|_| E::custom("a duration must not be negative"))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<HumanDuration, E> {
+                Duration::try_from_secs_f64(v)
+                    .map(HumanDuration)
+                    .map_err(|_| {
+                        E::custom("a duration must be a non-negative, finite number of seconds")
+                    })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn format_duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+mod duration_serde {
+    use super::*;
+
+    pub(super) fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(*d))
+    }
+
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Duration, D::Error> {
+        HumanDuration::deserialize(d).map(|h| h.0)
+    }
+}
+
+mod opt_duration_serde {
+    use super::*;
+
+    pub(super) fn serialize<S: serde::Serializer>(
+        d: &Option<Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Option::<HumanDuration>::deserialize(d).map(|o| o.map(|h| h.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn builtins_are_valid_and_listed() {
+        for name in Scenario::builtin_names() {
+            let s = Scenario::builtin(name).unwrap();
+            s.validate().unwrap();
+            // Round-trips through YAML.
+            let yaml = serde_yaml_ng::to_string(&s).unwrap();
+            assert_eq!(Scenario::from_yaml_or_json(&yaml).unwrap(), s, "{name}");
+        }
+        assert!(Scenario::builtin("nope").is_none());
+        let failing = Scenario::builtin("demo-failing").unwrap();
+        let n3 = &failing.queries[0].nodes[2];
+        assert_eq!(n3.outcome, Outcome::Failed);
+        assert_eq!(n3.error_line, Some(12));
+    }
+
+    #[test]
+    fn parses_full_yaml() {
+        let s = Scenario::from_yaml_or_json(
+            r#"
+api_key: sim-key
+time_scale: 60
+epoch: "2026-01-01T00:00:00Z"
+status_style: query_state
+status_names: {executing: running, blocked: skipped}
+pipeline_status_names: {failed: executing}
+pipeline_error: false
+max_page_rows: 1000
+queries:
+  - query_id: 7
+    nodes:
+      - {id: 1, materialized_view: dune.a.mv, queue: 1s, duration: 20}
+      - id: 2
+        query_id: 7
+        dependencies: [1]
+        duration: 1m 30s
+        outcome: failed
+        error: boom
+        error_line: 1
+        error_column: 8
+        credits: 12.5
+        rows: 100
+        status: weird_state
+faults:
+  - endpoint: pipeline_status
+    after: 2
+    responses:
+      - status: 503
+      - {status: 429, retry_after: "2"}
+      - drop: true
+      - delay: 5s
+      - {status: 502, apply: true}
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.time_scale, 60.0);
+        assert_eq!(s.status_names.executing.as_deref(), Some("running"));
+        let n2 = &s.queries[0].nodes[1];
+        assert_eq!(n2.duration, Duration::from_secs(90));
+        assert_eq!(s.queries[0].nodes[0].duration, Duration::from_secs(20));
+        assert_eq!(s.faults[0].after, 2);
+        assert_eq!(s.faults[0].responses[3].delay, Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = Scenario::from_yaml_or_json(
+            "queries:\n  - query_id: 1\n    nodes:\n      - {id: 1, query_id: 1, duraton: 5s}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("queries[0].nodes[0]"), "{e}");
+        assert!(e.contains("duraton"), "{e}");
+
+        let e = Scenario::from_yaml_or_json(r#"{"time_scale": 2, "bogus": 1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bogus"), "{e}");
+
+        let e = format!(
+            "{:#}",
+            Scenario::from_yaml_or_json(
+                "queries:\n  - query_id: 1\n    nodes:\n      - {id: 1, query_id: 1, dependencies: [2]}\n",
+            )
+            .unwrap_err()
+        );
+        assert!(e.contains("depends on node 2"), "{e}");
+
+        let e = format!(
+            "{:#}",
+            Scenario::from_yaml_or_json(
+                "faults:\n  - endpoint: any\n    responses:\n      - {status: 500, drop: true}\n"
+            )
+            .unwrap_err()
+        );
+        assert!(e.contains("faults[0].responses[0]"), "{e}");
+    }
+
+    #[test]
+    fn readme_example_is_valid() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("```yaml\n").unwrap() + "```yaml\n".len();
+        let end = start + readme[start..].find("```").unwrap();
+        let s = Scenario::from_yaml_or_json(&readme[start..end]).unwrap();
+        assert_eq!(s.queries[0].nodes.len(), 3);
+        assert_eq!(s.faults[0].responses.len(), 10);
+        assert!(s.faults[1].responses[0].apply);
+    }
+
+    #[test]
+    fn detects_cycles() {
+        let e = check_graph(&[(1, vec![2]), (2, vec![1]), (3, vec![])])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cycle among nodes 1, 2"), "{e}");
+        assert_eq!(
+            check_graph(&[(2, vec![1]), (1, vec![])]).unwrap(),
+            vec![1, 0]
+        );
+    }
+
+    #[test]
+    fn chain_shape() {
+        let s = Scenario::chain(99, 3, Duration::from_secs(2));
+        let nodes = &s.queries[0].nodes;
+        assert_eq!(nodes.len(), 3);
+        assert!(nodes[0].materialized_view.is_some());
+        assert_eq!(nodes[2].query_id, Some(99));
+        assert_eq!(nodes[2].dependencies, vec![2]);
+        s.validate().unwrap();
+        let one = Scenario::chain(5, 0, Duration::from_secs(1));
+        assert_eq!(one.queries[0].nodes[0].query_id, Some(5));
+    }
+
+    #[test]
+    fn epoch_parsing() {
+        assert_eq!(parse_epoch("1970-01-01T00:00:01Z").unwrap(), 1_000_000_000);
+        assert!(parse_epoch("yesterday").is_err());
+    }
+}

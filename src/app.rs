@@ -1,0 +1,491 @@
+//! The action's main job, from inputs to exit code: validate, start the pipeline, follow it, cancel what
+//! must be cancelled, and write outputs, annotations and the summary on every path.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::dune::models::ExecuteQueryPipelineRequest;
+use crate::dune::{self, Client};
+use crate::env::Env;
+use crate::github::commands::{Console, Level};
+use crate::github::files::Sinks;
+use crate::inputs::{self, Config};
+use crate::outcome::{Outcome, Problem, RunStatus, exit};
+use crate::pipeline::{End, Follower, Tracked, cancel_running};
+use crate::poll::Schedule;
+use crate::report;
+
+/// At most this many per-node `::error::` annotations (GitHub shows 10 per type per step; the last one is
+/// the run's own error).
+const MAX_NODE_ANNOTATIONS: usize = 9;
+
+/// How long cancelling may take after a signal (the runner kills the step 10 s after the first signal).
+pub const SIGNAL_CANCEL_BUDGET: Duration = Duration::from_secs(4);
+
+/// How long cancelling may take after the timeout.
+pub const TIMEOUT_CANCEL_BUDGET: Duration = Duration::from_secs(20);
+
+/// What the action runs with besides its inputs.
+#[derive(Clone)]
+pub struct Runtime {
+    pub console: Console,
+    pub clock: Clock,
+    /// Flips to `true` when the workflow is cancelled (SIGINT/SIGTERM).
+    pub stop: watch::Receiver<bool>,
+    pub schedule: Schedule,
+}
+
+impl Runtime {
+    /// A runtime with a console and clock, no stop signal, and the default schedule.
+    pub fn new(console: Console, clock: Clock) -> (Runtime, watch::Sender<bool>) {
+        let (tx, rx) = watch::channel(false);
+        (
+            Runtime {
+                console,
+                clock,
+                stop: rx,
+                schedule: Schedule::default(),
+            },
+            tx,
+        )
+    }
+}
+
+/// The result of a run: the exit code, where outputs and summary went, and the outcome itself.
+pub struct Report {
+    pub exit_code: u8,
+    pub sinks: Sinks,
+    pub outcome: Outcome,
+}
+
+fn sink_warn(console: &Console, r: Result<(), crate::github::files::FileError>) {
+    if let Err(e) = r {
+        console.annotate(
+            Level::Warning,
+            Some("Could not write a file command"),
+            &e.to_string(),
+        );
+    }
+}
+
+/// Runs the action with the inputs in `env`.
+pub async fn run(env: &Env, rt: Runtime) -> Report {
+    let console = rt.console.clone();
+    // The key is masked before anything else is printed, even if other inputs are invalid.
+    if let Some(key) = inputs::raw_api_key(env) {
+        console.mask(&key);
+    }
+    let mut sinks = Sinks::from_env(|k| env.get(k));
+
+    let config = match Config::from_env(env) {
+        Ok(c) => c,
+        Err(e) => {
+            let outcome = Outcome {
+                query_id: env.input("query_id").parse().ok(),
+                performance: None,
+                tracked: Tracked::default(),
+                status: RunStatus::Error,
+                exit_code: exit::INPUT,
+                problem: Some(Problem {
+                    title: format!("Invalid input `{}`", e.input),
+                    message: format!("{e}. Nothing was sent to Dune."),
+                }),
+                wall_time: rt.clock.elapsed(),
+                cancel_reason: None,
+            };
+            finish(&console, &mut sinks, &outcome);
+            return Report {
+                exit_code: outcome.exit_code,
+                sinks,
+                outcome,
+            };
+        }
+    };
+
+    let deadline = config.timeout;
+    let debug = env.get("RUNNER_DEBUG").as_deref() == Some("1");
+    let client = match Client::new(
+        config.api_url.clone(),
+        config.api_key.clone(),
+        rt.clock,
+        config.request_timeout,
+    ) {
+        Ok(c) => c
+            .with_deadline(deadline)
+            .with_stop(rt.stop.clone())
+            .with_console(console.clone(), debug),
+        Err(e) => {
+            let outcome = api_error_outcome(&config, Tracked::default(), &rt.clock, &e, false);
+            finish(&console, &mut sinks, &outcome);
+            return Report {
+                exit_code: outcome.exit_code,
+                sinks,
+                outcome,
+            };
+        }
+    };
+
+    let mut tracked = Tracked::default();
+    let end = start_and_follow(&config, &client, &rt, &mut sinks, &mut tracked).await;
+    let outcome = conclude(&config, &client, &rt, tracked, end).await;
+    finish(&console, &mut sinks, &outcome);
+    Report {
+        exit_code: outcome.exit_code,
+        sinks,
+        outcome,
+    }
+}
+
+async fn start_and_follow(
+    config: &Config,
+    client: &Client,
+    rt: &Runtime,
+    sinks: &mut Sinks,
+    tracked: &mut Tracked,
+) -> Result<End, (dune::Error, bool)> {
+    let console = &rt.console;
+    console.line(&format!(
+        "Starting the pipeline of query {} (https://dune.com/queries/{}) on {} performance, timeout {}",
+        config.query_id,
+        config.query_id,
+        config.performance.as_str(),
+        humantime::format_duration(config.timeout)
+    ));
+    let request = ExecuteQueryPipelineRequest {
+        performance: config.performance.as_str(),
+        query_parameters: config.query_parameters.clone(),
+    };
+    let id = client
+        .execute_query_pipeline(config.query_id, &request)
+        .await
+        .map_err(|e| (e, true))?;
+    console.annotate(
+        Level::Notice,
+        Some("Dune pipeline started"),
+        &format!("pipeline execution {id} (query {})", config.query_id),
+    );
+    sink_warn(console, sinks.set_output("pipeline_execution_id", &id));
+    sink_warn(console, sinks.save_state("pipeline_execution_id", &id));
+    tracked.pipeline_execution_id = Some(id);
+
+    let mut follower = Follower {
+        client,
+        console,
+        clock: rt.clock,
+        schedule: rt.schedule,
+        deadline: config.timeout,
+        stop: rt.stop.clone(),
+    };
+    Ok(follower.follow(tracked).await)
+}
+
+async fn conclude(
+    config: &Config,
+    client: &Client,
+    rt: &Runtime,
+    mut tracked: Tracked,
+    end: Result<End, (dune::Error, bool)>,
+) -> Outcome {
+    let console = &rt.console;
+    let base = |tracked: Tracked, status, exit_code, problem, cancel_reason| Outcome {
+        query_id: Some(config.query_id),
+        performance: Some(config.performance),
+        tracked,
+        status,
+        exit_code,
+        problem,
+        wall_time: rt.clock.elapsed(),
+        cancel_reason,
+    };
+    match end {
+        Err((e, starting)) => api_error_outcome(config, tracked, &rt.clock, &e, starting),
+        Ok(End::Api(e)) => api_error_outcome(config, tracked, &rt.clock, &e, false),
+        Ok(End::TimedOut) => {
+            let mut reason = None;
+            let still = tracked.cancellable().len();
+            let message = if config.cancel_on_timeout && still > 0 {
+                // Retries are over (the deadline passed); give each cancel one quick try.
+                let client = client.clone().with_deadline(Duration::ZERO);
+                let done =
+                    cancel_running(&client, console, &mut tracked, TIMEOUT_CANCEL_BUDGET).await;
+                reason = Some("timeout".to_string());
+                format!(
+                    "The pipeline did not finish within {}; the action cancelled {} of {} running node executions. Raise `timeout`, or look at the slow nodes in the summary.",
+                    humantime::format_duration(config.timeout),
+                    done.len(),
+                    still
+                )
+            } else if still > 0 {
+                format!(
+                    "The pipeline did not finish within {}; {} node executions are still running on Dune (`cancel_on_timeout` is false). Raise `timeout` if the pipeline needs longer.",
+                    humantime::format_duration(config.timeout),
+                    still
+                )
+            } else {
+                format!(
+                    "The pipeline did not finish within {}. Raise `timeout` if the pipeline needs longer.",
+                    humantime::format_duration(config.timeout)
+                )
+            };
+            base(
+                tracked,
+                RunStatus::TimedOut,
+                exit::TIMED_OUT,
+                Some(Problem {
+                    title: "Dune pipeline timed out".into(),
+                    message,
+                }),
+                reason,
+            )
+        }
+        Ok(End::Stopped) => {
+            console.line("The workflow was cancelled: cancelling the running node executions");
+            let client = client.clone().with_deadline(Duration::ZERO);
+            let done = cancel_running(&client, console, &mut tracked, SIGNAL_CANCEL_BUDGET).await;
+            base(
+                tracked,
+                RunStatus::Cancelled,
+                exit::FAILED,
+                Some(Problem {
+                    title: "Workflow cancelled".into(),
+                    message: format!(
+                        "The step was stopped before the pipeline ended; the action cancelled {} node executions on Dune.",
+                        done.len()
+                    ),
+                }),
+                Some("workflow cancelled".into()),
+            )
+        }
+        Ok(End::Finished) => finished_outcome(config, tracked, &rt.clock),
+    }
+}
+
+fn finished_outcome(config: &Config, tracked: Tracked, clock: &Clock) -> Outcome {
+    use crate::node::{NodeStatus, normalize};
+    let top = tracked.raw_status.as_deref().map(normalize);
+    let failed: Vec<_> = tracked
+        .nodes
+        .iter()
+        .filter(|n| n.status == NodeStatus::Failed)
+        .collect();
+    let cancelled: Vec<_> = tracked
+        .nodes
+        .iter()
+        .filter(|n| n.status == NodeStatus::Cancelled)
+        .collect();
+    let skipped = tracked
+        .nodes
+        .iter()
+        .filter(|n| n.status == NodeStatus::Skipped)
+        .count();
+    let top_bad = matches!(top, Some(NodeStatus::Failed | NodeStatus::Cancelled));
+    let (status, problem) = if tracked.all_completed() && !top_bad
+        || tracked.nodes.is_empty() && top == Some(NodeStatus::Completed)
+    {
+        (RunStatus::Completed, None)
+    } else if let Some(first) = failed.first() {
+        let msg = first
+            .error
+            .as_ref()
+            .map(|e| e.message.lines().next().unwrap_or("").to_string())
+            .unwrap_or_else(|| "no error message".into());
+        let mut m = format!(
+            "{} of {} nodes failed; first: node {} ({}): {}.",
+            failed.len(),
+            tracked.nodes.len(),
+            first.id,
+            first.label(),
+            msg
+        );
+        if skipped > 0 {
+            m.push_str(&format!(" {skipped} downstream nodes were skipped."));
+        }
+        if let Some(q) = first.query_id() {
+            m.push_str(&format!(
+                " Fix the query at https://dune.com/queries/{q} and re-run."
+            ));
+        }
+        (
+            RunStatus::Failed,
+            Some(Problem {
+                title: "Dune pipeline failed".into(),
+                message: m,
+            }),
+        )
+    } else if !cancelled.is_empty() || top == Some(NodeStatus::Cancelled) {
+        let ids: Vec<String> = cancelled.iter().map(|n| n.id.to_string()).collect();
+        (
+            RunStatus::Cancelled,
+            Some(Problem {
+                title: "Dune pipeline cancelled".into(),
+                message: format!(
+                    "{} cancelled on Dune (by a user, a credit limit, or Dune's execution time limit). Re-run the workflow to try again.",
+                    if ids.is_empty() {
+                        "The pipeline was".to_string()
+                    } else {
+                        format!("Node(s) {} were", ids.join(", "))
+                    }
+                ),
+            }),
+        )
+    } else {
+        let odd: Vec<String> = tracked
+            .nodes
+            .iter()
+            .filter(|n| n.status != NodeStatus::Completed)
+            .map(|n| {
+                format!(
+                    "node {} is {:?}",
+                    n.id,
+                    n.raw_status.as_deref().unwrap_or(n.status.as_str())
+                )
+            })
+            .collect();
+        let message = if odd.is_empty() {
+            format!(
+                "Dune reported the pipeline as {:?}{}.",
+                tracked.raw_status.as_deref().unwrap_or(""),
+                tracked
+                    .pipeline_error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            )
+        } else {
+            format!(
+                "The pipeline ended ({:?}) but not every node completed: {}. The action counts anything but `completed` as a failure.",
+                tracked.raw_status.as_deref().unwrap_or(""),
+                odd.join(", ")
+            )
+        };
+        (
+            RunStatus::Failed,
+            Some(Problem {
+                title: "Dune pipeline did not complete".into(),
+                message,
+            }),
+        )
+    };
+    Outcome {
+        query_id: Some(config.query_id),
+        performance: Some(config.performance),
+        exit_code: match status {
+            RunStatus::Completed => exit::OK,
+            _ => exit::FAILED,
+        },
+        tracked,
+        status,
+        problem,
+        wall_time: clock.elapsed(),
+        cancel_reason: None,
+    }
+}
+
+fn api_error_outcome(
+    config: &Config,
+    tracked: Tracked,
+    clock: &Clock,
+    e: &dune::Error,
+    starting: bool,
+) -> Outcome {
+    let ambiguous = starting
+        && !matches!(e.status(), Some(s) if (400..500).contains(&s))
+        && !matches!(e, dune::Error::Connect { .. });
+    let mut message = format!("{e}. {}.", capitalize(e.hint()));
+    if ambiguous {
+        message.push_str(&format!(
+            " Dune may have started a pipeline anyway (the response was lost), so the action did not retry: check the query's recent executions at https://dune.com/queries/{} before re-running.",
+            config.query_id
+        ));
+    }
+    Outcome {
+        query_id: Some(config.query_id),
+        performance: Some(config.performance),
+        tracked,
+        status: RunStatus::Error,
+        exit_code: exit::API,
+        problem: Some(Problem {
+            title: "Dune API error".into(),
+            message,
+        }),
+        wall_time: clock.elapsed(),
+        cancel_reason: None,
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// Writes outputs, annotations and the summary for `outcome`.
+pub fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) {
+    let nodes = &outcome.tracked.nodes;
+    let failed = outcome.failed_nodes();
+    for n in nodes
+        .iter()
+        .filter(|n| n.status == crate::node::NodeStatus::Failed)
+        .take(MAX_NODE_ANNOTATIONS)
+    {
+        let message = n
+            .error
+            .as_ref()
+            .map(|e| e.message.clone())
+            .unwrap_or_else(|| "Dune gave no error message".into());
+        console.annotate(
+            Level::Error,
+            Some(&format!("Node {} ({}) failed", n.id, n.label())),
+            &message,
+        );
+    }
+    let outputs = [
+        ("status", outcome.status.as_str().to_string()),
+        (
+            "nodes",
+            report::nodes_output(nodes, report::NODES_OUTPUT_BUDGET),
+        ),
+        (
+            "failed_nodes",
+            serde_json::Value::from(failed.clone()).to_string(),
+        ),
+        (
+            "execution_id",
+            outcome.root_execution_id().unwrap_or_default(),
+        ),
+    ];
+    for (name, value) in outputs {
+        sink_warn(console, sinks.set_output(name, &value));
+    }
+    if outcome.tracked.pipeline_execution_id.is_none() {
+        sink_warn(console, sinks.set_output("pipeline_execution_id", ""));
+    }
+    sink_warn(console, sinks.write_summary(&report::summary(outcome)));
+
+    match &outcome.problem {
+        Some(p) if outcome.exit_code != exit::OK => {
+            console.annotate(Level::Error, Some(&p.title), &p.message);
+        }
+        Some(p) => console.annotate(Level::Warning, Some(&p.title), &p.message),
+        None => console.line(&format!(
+            "Pipeline completed: {} nodes in {}",
+            nodes.len(),
+            report::short_duration(outcome.wall_time)
+        )),
+    }
+}
+
+/// A compressed clock for tests and local runs against the simulator: `DUNE_ACTION_TIME_SCALE` (a speed
+/// factor), honoured only when `api_url` points at a loopback host, so it can never affect a real run.
+pub fn test_clock(env: &Env) -> Option<Clock> {
+    let speed: f64 = env.get("DUNE_ACTION_TIME_SCALE")?.trim().parse().ok()?;
+    let url = Some(env.input("api_url"))
+        .filter(|u| !u.is_empty())
+        .or_else(|| env.get("DUNE_API_BASE_URL"))?;
+    let url = inputs::parse_api_url(&url).ok()?;
+    inputs::is_loopback(&url).then(|| Clock::scaled(speed))
+}

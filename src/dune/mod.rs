@@ -1,0 +1,527 @@
+//! A typed client for the parts of Dune's API that pipelines use. The base URL is configuration; every
+//! request goes through [`Client::send`], the one place with the rate cap, the retry policy, the
+//! per-request timeout and the bounded body read.
+
+pub mod error;
+pub mod models;
+pub mod retry;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER, USER_AGENT};
+use reqwest::{Method, Url};
+use serde_json::Value;
+use tokio::sync::watch;
+
+pub use error::Error;
+use models::{ExecuteQueryPipelineRequest, ExecutionStatus, PipelineStatus};
+pub use retry::Kind;
+
+use crate::clock::Clock;
+use crate::github::commands::Console;
+use crate::poll::RateCap;
+use crate::secret::{ApiKey, redact};
+
+/// The `User-Agent` sent with every request.
+pub const AGENT: &str = concat!("dune-pipeline-action/", env!("CARGO_PKG_VERSION"));
+
+/// The largest JSON body the client reads (status and definition responses are a few KiB).
+pub const MAX_JSON_BODY: usize = 8 * 1024 * 1024;
+
+/// A response that arrived whole.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// The Dune API client.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    key: ApiKey,
+    clock: Clock,
+    request_timeout: Duration,
+    cap: Arc<Mutex<RateCap>>,
+    deadline: Option<Duration>,
+    stop: Option<watch::Receiver<bool>>,
+    console: Option<Console>,
+    debug: bool,
+    requests: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client for `base` (for example `https://api.dune.com`) authenticating with `key`.
+    pub fn new(
+        base: Url,
+        key: ApiKey,
+        clock: Clock,
+        request_timeout: Duration,
+    ) -> Result<Client, Error> {
+        let mut headers = HeaderMap::new();
+        let mut key_header = HeaderValue::from_str(key.expose()).map_err(|_| Error::Connect {
+            endpoint: "client set-up".into(),
+            detail: "the API key is not a valid HTTP header value".into(),
+        })?;
+        key_header.set_sensitive(true);
+        headers.insert("x-dune-api-key", key_header);
+        headers.insert(USER_AGENT, HeaderValue::from_static(AGENT));
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(Duration::from_secs(10).min(request_timeout))
+            .timeout(request_timeout)
+            .build()
+            .map_err(|e| Error::Connect {
+                endpoint: "client set-up".into(),
+                detail: e.to_string(),
+            })?;
+        Ok(Client {
+            http,
+            base,
+            key,
+            clock,
+            request_timeout,
+            cap: Arc::new(Mutex::new(RateCap::default())),
+            deadline: None,
+            stop: None,
+            console: None,
+            debug: false,
+            requests: Arc::default(),
+        })
+    }
+
+    /// Retries stop at this point of clock time (the overall `timeout`).
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Waits for retries are cut short when this flips to `true` (a signal).
+    pub fn with_stop(mut self, stop: watch::Receiver<bool>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// Logs every request (key redacted) as `::debug::` lines when `debug` (`RUNNER_DEBUG=1`).
+    pub fn with_console(mut self, console: Console, debug: bool) -> Self {
+        self.console = Some(console);
+        self.debug = debug;
+        self
+    }
+
+    /// Replaces the rate cap (tests, benchmarks).
+    pub fn with_rate_cap(mut self, cap: RateCap) -> Self {
+        self.cap = Arc::new(Mutex::new(cap));
+        self
+    }
+
+    /// The clock the client waits on.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// How many HTTP requests were sent (attempts included).
+    pub fn requests_sent(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// An absolute URL for an API path such as `/api/v1/...`.
+    pub fn url(&self, path: &str) -> Url {
+        let mut url = self.base.clone();
+        let joined = format!("{}{}", self.base.path().trim_end_matches('/'), path);
+        url.set_path(&joined);
+        url
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| *s.borrow())
+    }
+
+    /// Sleeps `d` of clock time; `false` when interrupted by the stop signal.
+    async fn sleep_unless_stopped(&self, d: Duration) -> bool {
+        match &self.stop {
+            None => {
+                self.clock.sleep(d).await;
+                true
+            }
+            Some(stop) => {
+                let mut stop = stop.clone();
+                if *stop.borrow() {
+                    return false;
+                }
+                tokio::select! {
+                    _ = self.clock.sleep(d) => true,
+                    _ = stop.wait_for(|s| *s) => false,
+                }
+            }
+        }
+    }
+
+    async fn wait_for_slot(&self) {
+        loop {
+            let wait = {
+                let mut cap = match self.cap.lock() {
+                    Ok(c) => c,
+                    Err(p) => p.into_inner(),
+                };
+                let now = self.clock.elapsed();
+                let wait = cap.wait(now);
+                if wait.is_zero() {
+                    cap.record(now);
+                }
+                wait
+            };
+            if wait.is_zero() {
+                return;
+            }
+            self.clock.sleep(wait).await;
+        }
+    }
+
+    fn debug_line(&self, text: &str) {
+        if self.debug
+            && let Some(c) = &self.console
+        {
+            c.line(&format!(
+                "::debug::{}",
+                crate::github::commands::escape_data(text)
+            ));
+        }
+    }
+
+    /// Sends one request with the retry policy of `kind`; returns the response when it is a success.
+    pub async fn send(
+        &self,
+        kind: Kind,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        max_body: usize,
+    ) -> Result<Response, Error> {
+        let endpoint = format!("{} {}", method, url.path());
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            self.wait_for_slot().await;
+            let result = self.attempt(&method, &url, body, max_body, &endpoint).await;
+            let error = match result {
+                Ok(resp) => return Ok(resp),
+                Err(e) => e,
+            };
+            let retry_after = match &error {
+                Error::Api { retry_after, .. } => *retry_after,
+                _ => None,
+            };
+            if !retry::retryable(kind, &error) {
+                return Err(error);
+            }
+            if attempt >= retry::max_attempts(kind) {
+                return Err(Error::RetriesExhausted {
+                    endpoint,
+                    attempts: attempt,
+                    last: Box::new(error),
+                });
+            }
+            let wait = retry::delay(attempt, retry_after, rand::random::<f64>());
+            if let Some(deadline) = self.deadline
+                && self.clock.elapsed() + wait >= deadline
+            {
+                return Err(Error::RetriesExhausted {
+                    endpoint,
+                    attempts: attempt,
+                    last: Box::new(error),
+                });
+            }
+            self.debug_line(&format!(
+                "{endpoint}: attempt {attempt} failed ({error}); retrying in {:.1}s",
+                wait.as_secs_f64()
+            ));
+            if self.stopped() || !self.sleep_unless_stopped(wait).await {
+                return Err(Error::Interrupted { endpoint });
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&Value>,
+        max_body: usize,
+        endpoint: &str,
+    ) -> Result<Response, Error> {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut req = self.http.request(method.clone(), url.clone());
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let started = std::time::Instant::now();
+        let mut resp = req
+            .send()
+            .await
+            .map_err(|e| self.transport_error(endpoint, &e))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        if let Some(len) = resp.content_length()
+            && len > max_body as u64
+        {
+            return Err(Error::TooLarge {
+                endpoint: endpoint.to_string(),
+                status,
+                limit: max_body,
+            });
+        }
+        let mut bytes = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if bytes.len() + chunk.len() > max_body {
+                        return Err(Error::TooLarge {
+                            endpoint: endpoint.to_string(),
+                            status,
+                            limit: max_body,
+                        });
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(self.transport_error(endpoint, &e)),
+            }
+        }
+        self.debug_line(&format!(
+            "{endpoint} → {status} ({} bytes, {} ms)",
+            bytes.len(),
+            started.elapsed().as_millis()
+        ));
+        if (200..300).contains(&status) {
+            return Ok(Response {
+                status,
+                headers,
+                body: bytes,
+            });
+        }
+        let retry_after = headers
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+        let message = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| match v.get("error") {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(other) => other
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                None => None,
+            })
+            .map(|m| error::excerpt(m.as_bytes(), 300))
+            .unwrap_or_else(|| {
+                let ct = content_type(&headers);
+                format!("{} body: {}", ct, error::excerpt(&bytes, 120))
+            });
+        Err(Error::Api {
+            endpoint: endpoint.to_string(),
+            status,
+            message: redact(&message, &[self.key.expose()]),
+            retry_after,
+        })
+    }
+
+    fn transport_error(&self, endpoint: &str, e: &reqwest::Error) -> Error {
+        // reqwest's messages include the URL (never the key: it travels in a header), but redact anyway.
+        let mut detail = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            detail.push_str(": ");
+            detail.push_str(&s.to_string());
+            source = s.source();
+        }
+        let detail = redact(&detail, &[self.key.expose()]);
+        if e.is_timeout() {
+            Error::Timeout {
+                endpoint: endpoint.to_string(),
+                after: self.request_timeout,
+            }
+        } else if e.is_connect() {
+            Error::Connect {
+                endpoint: endpoint.to_string(),
+                detail,
+            }
+        } else {
+            Error::Dropped {
+                endpoint: endpoint.to_string(),
+                detail,
+            }
+        }
+    }
+
+    async fn json(
+        &self,
+        kind: Kind,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<Value, Error> {
+        let endpoint = format!("{} {}", method, url.path());
+        let mut decode_failures = 0;
+        loop {
+            let resp = self
+                .send(kind, method.clone(), url.clone(), body, MAX_JSON_BODY)
+                .await?;
+            match decode_json(&endpoint, &resp) {
+                Ok(v) => return Ok(v),
+                // A garbled read (a proxy's error page with a 200) is worth one more look; a garbled answer
+                // to the start is not (the pipeline may have started).
+                Err(e) if kind != Kind::Start && decode_failures < 2 => {
+                    decode_failures += 1;
+                    self.debug_line(&format!("{e}; reading again"));
+                    if !self
+                        .sleep_unless_stopped(retry::delay(decode_failures, None, 0.5))
+                        .await
+                    {
+                        return Err(e);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Starts the pipeline rooted at a saved query.
+    /// <https://docs.dune.com/api-reference/executions/endpoint/execute-query-pipeline>
+    pub async fn execute_query_pipeline(
+        &self,
+        query_id: u64,
+        request: &ExecuteQueryPipelineRequest,
+    ) -> Result<String, Error> {
+        let url = self.url(&format!("/api/v1/query/{query_id}/pipeline/execute"));
+        let body = serde_json::to_value(request).map_err(|e| Error::Decode {
+            endpoint: format!("POST {}", url.path()),
+            status: 0,
+            content_type: "request".into(),
+            reason: e.to_string(),
+            excerpt: String::new(),
+        })?;
+        let endpoint = format!("POST {}", url.path());
+        let v = self
+            .json(Kind::Start, Method::POST, url, Some(&body))
+            .await?;
+        models::pipeline_execution_id(&v).map_err(|reason| Error::Decode {
+            endpoint,
+            status: 200,
+            content_type: "application/json".into(),
+            reason,
+            excerpt: error::excerpt(v.to_string().as_bytes(), 120),
+        })
+    }
+
+    /// Reads a pipeline execution's status.
+    /// <https://docs.dune.com/api-reference/pipelines/endpoint/get-pipeline-status>
+    pub async fn pipeline_status(&self, id: &str, fresh: bool) -> Result<PipelineStatus, Error> {
+        let url = self.url(&format!(
+            "/api/v1/pipelines/executions/{}/status",
+            path_segment(id)
+        ));
+        let endpoint = format!("GET {}", url.path());
+        let kind = if fresh { Kind::FreshStatus } else { Kind::Read };
+        let v = self.json(kind, Method::GET, url, None).await?;
+        PipelineStatus::from_value(&v).map_err(|reason| Error::Decode {
+            endpoint,
+            status: 200,
+            content_type: "application/json".into(),
+            reason,
+            excerpt: error::excerpt(v.to_string().as_bytes(), 120),
+        })
+    }
+
+    /// Reads one execution's status.
+    /// <https://docs.dune.com/api-reference/executions/endpoint/get-execution-status>
+    pub async fn execution_status(&self, execution_id: &str) -> Result<ExecutionStatus, Error> {
+        let url = self.url(&format!(
+            "/api/v1/execution/{}/status",
+            path_segment(execution_id)
+        ));
+        let endpoint = format!("GET {}", url.path());
+        let v = self.json(Kind::Read, Method::GET, url, None).await?;
+        ExecutionStatus::from_value(&v).map_err(|reason| Error::Decode {
+            endpoint,
+            status: 200,
+            content_type: "application/json".into(),
+            reason,
+            excerpt: error::excerpt(v.to_string().as_bytes(), 120),
+        })
+    }
+
+    /// Cancels an execution; `Ok(true)` when Dune says it did.
+    /// <https://docs.dune.com/api-reference/executions/endpoint/cancel-execution>
+    pub async fn cancel_execution(&self, execution_id: &str) -> Result<bool, Error> {
+        let url = self.url(&format!(
+            "/api/v1/execution/{}/cancel",
+            path_segment(execution_id)
+        ));
+        let v = self.json(Kind::Cancel, Method::POST, url, None).await?;
+        Ok(models::cancel_success(&v))
+    }
+}
+
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| crate::github::commands::truncate_chars(v, 60))
+        .unwrap_or_else(|| "no content type".into())
+}
+
+fn decode_json(endpoint: &str, resp: &Response) -> Result<Value, Error> {
+    serde_json::from_slice::<Value>(&resp.body).map_err(|e| Error::Decode {
+        endpoint: endpoint.to_string(),
+        status: resp.status,
+        content_type: content_type(&resp.headers),
+        reason: format!("not JSON ({e})"),
+        excerpt: error::excerpt(&resp.body, 120),
+    })
+}
+
+/// Percent-encodes an id taken from a response before it goes into a URL path, so a hostile id cannot
+/// change the path (`../`, `?`, `#`).
+pub fn path_segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~') && !id.starts_with('.')
+        {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_cannot_escape_the_path() {
+        assert_eq!(
+            path_segment("01HKZJ2683PHF9Q9PHHQ8FW4Q1"),
+            "01HKZJ2683PHF9Q9PHHQ8FW4Q1"
+        );
+        assert_eq!(path_segment("../x?y#z"), "%2E%2E%2Fx%3Fy%23z");
+    }
+}

@@ -1,0 +1,400 @@
+//! Action inputs: read from `INPUT_*` variables exactly as GitHub's toolkit reads them, then validated into
+//! a typed [`Config`]. Every problem names the input and the fix, and is found before any request is sent.
+
+use std::time::Duration;
+
+use reqwest::Url;
+use serde_json::{Map, Value};
+
+use crate::env::Env;
+use crate::secret::ApiKey;
+
+/// Dune's default API address.
+pub const DEFAULT_API_URL: &str = "https://api.dune.com";
+
+/// The longest `timeout` accepted (GitHub's job limit on self-hosted runners is 5 days; a day is plenty).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// Dune's performance tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Performance {
+    Medium,
+    Large,
+}
+
+impl Performance {
+    /// The wire string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Performance::Medium => "medium",
+            Performance::Large => "large",
+        }
+    }
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The saved query at the root of the pipeline.
+    pub query_id: u64,
+    /// The Dune API key.
+    pub api_key: ApiKey,
+    /// Performance tier for every node.
+    pub performance: Performance,
+    /// How long to wait for the whole pipeline.
+    pub timeout: Duration,
+    /// Query parameters, passed as `query_parameters`.
+    pub query_parameters: Option<Map<String, Value>>,
+    /// Base URL of the API (no trailing slash).
+    pub api_url: Url,
+    /// Timeout of each HTTP request.
+    pub request_timeout: Duration,
+    /// Cancel the running node executions when `timeout` passes.
+    pub cancel_on_timeout: bool,
+}
+
+/// An invalid input: which one, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("input `{input}`: {message}")]
+pub struct InputError {
+    /// The input's name as written in `with:`.
+    pub input: &'static str,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+fn err(input: &'static str, message: impl Into<String>) -> InputError {
+    InputError {
+        input,
+        message: message.into(),
+    }
+}
+
+/// Shows a user's value in an error, shortened and on one line.
+fn shown(value: &str) -> String {
+    let v: String = value.chars().take(60).collect();
+    let v = crate::github::commands::one_line(&v);
+    if value.chars().count() > 60 {
+        format!("\"{v}…\"")
+    } else {
+        format!("\"{v}\"")
+    }
+}
+
+/// Parses a boolean exactly as the toolkit's `getBooleanInput` (YAML 1.2 core schema).
+pub fn parse_bool(input: &'static str, value: &str, default: bool) -> Result<bool, InputError> {
+    match value {
+        "" => Ok(default),
+        "true" | "True" | "TRUE" => Ok(true),
+        "false" | "False" | "FALSE" => Ok(false),
+        other => Err(err(
+            input,
+            format!("must be `true` or `false`, got {}", shown(other)),
+        )),
+    }
+}
+
+/// Parses a duration: plain seconds (`600`) or units `s`, `m`, `h` (`90s`, `15m`, `1h`, `1h30m`).
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err("is empty".into());
+    }
+    if let Ok(secs) = v.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    let mut saw_unit = false;
+    for c in v.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return Err(format!("has an unknown unit {c:?} (use s, m or h)")),
+        };
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("needs a number before {c:?}"))?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|x| total.checked_add(x))
+            .ok_or("is too large")?;
+        number.clear();
+        saw_unit = true;
+    }
+    if !number.is_empty() || !saw_unit {
+        return Err("needs a unit after the last number (s, m or h)".into());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+fn duration_input(
+    env: &Env,
+    input: &'static str,
+    default: Duration,
+    max: Duration,
+) -> Result<Duration, InputError> {
+    let raw = env.input(input);
+    if raw.is_empty() {
+        return Ok(default);
+    }
+    let d = parse_duration(&raw).map_err(|why| {
+        err(
+            input,
+            format!(
+                "{} {why}: write seconds (`600`) or a duration (`90s`, `15m`, `1h`)",
+                shown(&raw)
+            ),
+        )
+    })?;
+    if d.is_zero() {
+        return Err(err(input, "must be longer than zero"));
+    }
+    if d > max {
+        return Err(err(
+            input,
+            format!(
+                "{} is longer than the maximum of {}",
+                shown(&raw),
+                humantime::format_duration(max)
+            ),
+        ));
+    }
+    Ok(d)
+}
+
+/// Whether a URL host is a loopback address (where plain `http://` is allowed).
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Parses and checks the API base URL.
+pub fn parse_api_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|e| format!("{} is not a URL ({e})", shown(raw)))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => {
+            return Err(format!(
+                "{} uses plain http: use https (plain http is allowed only for loopback hosts such as 127.0.0.1)",
+                shown(raw)
+            ));
+        }
+        other => return Err(format!("has scheme `{other}`: use https://")),
+    }
+    if url.host().is_none() {
+        return Err(format!("{} has no host", shown(raw)));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("contains credentials: remove them (the key goes in `api_key`)".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "{} has a query or fragment: give only the base, such as https://api.dune.com",
+            shown(raw)
+        ));
+    }
+    let mut url = url;
+    let path = url.path().trim_end_matches('/').to_string();
+    url.set_path(&path);
+    Ok(url)
+}
+
+impl Config {
+    /// Reads and validates every input. Fails on the first problem.
+    pub fn from_env(env: &Env) -> Result<Config, InputError> {
+        let raw_query = env.input("query_id");
+        if raw_query.is_empty() {
+            return Err(err(
+                "query_id",
+                "is required: set `query_id:` to the id of the saved query at the root of the pipeline (the number in https://dune.com/queries/<id>)",
+            ));
+        }
+        let query_id = match raw_query.parse::<u64>() {
+            Ok(id) if id > 0 => id,
+            _ => {
+                return Err(err(
+                    "query_id",
+                    format!(
+                        "must be a positive integer (the number in https://dune.com/queries/<id>), got {}",
+                        shown(&raw_query)
+                    ),
+                ));
+            }
+        };
+
+        let api_key = api_key(env)?;
+
+        let raw_perf = env.input("performance");
+        let performance = match raw_perf.to_ascii_lowercase().as_str() {
+            "" | "medium" => Performance::Medium,
+            "large" => Performance::Large,
+            _ => {
+                return Err(err(
+                    "performance",
+                    format!("must be `medium` or `large`, got {}", shown(&raw_perf)),
+                ));
+            }
+        };
+
+        let timeout = duration_input(env, "timeout", Duration::from_secs(30 * 60), MAX_TIMEOUT)?;
+
+        let raw_params = env.input("query_parameters");
+        let query_parameters = if raw_params.is_empty() {
+            None
+        } else {
+            match serde_json::from_str::<Value>(&raw_params) {
+                Ok(Value::Object(map)) => Some(map),
+                Ok(_) => {
+                    return Err(err(
+                        "query_parameters",
+                        r#"must be a JSON object such as {"chain": "ethereum", "days": 7}"#,
+                    ));
+                }
+                Err(e) => {
+                    return Err(err(
+                        "query_parameters",
+                        format!(
+                            r#"is not valid JSON ({e}): write an object such as {{"chain": "ethereum"}}"#
+                        ),
+                    ));
+                }
+            }
+        };
+
+        let raw_url = Some(env.input("api_url"))
+            .filter(|v| !v.is_empty())
+            .or_else(|| env.get("DUNE_API_BASE_URL").map(|v| v.trim().to_string()))
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| DEFAULT_API_URL.to_string());
+        let api_url = parse_api_url(&raw_url).map_err(|m| err("api_url", m))?;
+
+        let request_timeout = duration_input(
+            env,
+            "request_timeout",
+            Duration::from_secs(30),
+            Duration::from_secs(600),
+        )?;
+        let cancel_on_timeout =
+            parse_bool("cancel_on_timeout", &env.input("cancel_on_timeout"), true)?;
+
+        Ok(Config {
+            query_id,
+            api_key,
+            performance,
+            timeout,
+            query_parameters,
+            api_url,
+            request_timeout,
+            cancel_on_timeout,
+        })
+    }
+}
+
+/// The raw API key (input, else `DUNE_API_KEY`), for masking before anything else is printed.
+pub fn raw_api_key(env: &Env) -> Option<String> {
+    Some(env.input("api_key"))
+        .filter(|k| !k.is_empty())
+        .or_else(|| env.get("DUNE_API_KEY").map(|k| k.trim().to_string()))
+        .filter(|k| !k.is_empty())
+}
+
+fn api_key(env: &Env) -> Result<ApiKey, InputError> {
+    let key = raw_api_key(env).ok_or_else(|| {
+        err(
+            "api_key",
+            "is empty and DUNE_API_KEY is not set: add `api_key: ${{ secrets.DUNE_API_KEY }}` (create the key under Settings → API on dune.com and store it as a repository secret)",
+        )
+    })?;
+    if key.chars().any(|c| c.is_whitespace() || c.is_control()) || !key.is_ascii() {
+        // Never echo the key, not even part of it.
+        return Err(err(
+            "api_key",
+            "contains spaces, line breaks or non-ASCII characters: check that the secret holds only the key",
+        ));
+    }
+    Ok(ApiKey::new(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_env(&env(&[
+            ("INPUT_QUERY_ID", " 42 "),
+            ("INPUT_API_KEY", "k123"),
+        ]))
+        .expect("valid");
+        assert_eq!(c.query_id, 42);
+        assert_eq!(c.performance, Performance::Medium);
+        assert_eq!(c.timeout, Duration::from_secs(1800));
+        assert_eq!(c.api_url.as_str(), "https://api.dune.com/");
+        assert!(c.cancel_on_timeout);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("600"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("1.5h").is_err());
+        assert!(parse_duration("10x").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("10m5").is_err());
+        assert!(parse_duration("99999999999999999999h").is_err());
+    }
+
+    #[test]
+    fn booleans_like_the_toolkit() {
+        assert_eq!(parse_bool("x", "True", false), Ok(true));
+        assert_eq!(parse_bool("x", "FALSE", true), Ok(false));
+        assert!(parse_bool("x", "yes", true).is_err());
+        assert!(parse_bool("x", "tRUE", true).is_err());
+    }
+
+    #[test]
+    fn api_url_rules() {
+        assert!(parse_api_url("http://127.0.0.1:8080").is_ok());
+        assert!(parse_api_url("http://localhost:1/").is_ok());
+        assert!(parse_api_url("http://api.dune.com").is_err());
+        assert!(parse_api_url("https://u:p@api.dune.com").is_err());
+        assert!(parse_api_url("ftp://x").is_err());
+        assert_eq!(
+            parse_api_url("https://proxy.example/dune/")
+                .expect("ok")
+                .as_str(),
+            "https://proxy.example/dune"
+        );
+    }
+
+    #[test]
+    fn key_from_env_fallback_and_never_echoed() {
+        let c = Config::from_env(&env(&[("INPUT_QUERY_ID", "1"), ("DUNE_API_KEY", "abc")]))
+            .expect("valid");
+        assert_eq!(c.api_key.expose(), "abc");
+        let e = Config::from_env(&env(&[
+            ("INPUT_QUERY_ID", "1"),
+            ("INPUT_API_KEY", "sek ret"),
+        ]))
+        .expect_err("invalid");
+        assert_eq!(e.input, "api_key");
+        assert!(!e.to_string().contains("sek"));
+    }
+}

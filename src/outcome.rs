@@ -1,0 +1,94 @@
+//! How a run ended, in the terms the user sees: the `status` output, the exit code, and the one problem
+//! to report in a single `::error::`.
+
+use std::time::Duration;
+
+use crate::inputs::Performance;
+use crate::pipeline::Tracked;
+
+/// The run's final status (the `status` output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Every node completed.
+    Completed,
+    /// A node or the pipeline failed.
+    Failed,
+    /// A node or the pipeline was cancelled (also: the workflow was cancelled).
+    Cancelled,
+    /// The `timeout` passed.
+    TimedOut,
+    /// The action could not run or follow the pipeline (invalid input, Dune API error).
+    Error,
+}
+
+impl RunStatus {
+    /// The `status` output value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::TimedOut => "timed_out",
+            RunStatus::Error => "error",
+        }
+    }
+}
+
+/// Exit codes (documented in README).
+pub mod exit {
+    /// Every node completed.
+    pub const OK: u8 = 0;
+    /// A node or the pipeline failed or was cancelled.
+    pub const FAILED: u8 = 1;
+    /// Invalid input or configuration; nothing was sent to Dune.
+    pub const INPUT: u8 = 2;
+    /// Timed out.
+    pub const TIMED_OUT: u8 = 3;
+    /// Dune API error.
+    pub const API: u8 = 4;
+}
+
+/// The problem reported as the step's one `::error::`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub title: String,
+    pub message: String,
+}
+
+/// Everything the reports are made from.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub query_id: Option<u64>,
+    pub performance: Option<Performance>,
+    pub tracked: Tracked,
+    pub status: RunStatus,
+    pub exit_code: u8,
+    pub problem: Option<Problem>,
+    /// Clock time from start to the end of the run.
+    pub wall_time: Duration,
+    /// Why nodes were cancelled by the action, when they were (`timeout`, `workflow cancelled`).
+    pub cancel_reason: Option<String>,
+}
+
+impl Outcome {
+    /// The root query's node execution id (the last query node whose query id is the root's).
+    pub fn root_execution_id(&self) -> Option<String> {
+        let root = self.query_id? as i64;
+        self.tracked
+            .nodes
+            .iter()
+            .rev()
+            .find(|n| n.query_id() == Some(root))
+            .and_then(|n| n.execution_id.clone())
+    }
+
+    /// Ids of nodes that failed or were cancelled.
+    pub fn failed_nodes(&self) -> Vec<i64> {
+        self.tracked
+            .nodes
+            .iter()
+            .filter(|n| n.status.is_bad())
+            .map(|n| n.id)
+            .collect()
+    }
+}

@@ -1,0 +1,503 @@
+//! Following a pipeline execution: poll its status on the adaptive schedule, track every node, read each
+//! node's execution once when it ends, and decide when the run is over (the top-level status says so, or
+//! no node can make progress any more), when it timed out, or when it was told to stop.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::dune::models::{NodeExecution, PipelineStatus};
+use crate::dune::{self, Client};
+use crate::github::commands::{Console, Level};
+use crate::node::{Node, NodeKind, NodeStatus, is_partial, normalize};
+use crate::poll::Schedule;
+
+/// Why following stopped.
+#[derive(Debug, Clone)]
+pub enum End {
+    /// The pipeline ended.
+    Finished,
+    /// The overall `timeout` passed.
+    TimedOut,
+    /// The workflow was cancelled (a signal).
+    Stopped,
+    /// Dune's API failed in a way retries could not fix.
+    Api(dune::Error),
+}
+
+/// Everything learned about one pipeline execution.
+#[derive(Debug, Clone, Default)]
+pub struct Tracked {
+    pub pipeline_execution_id: Option<String>,
+    /// The last top-level status string, verbatim.
+    pub raw_status: Option<String>,
+    /// The top-level `error`, when Dune sent one.
+    pub pipeline_error: Option<String>,
+    /// Nodes in the order Dune lists them.
+    pub nodes: Vec<Node>,
+    /// Status requests made.
+    pub polls: u32,
+    /// Clock time at which the end was noticed.
+    pub noticed_end_at: Option<Duration>,
+}
+
+impl Tracked {
+    fn node_mut(&mut self, id: i64) -> Option<&mut Node> {
+        self.nodes.iter_mut().find(|n| n.id == id)
+    }
+
+    /// Whether every node completed (and there is at least one).
+    pub fn all_completed(&self) -> bool {
+        !self.nodes.is_empty() && self.nodes.iter().all(|n| n.status == NodeStatus::Completed)
+    }
+
+    /// Nodes that are running or queued with an execution (what a cancel can reach).
+    pub fn cancellable(&self) -> Vec<(i64, String)> {
+        self.nodes
+            .iter()
+            .filter(|n| {
+                matches!(
+                    n.status,
+                    NodeStatus::Pending | NodeStatus::Executing | NodeStatus::Unknown
+                )
+            })
+            .filter_map(|n| n.execution_id.clone().map(|e| (n.id, e)))
+            .collect()
+    }
+
+    /// Whether some node has an ancestor (by the definition's dependencies) that failed, was cancelled or
+    /// was skipped.
+    fn upstream_broken(&self, node: &Node) -> Option<bool> {
+        let deps = node.dependencies.as_ref()?;
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack: Vec<i64> = deps.clone();
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            if let Some(dep) = self.nodes.iter().find(|n| n.id == id) {
+                if matches!(
+                    dep.status,
+                    NodeStatus::Failed | NodeStatus::Cancelled | NodeStatus::Skipped
+                ) {
+                    return Some(true);
+                }
+                if let Some(more) = &dep.dependencies {
+                    stack.extend(more.iter().copied());
+                }
+            }
+        }
+        Some(false)
+    }
+}
+
+/// Follows one pipeline execution.
+pub struct Follower<'a> {
+    pub client: &'a Client,
+    pub console: &'a Console,
+    pub clock: Clock,
+    pub schedule: Schedule,
+    /// Clock time at which to give up.
+    pub deadline: Duration,
+    pub stop: watch::Receiver<bool>,
+}
+
+/// How long "nothing can make progress" must hold before the action believes it (without a definition).
+const SETTLE_GRACE: Duration = Duration::from_secs(10);
+
+impl Follower<'_> {
+    fn elapsed_label(&self) -> String {
+        format!("[{:>7.1}s]", self.clock.elapsed().as_secs_f64())
+    }
+
+    /// Sleeps until the next poll; returns the reason to stop instead, if any.
+    async fn wait(&mut self, d: Duration) -> Option<End> {
+        let now = self.clock.elapsed();
+        if now >= self.deadline {
+            return Some(End::TimedOut);
+        }
+        let d = d.min(self.deadline - now);
+        let mut stop = self.stop.clone();
+        if *stop.borrow() {
+            return Some(End::Stopped);
+        }
+        tokio::select! {
+            _ = self.clock.sleep(d) => {}
+            _ = stop.wait_for(|s| *s) => return Some(End::Stopped),
+        }
+        if self.clock.elapsed() >= self.deadline {
+            return Some(End::TimedOut);
+        }
+        None
+    }
+
+    /// Polls until the pipeline ends, times out, is stopped, or the API fails. `run` is updated in place,
+    /// so whatever was learned survives any ending.
+    pub async fn follow(&mut self, run: &mut Tracked) -> End {
+        let Some(id) = run.pipeline_execution_id.clone() else {
+            return End::Finished;
+        };
+        let started = self.clock.elapsed();
+        let mut settled_since: Option<Duration> = None;
+        loop {
+            let running_for = self.clock.elapsed().saturating_sub(started);
+            // The first look comes quickly; a 404 then is retried (the execution may not be visible yet).
+            let fresh = run.polls < 3;
+            let status = {
+                let mut stop = self.stop.clone();
+                tokio::select! {
+                    s = self.client.pipeline_status(&id, fresh) => s,
+                    _ = stop.wait_for(|s| *s) => return End::Stopped,
+                }
+            };
+            run.polls += 1;
+            let status = match status {
+                Ok(s) => s,
+                Err(dune::Error::Interrupted { .. }) => return End::Stopped,
+                Err(e) => {
+                    if self.clock.elapsed() >= self.deadline {
+                        return End::TimedOut;
+                    }
+                    return End::Api(e);
+                }
+            };
+            self.apply(run, &status).await;
+
+            let top = status.status.as_deref().map(normalize);
+            let top_ended = matches!(
+                top,
+                Some(
+                    NodeStatus::Completed
+                        | NodeStatus::Failed
+                        | NodeStatus::Cancelled
+                        | NodeStatus::Skipped
+                )
+            );
+            if top_ended {
+                self.settle_unstarted(run);
+                run.noticed_end_at = Some(self.clock.elapsed());
+                return End::Finished;
+            }
+            match self.nothing_can_progress(run) {
+                Progress::Done => {
+                    self.settle_unstarted(run);
+                    run.noticed_end_at = Some(self.clock.elapsed());
+                    return End::Finished;
+                }
+                Progress::Probably => {
+                    let now = self.clock.elapsed();
+                    let since = *settled_since.get_or_insert(now);
+                    if now.saturating_sub(since) >= SETTLE_GRACE {
+                        self.console.line(&format!(
+                            "{} no node can make progress (the pipeline still reports {:?}); ending the run",
+                            self.elapsed_label(),
+                            run.raw_status.as_deref().unwrap_or("")
+                        ));
+                        self.settle_unstarted(run);
+                        run.noticed_end_at = Some(now);
+                        return End::Finished;
+                    }
+                }
+                Progress::Possible => settled_since = None,
+            }
+            if let Some(end) = self.wait(self.schedule.interval(running_for)).await {
+                return end;
+            }
+        }
+    }
+
+    fn nothing_can_progress(&self, run: &Tracked) -> Progress {
+        if run.nodes.is_empty() {
+            return Progress::Possible;
+        }
+        let any_bad = run.nodes.iter().any(|n| n.status.is_bad());
+        let mut guess = false;
+        for n in &run.nodes {
+            match n.status {
+                s if s.is_terminal() => {}
+                NodeStatus::Pending if run.upstream_broken(n) == Some(true) => {}
+                NodeStatus::Pending
+                    if n.dependencies.is_none() && n.execution_id.is_none() && any_bad =>
+                {
+                    guess = true
+                }
+                _ => return Progress::Possible,
+            }
+        }
+        if guess {
+            // Without the definition, "no node is running and the rest never started" is a guess: wait a
+            // little to be sure nothing else starts.
+            if run.nodes.iter().any(|n| n.status == NodeStatus::Executing) {
+                return Progress::Possible;
+            }
+            return Progress::Probably;
+        }
+        Progress::Done
+    }
+
+    /// Nodes that never started in a pipeline that ended are `skipped`.
+    fn settle_unstarted(&self, run: &mut Tracked) {
+        let any_bad = run.nodes.iter().any(|n| n.status.is_bad());
+        for i in 0..run.nodes.len() {
+            let n = &run.nodes[i];
+            let never_started = n.status == NodeStatus::Pending && n.execution_id.is_none();
+            let broken = run.upstream_broken(n).unwrap_or(any_bad);
+            if never_started && broken {
+                let label = n.label();
+                let id = n.id;
+                run.nodes[i].status = NodeStatus::Skipped;
+                self.console.line(&format!(
+                    "{} node {id} ({label}) skipped: it never started because an upstream node did not complete",
+                    self.elapsed_label()
+                ));
+            }
+        }
+    }
+
+    /// Folds one status response into the tracked state, logging every change, and reads the execution
+    /// of each node that just ended (or whose status string is not recognised).
+    async fn apply(&mut self, run: &mut Tracked, status: &PipelineStatus) {
+        if status.status != run.raw_status {
+            if let Some(s) = &status.status {
+                self.console
+                    .line(&format!("{} pipeline {}", self.elapsed_label(), s));
+            }
+            run.raw_status = status.status.clone();
+        }
+        if let Some(e) = &status.error {
+            run.pipeline_error = Some(e.message.clone());
+        }
+        for ne in &status.nodes {
+            let changed = self.apply_node(run, ne);
+            if changed {
+                self.read_details(run, ne.id).await;
+            }
+        }
+    }
+
+    /// Returns whether the node's execution should be read now.
+    fn apply_node(&self, run: &mut Tracked, ne: &NodeExecution) -> bool {
+        let kind = if ne.is_materialized_view {
+            NodeKind::MaterializedView {
+                name: ne.name.clone(),
+            }
+        } else {
+            NodeKind::Query {
+                query_id: ne.query_id,
+            }
+        };
+        let is_new = run.node_mut(ne.id).is_none();
+        if is_new {
+            run.nodes.push(Node::new(ne.id, kind.clone()));
+        }
+        let label = self.elapsed_label();
+        let Some(node) = run.node_mut(ne.id) else {
+            return false;
+        };
+        // Fill in what a later response knows better.
+        match (&mut node.kind, &kind) {
+            (NodeKind::Query { query_id }, NodeKind::Query { query_id: Some(q) }) => {
+                *query_id = Some(*q)
+            }
+            (NodeKind::MaterializedView { name }, NodeKind::MaterializedView { name: Some(n) }) => {
+                *name = Some(n.clone())
+            }
+            _ => {}
+        }
+        if ne.execution_id.is_some() && node.execution_id != ne.execution_id {
+            node.execution_id = ne.execution_id.clone();
+        }
+        if let Some(e) = &ne.error
+            && node.error.is_none()
+        {
+            node.error = Some(e.clone());
+        }
+        let raw = ne.status.clone().unwrap_or_default();
+        if node.raw_status.as_deref() == Some(raw.as_str())
+            || (node.details_read && node.status.is_terminal())
+        {
+            return false;
+        }
+        let before = node.status;
+        node.raw_status = Some(raw.clone());
+        let now = if raw.is_empty() {
+            NodeStatus::Unknown
+        } else {
+            normalize(&raw)
+        };
+        node.status = now;
+        let label_text = node.label();
+        let id = node.id;
+        let shown = if now == NodeStatus::Unknown {
+            format!("{} (unrecognised status {:?})", now.as_str(), raw)
+        } else {
+            now.as_str().to_string()
+        };
+        if is_new {
+            self.console
+                .line(&format!("{label} node {id} ({label_text}) {shown}"));
+        } else {
+            self.console.line(&format!(
+                "{label} node {id} ({label_text}) {} → {shown}",
+                before.as_str()
+            ));
+        }
+        node.execution_id.is_some() && (now.is_terminal() || now == NodeStatus::Unknown)
+    }
+
+    /// Reads a node's execution once: authoritative state, times, credits and error.
+    async fn read_details(&mut self, run: &mut Tracked, id: i64) {
+        let Some(exec) = run.node_mut(id).and_then(|n| n.execution_id.clone()) else {
+            return;
+        };
+        let result = {
+            let mut stop = self.stop.clone();
+            tokio::select! {
+                r = self.client.execution_status(&exec) => r,
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        };
+        let Some(node) = run.node_mut(id) else {
+            return;
+        };
+        match result {
+            Ok(es) => {
+                if let Some(state) = &es.state {
+                    let precise = normalize(state);
+                    // The execution's own state settles an unrecognised pipeline status string.
+                    if node.status == NodeStatus::Unknown && precise != NodeStatus::Unknown {
+                        node.status = precise;
+                    }
+                    if node.status == NodeStatus::Completed && is_partial(state) {
+                        node.raw_status = Some(state.clone());
+                    }
+                }
+                node.started_at = es.started_at.or(node.started_at.take());
+                node.ended_at = es.ended_at.or(es.cancelled_at).or(node.ended_at.take());
+                node.credits = es.credits.or(node.credits);
+                if es.error.is_some() {
+                    node.error = es.error;
+                }
+                node.details_read = node.status.is_terminal();
+                if node.status.is_terminal() {
+                    self.log_details(node);
+                }
+            }
+            Err(e) => {
+                self.console.annotate(
+                    Level::Warning,
+                    Some(&format!("Could not read node {id}'s execution")),
+                    &e.to_string(),
+                );
+                node.details_read = true;
+            }
+        }
+    }
+
+    fn log_details(&self, node: &Node) {
+        self.console.group(&format!(
+            "node {} ({}) {}",
+            node.id,
+            node.label(),
+            node.status.as_str()
+        ));
+        let mut lines = vec![
+            format!(
+                "execution id: {}",
+                node.execution_id.as_deref().unwrap_or("-")
+            ),
+            format!(
+                "raw status:   {}",
+                node.raw_status.as_deref().unwrap_or("-")
+            ),
+            format!(
+                "started at:   {}",
+                node.started_at.as_deref().unwrap_or("-")
+            ),
+            format!("ended at:     {}", node.ended_at.as_deref().unwrap_or("-")),
+        ];
+        if let Some(c) = node.credits {
+            lines.push(format!("credits:      {c}"));
+        }
+        if let Some(e) = &node.error {
+            lines.push(format!("error:        {}", e.message));
+        }
+        self.console.verbatim(&lines.join("\n"));
+        self.console.end_group();
+    }
+}
+
+enum Progress {
+    Possible,
+    Probably,
+    Done,
+}
+
+/// Cancels every execution still running, concurrently, within `budget` of real time. Returns the node ids
+/// Dune confirmed as cancelled.
+pub async fn cancel_running(
+    client: &Client,
+    console: &Console,
+    run: &mut Tracked,
+    budget: Duration,
+) -> Vec<i64> {
+    let targets = run.cancellable();
+    if targets.is_empty() {
+        return Vec::new();
+    }
+    let calls = targets.iter().map(|(id, exec)| {
+        let client = client.clone();
+        let (id, exec) = (*id, exec.clone());
+        async move { (id, exec.clone(), client.cancel_execution(&exec).await) }
+    });
+    let results = match tokio::time::timeout(budget, futures_join_all(calls)).await {
+        Ok(r) => r,
+        Err(_) => {
+            console.annotate(
+                Level::Warning,
+                Some("Cancelling took too long"),
+                "some node executions may still be running on Dune",
+            );
+            Vec::new()
+        }
+    };
+    let mut cancelled = Vec::new();
+    for (id, exec, result) in results {
+        match result {
+            Ok(true) => {
+                if let Some(n) = run.node_mut(id) {
+                    n.status = NodeStatus::Cancelled;
+                    n.cancelled_by_action = true;
+                }
+                console.line(&format!("cancelled node {id} (execution {exec})"));
+                cancelled.push(id);
+            }
+            Ok(false) => console.line(&format!(
+                "node {id} (execution {exec}) was not cancelled: Dune says it had already ended"
+            )),
+            Err(e) => console.annotate(
+                Level::Warning,
+                Some(&format!("Could not cancel node {id}")),
+                &e.to_string(),
+            ),
+        }
+    }
+    cancelled
+}
+
+/// Runs futures concurrently and collects their outputs in order (a tiny `join_all`).
+async fn futures_join_all<F>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        if let Ok(v) = h.await {
+            out.push(v);
+        }
+    }
+    out
+}

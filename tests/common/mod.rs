@@ -1,0 +1,158 @@
+//! Test harness: runs the action in-process against a simulator, with fresh temporary runner files and an
+//! environment that holds nothing from the machine running the tests.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use dune_pipeline_action::app::{self, Runtime};
+use dune_pipeline_action::clock::Clock;
+use dune_pipeline_action::env::Env;
+use dune_pipeline_action::github::commands::Console;
+use dune_pipeline_action::github::files::parse_file_commands;
+use dune_sim::{Scenario, Simulator};
+
+/// The key every test scenario expects.
+pub const KEY: &str = "test-key-5f3a9c";
+
+/// A scenario with its `api_key` set to [`KEY`].
+pub fn keyed(mut s: Scenario) -> Scenario {
+    s.api_key = Some(KEY.to_string());
+    s
+}
+
+/// One run of the action.
+pub struct ActionRun {
+    pub env: Env,
+    dir: tempfile::TempDir,
+    speed: f64,
+}
+
+/// What a run left behind.
+#[derive(Debug)]
+pub struct Finished {
+    pub exit_code: u8,
+    pub log: String,
+    pub outputs: BTreeMap<String, String>,
+    pub raw_output_file: String,
+    pub summary: String,
+    pub state: BTreeMap<String, String>,
+}
+
+impl Finished {
+    /// An output parsed as JSON.
+    pub fn json(&self, name: &str) -> serde_json::Value {
+        let raw = self
+            .outputs
+            .get(name)
+            .unwrap_or_else(|| panic!("no output {name}"));
+        serde_json::from_str(raw)
+            .unwrap_or_else(|e| panic!("output {name} is not JSON ({e}): {raw}"))
+    }
+
+    /// Everything the action wrote anywhere.
+    pub fn everything(&self) -> String {
+        format!(
+            "{}\n{}\n{}\n{:?}",
+            self.log, self.raw_output_file, self.summary, self.state
+        )
+    }
+}
+
+impl ActionRun {
+    /// A run inside "GitHub Actions" against `base_url`, running `speed` times faster than real time.
+    pub fn new(base_url: &str, speed: f64) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut env = Env::default();
+        let file = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+        env.set("GITHUB_ACTIONS", "true");
+        env.set("GITHUB_OUTPUT", file("output"));
+        env.set("GITHUB_STEP_SUMMARY", file("summary"));
+        env.set("GITHUB_STATE", file("state"));
+        env.set(
+            "GITHUB_WORKSPACE",
+            dir.path().to_string_lossy().into_owned(),
+        );
+        env.set_input("api_key", KEY);
+        env.set_input("api_url", base_url);
+        ActionRun { env, dir, speed }
+    }
+
+    /// A run against a simulator.
+    pub fn against(sim: &Simulator, speed: f64) -> Self {
+        ActionRun::new(&sim.base_url(), speed)
+    }
+
+    /// Sets an input (as `INPUT_<NAME>`).
+    pub fn input(mut self, name: &str, value: &str) -> Self {
+        self.env.set_input(name, value);
+        self
+    }
+
+    /// Removes an input.
+    pub fn without(mut self, name: &str) -> Self {
+        self.env.remove(&format!("INPUT_{}", name.to_uppercase()));
+        self
+    }
+
+    /// The workspace directory.
+    pub fn workspace(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
+    }
+
+    /// Runs the action to the end.
+    pub async fn run(self) -> Finished {
+        let (console, buf) = Console::buffer(true);
+        let (rt, _stop) = Runtime::new(console, Clock::scaled(self.speed));
+        let report = app::run(&self.env, rt).await;
+        self.collect(report.exit_code, buf.contents())
+    }
+
+    /// Runs the action and flips the stop signal after `after` of real time.
+    pub async fn run_stopped_after(self, after: std::time::Duration) -> Finished {
+        let (console, buf) = Console::buffer(true);
+        let (rt, stop) = Runtime::new(console, Clock::scaled(self.speed));
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let _ = stop.send(true);
+        });
+        let report = app::run(&self.env, rt).await;
+        self.collect(report.exit_code, buf.contents())
+    }
+
+    fn collect(self, exit_code: u8, log: String) -> Finished {
+        let raw_output_file = self.read("output");
+        let outputs = parse_file_commands(&raw_output_file)
+            .unwrap_or_else(|e| {
+                panic!("GITHUB_OUTPUT breaks the runner's rules: {e}\n{raw_output_file}")
+            })
+            .into_iter()
+            .collect();
+        let state = parse_file_commands(&self.read("state"))
+            .expect("GITHUB_STATE follows the runner's rules")
+            .into_iter()
+            .collect();
+        Finished {
+            exit_code,
+            log,
+            outputs,
+            raw_output_file,
+            summary: self.read("summary"),
+            state,
+        }
+    }
+}
+
+/// Snapshot settings with the scrubbing filters.
+pub fn snapshot_settings() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"01[0-9A-HJKMNP-TV-Z]{24}", "[ULID]");
+    settings.add_filter(r"\| Wall time \| [^|]+ \|", "| Wall time | [WALL] |");
+    settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
+    settings.set_snapshot_path("snapshots");
+    settings
+}
