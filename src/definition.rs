@@ -663,19 +663,7 @@ fn read_nodes(r: &mut Reader, root: &Value) -> Vec<DefNode> {
 mod tests {
     use super::*;
 
-    const ISSUE_EXAMPLE: &str = r#"
-pipeline:
-  nodes:
-    - id: 1
-      dependencies: []
-      materialized_view_refresh: {name: dune.acme.mv_daily_volume, performance: medium}
-    - id: 2
-      dependencies: [1]
-      query_execution: {query_id: 1111, performance: large}
-    - id: 3
-      dependencies: [2]
-      query_execution: {query_id: 4242, query_parameters: {chain: ethereum}}
-"#;
+    const ISSUE_EXAMPLE: &str = include_str!("../tests/fixtures/pipeline.yml");
 
     fn problems(text: &str) -> Vec<String> {
         match parse(text, false) {

@@ -138,7 +138,10 @@ pub fn summary_section(o: &Outcome) -> String {
         md.push_str(
             "**Pipeline definition** (save it as a pipeline file and set `pipeline_file` to run it as code):\n\n",
         );
-        md.push_str(&code_block(&truncate_chars(d.to_yaml().trim_end(), MAX_YAML_CHARS)));
+        md.push_str(&code_block(&truncate_chars(
+            d.to_yaml().trim_end(),
+            MAX_YAML_CHARS,
+        )));
         md.push('\n');
     }
     md

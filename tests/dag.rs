@@ -178,6 +178,75 @@ queries:
     assert!(done.summary.contains("⏭️ skipped"));
 }
 
+/// A failure in one branch while the other runs on, on a server that never says the pipeline failed.
+fn branches_on_a_server_that_never_ends() -> Scenario {
+    keyed(
+        Scenario::from_yaml_or_json(&format!(
+            r#"
+time_scale: {SPEED}
+pipeline_status_names: {{failed: executing}}
+queries:
+  - query_id: 600
+    nodes:
+      - {{id: 1, query_id: 100, duration: 2s}}
+      - {{id: 2, query_id: 200, dependencies: [1], duration: 2s, outcome: failed, error: boom}}
+      - {{id: 3, query_id: 300, dependencies: [1], duration: 30s}}
+      - {{id: 4, query_id: 400, dependencies: [2], duration: 2s}}
+      - {{id: 5, query_id: 600, dependencies: [3, 4], duration: 2s}}
+"#
+        ))
+        .expect("scenario"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_definition_the_end_is_known_without_guessing() {
+    let sim = Simulator::start(branches_on_a_server_that_never_ends())
+        .await
+        .expect("simulator");
+    let done = ActionRun::against(&sim, SPEED)
+        .input("query_id", "600")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 1, "{}", done.log);
+    let want: Vec<(i64, String)> = [
+        (1, "completed"),
+        (2, "failed"),
+        (3, "completed"),
+        (4, "skipped"),
+        (5, "skipped"),
+    ]
+    .iter()
+    .map(|(i, s)| (*i, s.to_string()))
+    .collect();
+    assert_eq!(node_statuses(&done), want);
+    assert!(
+        !done.log.contains("no node can make progress"),
+        "the dependencies say when nothing can progress: {}",
+        done.log
+    );
+
+    // Control: without the definition the follower has to guess, and waits to be sure.
+    let blind = Simulator::start(branches_on_a_server_that_never_ends().with_fault(
+        dune_sim::Fault::new(
+            dune_sim::FaultEndpoint::QueryPipeline,
+            [dune_sim::FaultResponse::status(403)],
+        ),
+    ))
+    .await
+    .expect("simulator");
+    let guessed = ActionRun::against(&blind, SPEED)
+        .input("query_id", "600")
+        .run()
+        .await;
+    assert_eq!(guessed.exit_code, 1, "{}", guessed.log);
+    assert!(
+        guessed.log.contains("no node can make progress"),
+        "{}",
+        guessed.log
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_makes_only_the_definition_request() {
     let sim = Simulator::start(three_nodes()).await.expect("simulator");
@@ -257,19 +326,7 @@ async fn the_dry_run_yaml_saved_as_a_file_runs_the_same_pipeline() {
     assert!(done.summary.contains("Pipeline file `pipelines/daily.yml`"));
 }
 
-const ISSUE_FILE: &str = r#"
-pipeline:
-  nodes:
-    - id: 1
-      dependencies: []
-      materialized_view_refresh: {name: dune.acme.mv_daily_volume, performance: medium}
-    - id: 2
-      dependencies: [1]
-      query_execution: {query_id: 1111, performance: large}
-    - id: 3
-      dependencies: [2]
-      query_execution: {query_id: 4242, query_parameters: {chain: ethereum}}
-"#;
+const ISSUE_FILE: &str = include_str!("fixtures/pipeline.yml");
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pipeline_file_is_one_post_with_its_nodes() {
