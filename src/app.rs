@@ -6,7 +6,6 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::clock::Clock;
-use crate::dune::models::ExecuteQueryPipelineRequest;
 use crate::dune::{self, Client};
 use crate::env::Env;
 use crate::github::commands::{Console, Level};
@@ -14,6 +13,7 @@ use crate::github::files::Sinks;
 use crate::inputs::{self, Config};
 use crate::outcome::{Outcome, Problem, RunStatus, exit};
 use crate::pipeline::{End, Follower, Tracked, cancel_running};
+use crate::plan::{self, Plan};
 use crate::poll::Schedule;
 use crate::report;
 
@@ -94,6 +94,7 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
                 }),
                 wall_time: rt.clock.elapsed(),
                 cancel_reason: None,
+                plan: None,
             };
             finish(&console, &mut sinks, &outcome);
             return Report {
@@ -127,9 +128,10 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
         }
     };
 
-    let mut tracked = Tracked::default();
-    let end = start_and_follow(&config, &client, &rt, &mut sinks, &mut tracked).await;
-    let outcome = conclude(&config, &client, &rt, tracked, end).await;
+    let outcome = match plan::read(&config, &client, &console).await {
+        Ok(plan) => execute(&config, &client, &rt, &mut sinks, plan).await,
+        Err(e) => api_error_outcome(&config, Tracked::default(), &rt.clock, &e, false),
+    };
     finish(&console, &mut sinks, &outcome);
     Report {
         exit_code: outcome.exit_code,
@@ -138,33 +140,45 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
     }
 }
 
+/// Runs the plan (or, for a dry run, only shows it) and says how it ended.
+async fn execute(
+    config: &Config,
+    client: &Client,
+    rt: &Runtime,
+    sinks: &mut Sinks,
+    plan: Plan,
+) -> Outcome {
+    let mut tracked = Tracked::default();
+    plan.track(&mut tracked);
+    let mut outcome = if config.dry_run {
+        plan::planned_outcome(config, tracked, &rt.clock)
+    } else {
+        let end = start_and_follow(config, &plan, client, rt, sinks, &mut tracked).await;
+        conclude(config, client, rt, tracked, end).await
+    };
+    outcome.plan = Some(plan);
+    outcome
+}
+
 async fn start_and_follow(
     config: &Config,
+    plan: &Plan,
     client: &Client,
     rt: &Runtime,
     sinks: &mut Sinks,
     tracked: &mut Tracked,
 ) -> Result<End, (dune::Error, bool)> {
     let console = &rt.console;
-    console.line(&format!(
-        "Starting the pipeline of query {} (https://dune.com/queries/{}) on {} performance, timeout {}",
-        config.query_id,
-        config.query_id,
-        config.performance.as_str(),
-        humantime::format_duration(config.timeout)
-    ));
-    let request = ExecuteQueryPipelineRequest {
-        performance: config.performance.as_str(),
-        query_parameters: config.query_parameters.clone(),
-    };
-    let id = client
-        .execute_query_pipeline(config.query_id, &request)
+    if *rt.stop.borrow() {
+        return Ok(End::Stopped);
+    }
+    let id = plan::start(config, plan, client, console)
         .await
         .map_err(|e| (e, true))?;
     console.annotate(
         Level::Notice,
         Some("Dune pipeline started"),
-        &format!("pipeline execution {id} (query {})", config.query_id),
+        &format!("pipeline execution {id} ({})", plan.describe()),
     );
     sink_warn(console, sinks.set_output("pipeline_execution_id", &id));
     sink_warn(console, sinks.save_state("pipeline_execution_id", &id));
@@ -190,7 +204,7 @@ async fn conclude(
 ) -> Outcome {
     let console = &rt.console;
     let base = |tracked: Tracked, status, exit_code, problem, cancel_reason| Outcome {
-        query_id: Some(config.query_id),
+        query_id: config.query_id,
         performance: Some(config.performance),
         tracked,
         status,
@@ -198,6 +212,7 @@ async fn conclude(
         problem,
         wall_time: rt.clock.elapsed(),
         cancel_reason,
+        plan: None,
     };
     match end {
         Err((e, starting)) => api_error_outcome(config, tracked, &rt.clock, &e, starting),
@@ -369,7 +384,7 @@ fn finished_outcome(config: &Config, tracked: Tracked, clock: &Clock) -> Outcome
         )
     };
     Outcome {
-        query_id: Some(config.query_id),
+        query_id: config.query_id,
         performance: Some(config.performance),
         exit_code: match status {
             RunStatus::Completed => exit::OK,
@@ -380,6 +395,7 @@ fn finished_outcome(config: &Config, tracked: Tracked, clock: &Clock) -> Outcome
         problem,
         wall_time: clock.elapsed(),
         cancel_reason: None,
+        plan: None,
     }
 }
 
@@ -395,13 +411,16 @@ fn api_error_outcome(
         && !matches!(e, dune::Error::Connect { .. });
     let mut message = format!("{e}. {}.", capitalize(e.hint()));
     if ambiguous {
+        let check = match config.query_id {
+            Some(q) => format!("the query's recent executions at https://dune.com/queries/{q}"),
+            None => "the recent executions of the pipeline's queries on dune.com".into(),
+        };
         message.push_str(&format!(
-            " Dune may have started a pipeline anyway (the response was lost), so the action did not retry: check the query's recent executions at https://dune.com/queries/{} before re-running.",
-            config.query_id
+            " Dune may have started a pipeline anyway (the response was lost), so the action did not retry: check {check} before re-running."
         ));
     }
     Outcome {
-        query_id: Some(config.query_id),
+        query_id: config.query_id,
         performance: Some(config.performance),
         tracked,
         status: RunStatus::Error,
@@ -412,6 +431,7 @@ fn api_error_outcome(
         }),
         wall_time: clock.elapsed(),
         cancel_reason: None,
+        plan: None,
     }
 }
 
@@ -471,6 +491,10 @@ pub fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) {
             console.annotate(Level::Error, Some(&p.title), &p.message);
         }
         Some(p) => console.annotate(Level::Warning, Some(&p.title), &p.message),
+        None if outcome.status == RunStatus::Planned => console.line(&format!(
+            "Dry run: {} nodes planned, nothing executed",
+            nodes.len()
+        )),
         None => console.line(&format!(
             "Pipeline completed: {} nodes in {}",
             nodes.len(),

@@ -35,6 +35,12 @@ pub struct Cli {
     /// Cancel running node executions when `timeout` passes (input `cancel_on_timeout`).
     #[arg(long)]
     pub cancel_on_timeout: Option<String>,
+    /// Show the plan (DAG and definition as YAML) and execute nothing: `true` or `false` (input `dry_run`).
+    #[arg(long)]
+    pub dry_run: Option<String>,
+    /// A pipeline file (YAML or JSON) to run instead of `--query-id` (input `pipeline_file`).
+    #[arg(long)]
+    pub pipeline_file: Option<String>,
 }
 
 /// Subcommands.
@@ -61,6 +67,8 @@ impl Cli {
             ("api_url", &self.api_url),
             ("request_timeout", &self.request_timeout),
             ("cancel_on_timeout", &self.cancel_on_timeout),
+            ("dry_run", &self.dry_run),
+            ("pipeline_file", &self.pipeline_file),
         ];
         for (name, value) in flags {
             if let Some(v) = value {

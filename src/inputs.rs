@@ -6,6 +6,7 @@ use std::time::Duration;
 use reqwest::Url;
 use serde_json::{Map, Value};
 
+use crate::definition::{self, PipelineFile};
 use crate::env::Env;
 use crate::secret::ApiKey;
 
@@ -35,8 +36,8 @@ impl Performance {
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The saved query at the root of the pipeline.
-    pub query_id: u64,
+    /// The saved query at the root of the pipeline; `None` when a `pipeline_file` is given instead.
+    pub query_id: Option<u64>,
     /// The Dune API key.
     pub api_key: ApiKey,
     /// Performance tier for every node.
@@ -51,6 +52,10 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Cancel the running node executions when `timeout` passes.
     pub cancel_on_timeout: bool,
+    /// Read and show the plan; execute nothing.
+    pub dry_run: bool,
+    /// The pipeline file, read and validated; `None` when `query_id` is given instead.
+    pub pipeline_file: Option<PipelineFile>,
 }
 
 /// An invalid input: which one, and what to do.
@@ -214,14 +219,22 @@ impl Config {
     /// Reads and validates every input. Fails on the first problem.
     pub fn from_env(env: &Env) -> Result<Config, InputError> {
         let raw_query = env.input("query_id");
-        if raw_query.is_empty() {
+        let raw_file = env.input("pipeline_file");
+        if raw_query.is_empty() && raw_file.is_empty() {
             return Err(err(
                 "query_id",
-                "is required: set `query_id:` to the id of the saved query at the root of the pipeline (the number in https://dune.com/queries/<id>)",
+                "is required unless `pipeline_file` is given: set `query_id:` to the id of the saved query at the root of the pipeline (the number in https://dune.com/queries/<id>), or `pipeline_file:` to a pipeline file in the repository",
+            ));
+        }
+        if !raw_query.is_empty() && !raw_file.is_empty() {
+            return Err(err(
+                "pipeline_file",
+                "is given together with `query_id`: set exactly one of `query_id` (run the pipeline Dune builds for a saved query) and `pipeline_file` (run the pipeline in a file)",
             ));
         }
         let query_id = match raw_query.parse::<u64>() {
-            Ok(id) if id > 0 => id,
+            _ if raw_query.is_empty() => None,
+            Ok(id) if id > 0 => Some(id),
             _ => {
                 return Err(err(
                     "query_id",
@@ -287,6 +300,18 @@ impl Config {
         )?;
         let cancel_on_timeout =
             parse_bool("cancel_on_timeout", &env.input("cancel_on_timeout"), true)?;
+        let dry_run = parse_bool("dry_run", &env.input("dry_run"), false)?;
+        let pipeline_file = if raw_file.is_empty() {
+            None
+        } else {
+            let workspace = env.get("GITHUB_WORKSPACE");
+            let definition = definition::read_file(&raw_file, workspace.as_deref())
+                .map_err(|e| err("pipeline_file", e.to_string()))?;
+            Some(PipelineFile {
+                path: raw_file,
+                definition,
+            })
+        };
 
         Ok(Config {
             query_id,
@@ -297,6 +322,8 @@ impl Config {
             api_url,
             request_timeout,
             cancel_on_timeout,
+            dry_run,
+            pipeline_file,
         })
     }
 }
@@ -341,7 +368,9 @@ mod tests {
             ("INPUT_API_KEY", "k123"),
         ]))
         .expect("valid");
-        assert_eq!(c.query_id, 42);
+        assert_eq!(c.query_id, Some(42));
+        assert!(!c.dry_run);
+        assert!(c.pipeline_file.is_none());
         assert_eq!(c.performance, Performance::Medium);
         assert_eq!(c.timeout, Duration::from_secs(1800));
         assert_eq!(c.api_url.as_str(), "https://api.dune.com/");

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::inputs::Performance;
 use crate::pipeline::Tracked;
+use crate::plan::Plan;
 
 /// The run's final status (the `status` output).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +20,8 @@ pub enum RunStatus {
     TimedOut,
     /// The action could not run or follow the pipeline (invalid input, Dune API error).
     Error,
+    /// A dry run: the plan was shown, nothing was executed.
+    Planned,
 }
 
 impl RunStatus {
@@ -30,6 +33,7 @@ impl RunStatus {
             RunStatus::Cancelled => "cancelled",
             RunStatus::TimedOut => "timed_out",
             RunStatus::Error => "error",
+            RunStatus::Planned => "planned",
         }
     }
 }
@@ -68,6 +72,8 @@ pub struct Outcome {
     pub wall_time: Duration,
     /// Why nodes were cancelled by the action, when they were (`timeout`, `workflow cancelled`).
     pub cancel_reason: Option<String>,
+    /// What was planned to run, once known (the source and, when it could be read, the definition).
+    pub plan: Option<Plan>,
 }
 
 impl Outcome {

@@ -34,7 +34,7 @@ pub struct Tracked {
     pub raw_status: Option<String>,
     /// The top-level `error`, when Dune sent one.
     pub pipeline_error: Option<String>,
-    /// Nodes in the order Dune lists them.
+    /// Nodes in the order of the definition, when it was read, else in the order Dune lists them.
     pub nodes: Vec<Node>,
     /// Status requests made.
     pub polls: u32,
@@ -64,6 +64,52 @@ impl Tracked {
             })
             .filter_map(|n| n.execution_id.clone().map(|e| (n.id, e)))
             .collect()
+    }
+
+    /// Why Dune's status describes another pipeline than the definition read before the start (a node id
+    /// the definition does not have, or another query or view under a defined id), if it does.
+    fn contradicts_definition(&self, status: &[NodeExecution]) -> Option<String> {
+        if self.nodes.iter().all(|n| n.dependencies.is_none()) {
+            return None;
+        }
+        for ne in status {
+            let Some(defined) = self.nodes.iter().find(|n| n.id == ne.id) else {
+                return Some(format!(
+                    "Dune reports node {}, which the definition does not have",
+                    ne.id
+                ));
+            };
+            let same = match &defined.kind {
+                NodeKind::Query { query_id } => {
+                    !ne.is_materialized_view && (ne.query_id.is_none() || ne.query_id == *query_id)
+                }
+                NodeKind::MaterializedView { name } => {
+                    ne.is_materialized_view && (ne.name.is_none() || ne.name == *name)
+                }
+            };
+            if !same {
+                return Some(format!(
+                    "Dune reports node {} as {}, the definition as {}",
+                    ne.id,
+                    match (ne.is_materialized_view, &ne.name, ne.query_id) {
+                        (true, Some(n), _) => format!("view {n}"),
+                        (false, _, Some(q)) => format!("query {q}"),
+                        (true, None, _) => "a materialized view".to_string(),
+                        (false, _, None) => "a query".to_string(),
+                    },
+                    defined.label()
+                ));
+            }
+        }
+        None
+    }
+
+    /// Drops what came from the definition: nodes Dune never reported, and every node's dependencies.
+    fn forget_definition(&mut self) {
+        self.nodes.retain(|n| n.raw_status.is_some());
+        for n in &mut self.nodes {
+            n.dependencies = None;
+        }
     }
 
     /// Whether some node has an ancestor (by the definition's dependencies) that failed, was cancelled or
@@ -268,6 +314,16 @@ impl Follower<'_> {
         if let Some(e) = &status.error {
             run.pipeline_error = Some(e.message.clone());
         }
+        if let Some(why) = run.contradicts_definition(&status.nodes) {
+            self.console.annotate(
+                Level::Warning,
+                Some("The pipeline differs from its definition"),
+                &format!(
+                    "{why}: the action follows what Dune reports and does not use the definition's dependencies"
+                ),
+            );
+            run.forget_definition();
+        }
         for ne in &status.nodes {
             let changed = self.apply_node(run, ne);
             if changed {
@@ -320,6 +376,8 @@ impl Follower<'_> {
             return false;
         }
         let before = node.status;
+        // A node listed from the definition is reported for the first time too.
+        let first_report = node.raw_status.is_none();
         node.raw_status = Some(raw.clone());
         let now = if raw.is_empty() {
             NodeStatus::Unknown
@@ -334,7 +392,7 @@ impl Follower<'_> {
         } else {
             now.as_str().to_string()
         };
-        if is_new {
+        if is_new || first_report {
             self.console
                 .line(&format!("{label} node {id} ({label_text}) {shown}"));
         } else {
@@ -500,4 +558,57 @@ where
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_node(id: i64, query_id: i64) -> NodeExecution {
+        NodeExecution {
+            id,
+            is_materialized_view: false,
+            status: Some("pending".into()),
+            query_id: Some(query_id),
+            name: None,
+            execution_id: None,
+            error: None,
+        }
+    }
+
+    fn defined(id: i64, query_id: i64, deps: Vec<i64>) -> Node {
+        let mut n = Node::new(
+            id,
+            NodeKind::Query {
+                query_id: Some(query_id),
+            },
+        );
+        n.dependencies = Some(deps);
+        n
+    }
+
+    #[test]
+    fn a_status_that_contradicts_the_definition_is_noticed() {
+        let run = Tracked {
+            nodes: vec![defined(1, 10, vec![]), defined(2, 20, vec![1])],
+            ..Tracked::default()
+        };
+        assert_eq!(
+            run.contradicts_definition(&[status_node(1, 10), status_node(2, 20)]),
+            None
+        );
+        assert_eq!(run.contradicts_definition(&[status_node(1, 10)]), None);
+        assert!(
+            run.contradicts_definition(&[status_node(0, 10)])
+                .is_some_and(|w| w.contains("node 0"))
+        );
+        assert!(
+            run.contradicts_definition(&[status_node(2, 10)])
+                .is_some_and(|w| w.contains("as query 10, the definition as query 20"))
+        );
+        let mut run = run;
+        run.forget_definition();
+        assert!(run.nodes.is_empty());
+        assert_eq!(run.contradicts_definition(&[status_node(5, 1)]), None);
+    }
 }

@@ -181,6 +181,7 @@ fn headline(o: &Outcome) -> String {
         RunStatus::Cancelled => "🚫 Dune pipeline cancelled".into(),
         RunStatus::TimedOut => "⏱️ Dune pipeline timed out".into(),
         RunStatus::Error => "⚠️ Dune pipeline: the action could not finish".into(),
+        RunStatus::Planned => "📋 Dune pipeline plan (dry run: nothing was executed)".into(),
     }
 }
 
@@ -265,11 +266,12 @@ pub fn summary(o: &Outcome) -> String {
         );
     }
 
+    md.push_str(&crate::mermaid::summary_section(o));
     if !nodes.is_empty() {
         let header = "### Nodes\n\n| Node | Kind | Query / view | Status | Execution | Duration | Credits |\n|---:|---|---|---|---|---:|---:|\n";
         md.push_str(header);
         let mut rows_written = 0;
-        for n in nodes {
+        for n in crate::dag::nodes_in_order(nodes) {
             let row = node_row(n);
             // Keep room for the errors section and the closing note.
             if md.len() + row.len() + 64 * 1024 > SUMMARY_BUDGET {

@@ -266,7 +266,19 @@ async fn unknown_query_is_404_with_a_hint() {
     assert_eq!(done.exit_code, 4, "{}", done.log);
     assert!(done.log.contains("HTTP 404"), "{}", done.log);
     assert!(done.log.contains("Check `query_id`"), "{}", done.log);
-    assert_eq!(sim.requests().len(), 1);
+    // The definition read (a warning) and the start, each once: a 404 is not retried.
+    let requests: Vec<String> = sim
+        .requests()
+        .iter()
+        .map(|r| format!("{} {} {}", r.method, r.path, r.status))
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            "GET /api/v1/query/999/pipeline 404",
+            "POST /api/v1/query/999/pipeline/execute 404"
+        ]
+    );
     assert_eq!(sim.pipelines_started(), 0);
 }
 

@@ -94,3 +94,31 @@ async fn cli_against_the_simulator_prints_outputs_and_summary() {
     assert!(stdout.contains("| Performance | large |"), "{stdout}");
     assert!(!stdout.contains(common::KEY));
 }
+
+#[test]
+fn a_pipeline_file_dry_run_needs_no_network() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("pipeline.yml");
+    std::fs::write(
+        &file,
+        "pipeline:\n  nodes:\n    - {id: 1, query_execution: {query_id: 1111}}\n    - {id: 2, dependencies: [1], query_execution: {query_id: 2222}}\n",
+    )
+    .expect("write");
+    // An API address where nothing listens: the dry run of a file must not need it.
+    let out = bin()
+        .args([
+            "--pipeline-file",
+            &file.to_string_lossy(),
+            "--dry-run",
+            "true",
+        ])
+        .args(["--api-url", "http://127.0.0.1:9"])
+        .env("DUNE_API_KEY", "k")
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("status: planned"), "{stdout}");
+    assert!(stdout.contains("  n1 --> n2"), "{stdout}");
+    assert!(stdout.contains("query_id: 2222"), "{stdout}");
+}

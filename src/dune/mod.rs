@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER, USER_AGENT};
 use reqwest::{Method, Url};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tokio::sync::watch;
 
 pub use error::Error;
@@ -19,6 +19,7 @@ use models::{ExecuteQueryPipelineRequest, ExecutionStatus, PipelineStatus};
 pub use retry::Kind;
 
 use crate::clock::Clock;
+use crate::definition::Definition;
 use crate::github::commands::Console;
 use crate::poll::RateCap;
 use crate::secret::{ApiKey, redact};
@@ -429,6 +430,39 @@ impl Client {
         })
     }
 
+    /// Reads the pipeline Dune builds for a saved query (the query and the materialized views in its
+    /// lineage), for the given tier and parameters.
+    /// <https://docs.dune.com/api-reference/queries/endpoint/get-query-pipeline>
+    pub async fn query_pipeline(
+        &self,
+        query_id: u64,
+        performance: &str,
+        query_parameters: Option<&Map<String, Value>>,
+    ) -> Result<Definition, Error> {
+        let mut url = self.url(&format!("/api/v1/query/{query_id}/pipeline"));
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("performance", performance);
+            if let Some(p) = query_parameters {
+                q.append_pair("query_parameters", &Value::Object(p.clone()).to_string());
+            }
+        }
+        let endpoint = format!("GET {}", url.path());
+        let v = self.json(Kind::Read, Method::GET, url, None).await?;
+        Definition::from_response(&v).map_err(unreadable(endpoint, &v))
+    }
+
+    /// Starts an explicit pipeline: the definition's nodes, as they are.
+    /// <https://docs.dune.com/api-reference/pipelines/endpoint/execute-pipeline>
+    pub async fn execute_pipeline(&self, definition: &Definition) -> Result<String, Error> {
+        let url = self.url("/api/v1/pipelines/execute");
+        let endpoint = format!("POST {}", url.path());
+        let v = self
+            .json(Kind::Start, Method::POST, url, Some(&definition.to_value()))
+            .await?;
+        models::pipeline_execution_id(&v).map_err(unreadable(endpoint, &v))
+    }
+
     /// Reads a pipeline execution's status.
     /// <https://docs.dune.com/api-reference/pipelines/endpoint/get-pipeline-status>
     pub async fn pipeline_status(&self, id: &str, fresh: bool) -> Result<PipelineStatus, Error> {
@@ -484,6 +518,17 @@ fn content_type(headers: &HeaderMap) -> String {
         .and_then(|v| v.to_str().ok())
         .map(|v| crate::github::commands::truncate_chars(v, 60))
         .unwrap_or_else(|| "no content type".into())
+}
+
+/// A JSON body that is not what the endpoint documents.
+fn unreadable(endpoint: String, v: &Value) -> impl FnOnce(String) -> Error + '_ {
+    move |reason| Error::Decode {
+        endpoint,
+        status: 200,
+        content_type: "application/json".into(),
+        reason,
+        excerpt: error::excerpt(v.to_string().as_bytes(), 120),
+    }
 }
 
 fn decode_json(endpoint: &str, resp: &Response) -> Result<Value, Error> {
