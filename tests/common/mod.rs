@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use dune_pipeline_action::app::{self, Runtime};
 use dune_pipeline_action::clock::Clock;
 use dune_pipeline_action::env::Env;
-use dune_pipeline_action::github::commands::Console;
+use dune_pipeline_action::github::commands::{Console, SharedBuffer};
 use dune_pipeline_action::github::files::parse_file_commands;
 use dune_sim::{Scenario, Simulator};
 
@@ -124,6 +124,21 @@ impl ActionRun {
         self.collect(report.exit_code, buf.contents())
     }
 
+    /// Starts the action in the background: its log can be watched and its stop signal flipped while it
+    /// runs.
+    pub fn start(self) -> Running {
+        let (console, log) = Console::buffer(true);
+        let (rt, stop) = Runtime::new(console, Clock::scaled(self.speed));
+        let env = self.env.clone();
+        let task = tokio::spawn(async move { app::run(&env, rt).await.exit_code });
+        Running {
+            run: self,
+            log,
+            stop,
+            task,
+        }
+    }
+
     fn collect(self, exit_code: u8, log: String) -> Finished {
         let raw_output_file = self.read("output");
         let outputs = parse_file_commands(&raw_output_file)
@@ -144,6 +159,35 @@ impl ActionRun {
             summary: self.read("summary"),
             state,
         }
+    }
+}
+
+/// An action run in progress (see [`ActionRun::start`]).
+pub struct Running {
+    run: ActionRun,
+    pub log: SharedBuffer,
+    pub stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<u8>,
+}
+
+impl Running {
+    /// Waits (real time, at most `limit`) until the log contains `text`.
+    pub async fn wait_for_log(&self, text: &str, limit: std::time::Duration) {
+        let start = std::time::Instant::now();
+        while !self.log.contents().contains(text) {
+            assert!(
+                start.elapsed() < limit,
+                "{text:?} not logged within {limit:?}:\n{}",
+                self.log.contents()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Waits for the run to end.
+    pub async fn finish(self) -> Finished {
+        let exit_code = self.task.await.expect("the action does not panic");
+        self.run.collect(exit_code, self.log.contents())
     }
 }
 
