@@ -877,30 +877,6 @@ async fn sigint_mid_run() {
 
 // ── Hostile remote text ────────────────────────────────────────────────────────────────────────────────
 
-/// Every line the runner would act on as a workflow command, with `::stop-commands::` fences honoured,
-/// leading whitespace trimmed (as the runner does), and bare CRs ending lines (as .NET's ReadLine does).
-fn commands(log: &str) -> Vec<String> {
-    let mut fence: Option<String> = None;
-    let mut out = Vec::new();
-    for line in log.split(['\n', '\r']) {
-        let line = line.trim_start();
-        if let Some(token) = &fence {
-            if line == format!("::{token}::") {
-                fence = None;
-            }
-            continue;
-        }
-        if let Some(token) = line.strip_prefix("::stop-commands::") {
-            fence = Some(token.to_string());
-        }
-        if line.starts_with("::") || line.contains("##[") {
-            out.push(line.to_string());
-        }
-    }
-    assert!(fence.is_none(), "an unclosed stop-commands fence");
-    out
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn injected_workflow_commands_are_never_issued() {
     let injection = "boom\n::error::PWNED\n  ::set-output name=status::completed\r::add-mask::Failed\n##[set-output name=status;]completed ##[error]PWNED2\n::stop-commands::x\n<script>alert(1)</script> | a | b";
@@ -926,7 +902,7 @@ queries:
     let sim = sim(s).await;
     let done = action(&sim).run().await;
     assert_eq!(done.exit_code, 1, "{}", done.log);
-    for line in commands(&done.log) {
+    for line in common::commands(&done.log) {
         let name = line
             .trim_start_matches("::")
             .split([' ', ':'])

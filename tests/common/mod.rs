@@ -200,3 +200,27 @@ pub fn snapshot_settings() -> insta::Settings {
     settings.set_snapshot_path("snapshots");
     settings
 }
+
+/// Every line the runner would act on as a workflow command, with `::stop-commands::` fences honoured,
+/// leading whitespace trimmed (as the runner does), and bare CRs ending lines (as .NET's ReadLine does).
+pub fn commands(log: &str) -> Vec<String> {
+    let mut fence: Option<String> = None;
+    let mut out = Vec::new();
+    for line in log.split(['\n', '\r']) {
+        let line = line.trim_start();
+        if let Some(token) = &fence {
+            if line == format!("::{token}::") {
+                fence = None;
+            }
+            continue;
+        }
+        if let Some(token) = line.strip_prefix("::stop-commands::") {
+            fence = Some(token.to_string());
+        }
+        if line.starts_with("::") || line.contains("##[") {
+            out.push(line.to_string());
+        }
+    }
+    assert!(fence.is_none(), "an unclosed stop-commands fence");
+    out
+}
