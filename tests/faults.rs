@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{ActionRun, Finished, KEY, keyed};
+use common::{ActionRun, Finished, KEY, keyed, long_running};
 use dune_pipeline_action::dune::Client;
 use dune_pipeline_action::github::commands::Console;
 use dune_pipeline_action::pipeline::Tracked;
@@ -32,24 +32,6 @@ queries:
     nodes:
       - {{id: 1, query_id: 501, duration: 10s}}
       - {{id: 2, query_id: 500, dependencies: [1], duration: 10s}}
-"#
-        ))
-        .expect("scenario"),
-    )
-}
-
-/// One short node, then two long ones side by side.
-fn long_running(speed: f64) -> Scenario {
-    keyed(
-        Scenario::from_yaml_or_json(&format!(
-            r#"
-time_scale: {speed}
-queries:
-  - query_id: 500
-    nodes:
-      - {{id: 1, query_id: 501, duration: 5s}}
-      - {{id: 2, query_id: 502, dependencies: [1], duration: 1h}}
-      - {{id: 3, query_id: 500, dependencies: [1], duration: 1h}}
 "#
         ))
         .expect("scenario"),
@@ -621,7 +603,7 @@ async fn execution_read_fails_then_succeeds() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn timeout_cancels_running_executions_and_exits_3() {
-    let sim = sim(long_running(SPEED)).await;
+    let sim = sim(long_running(SPEED, "5s")).await;
     let done = action(&sim).input("timeout", "40s").run().await;
     assert_eq!(done.exit_code, 3, "{}", done.log);
     assert_eq!(done.outputs["status"], "timed_out");
@@ -646,7 +628,7 @@ async fn timeout_cancels_running_executions_and_exits_3() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn timeout_with_cancel_on_timeout_false_cancels_nothing() {
-    let sim = sim(long_running(SPEED)).await;
+    let sim = sim(long_running(SPEED, "5s")).await;
     let done = action(&sim)
         .input("timeout", "40s")
         .input("cancel_on_timeout", "false")
@@ -665,29 +647,21 @@ async fn timeout_with_cancel_on_timeout_false_cancels_nothing() {
         Some("true")
     );
     let before = sim.requests().len();
-    let mut env = dune_pipeline_action::env::Env::default();
-    for (k, v) in &done.state {
-        env.set(format!("STATE_{k}"), v.clone());
-    }
-    env.set_input("api_key", KEY);
-    env.set_input("api_url", &sim.base_url());
-    env.set_input("query_id", ROOT);
-    let (console, log) = Console::buffer(true);
-    let code = dune_pipeline_action::post::run(
-        &env,
-        &console,
-        dune_pipeline_action::clock::Clock::scaled(SPEED),
-    )
-    .await;
+    let state: Vec<(&str, &str)> = done
+        .state
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (code, log) = common::post_step(&sim.base_url(), &state, SPEED).await;
     assert_eq!(code, 0);
-    assert_eq!(sim.requests().len(), before, "{}", log.contents());
-    assert!(log.contents().contains("leaving pipeline execution"));
+    assert_eq!(sim.requests().len(), before, "{log}");
+    assert!(log.contains("leaving pipeline execution"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cancel_failing_at_timeout_is_a_warning() {
     let sim = sim(with(
-        long_running(SPEED),
+        long_running(SPEED, "5s"),
         [Fault::new(
             FaultEndpoint::ExecutionCancel,
             vec![FaultResponse::status(500); 4],
@@ -711,22 +685,9 @@ async fn cancel_failing_at_timeout_is_a_warning() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cancelling_reads_the_status_again_first() {
-    // What the action saw last is stale: node 1 has ended since, and node 2 (which the action never saw
-    // running) is executing now. The cancel must reach node 2.
-    let s = keyed(
-        Scenario::from_yaml_or_json(&format!(
-            r#"
-time_scale: {SPEED}
-queries:
-  - query_id: 500
-    nodes:
-      - {{id: 1, query_id: 501, duration: 2s}}
-      - {{id: 2, query_id: 500, dependencies: [1], duration: 1h}}
-"#
-        ))
-        .expect("scenario"),
-    );
-    let sim = sim(s).await;
+    // What the action saw last is stale: node 1 has ended since, and nodes 2 and 3 (which the action never
+    // saw running) are executing now. The cancels must reach them.
+    let sim = sim(long_running(SPEED, "2s")).await;
     let clock = dune_pipeline_action::clock::Clock::scaled(SPEED);
     let client = Client::new(
         sim.base_url().parse().expect("url"),
@@ -762,15 +723,15 @@ queries:
         Duration::from_secs(4),
     )
     .await;
-    assert_eq!(stopped.cancelled, vec![2]);
-    assert_eq!(sim.cancelled_executions().len(), 1);
+    assert_eq!(stopped.cancelled, vec![2, 3]);
+    assert_eq!(sim.cancelled_executions().len(), 2);
 }
 
 /// Runs the binary in "GitHub Actions" against `sim`, sends `signal` once the pipeline runs, and checks
 /// what reached the simulator and the runner files.
 async fn assert_signal_cancels(signal: &str) {
     let speed = 10.0;
-    let sim = sim(long_running(speed)).await;
+    let sim = sim(long_running(speed, "5s")).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let file = |name: &str| dir.path().join(name);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dune-pipeline-action"));

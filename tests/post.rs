@@ -5,34 +5,14 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{ActionRun, KEY, keyed};
+use common::{ActionRun, KEY, keyed, long_running, post_step};
 use dune_pipeline_action::clock::Clock;
 use dune_pipeline_action::dune::Client;
 use dune_pipeline_action::dune::models::ExecuteQueryPipelineRequest;
-use dune_pipeline_action::env::Env;
-use dune_pipeline_action::github::commands::Console;
 use dune_pipeline_action::secret::ApiKey;
 use dune_sim::{Scenario, Simulator};
 
 const SPEED: f64 = 50.0;
-
-/// Node 1 is short; nodes 2 and 3 run for an hour.
-fn long_running() -> Scenario {
-    keyed(
-        Scenario::from_yaml_or_json(&format!(
-            r#"
-time_scale: {SPEED}
-queries:
-  - query_id: 500
-    nodes:
-      - {{id: 1, query_id: 501, duration: 1s}}
-      - {{id: 2, query_id: 502, dependencies: [1], duration: 1h}}
-      - {{id: 3, query_id: 500, dependencies: [1], duration: 1h}}
-"#
-        ))
-        .expect("scenario"),
-    )
-}
 
 /// Starts a pipeline as a main step that was killed would have left it, and waits until nodes 2 and 3
 /// run.
@@ -60,29 +40,17 @@ async fn orphaned_pipeline(sim: &Simulator) -> String {
     id
 }
 
-fn post_env(sim: &Simulator, state: &[(&str, &str)]) -> Env {
-    let mut env = Env::default();
-    env.set("GITHUB_ACTIONS", "true");
-    env.set_input("query_id", "500");
-    env.set_input("api_key", KEY);
-    env.set_input("api_url", &sim.base_url());
-    for (k, v) in state {
-        env.set(format!("STATE_{k}"), *v);
-    }
-    env
-}
-
-async fn post(env: &Env) -> (u8, String) {
-    let (console, log) = Console::buffer(true);
-    let code = dune_pipeline_action::post::run(env, &console, Clock::scaled(SPEED)).await;
-    (code, log.contents())
+async fn post(sim: &Simulator, state: &[(&str, &str)]) -> (u8, String) {
+    post_step(&sim.base_url(), state, SPEED).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cancels_what_the_main_step_left_running() {
-    let sim = Simulator::start(long_running()).await.expect("simulator");
+    let sim = Simulator::start(long_running(SPEED, "1s"))
+        .await
+        .expect("simulator");
     let id = orphaned_pipeline(&sim).await;
-    let (code, log) = post(&post_env(&sim, &[("pipeline_execution_id", &id)])).await;
+    let (code, log) = post(&sim, &[("pipeline_execution_id", &id)]).await;
     assert_eq!(code, 0, "{log}");
     assert_eq!(sim.cancelled_executions().len(), 2, "{log}");
     assert!(
@@ -99,8 +67,10 @@ async fn cancels_what_the_main_step_left_running() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn does_nothing_without_a_pipeline() {
-    let sim = Simulator::start(long_running()).await.expect("simulator");
-    let (code, log) = post(&post_env(&sim, &[("pipeline_execution_id", "")])).await;
+    let sim = Simulator::start(long_running(SPEED, "1s"))
+        .await
+        .expect("simulator");
+    let (code, log) = post(&sim, &[("pipeline_execution_id", "")]).await;
     assert_eq!(code, 0);
     assert!(
         log.contains("Post step: the main step started no pipeline; nothing to cancel"),
@@ -120,7 +90,7 @@ async fn does_nothing_after_a_run_that_ended() {
         .await;
     assert_eq!(done.exit_code, 0, "{}", done.log);
     let id = done.state["pipeline_execution_id"].clone();
-    let (code, log) = post(&post_env(&sim, &[("pipeline_execution_id", &id)])).await;
+    let (code, log) = post(&sim, &[("pipeline_execution_id", &id)]).await;
     assert_eq!(code, 0);
     assert!(
         log.contains("has nothing running (status completed); nothing to cancel"),
@@ -135,13 +105,8 @@ async fn never_fails_the_job() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     drop(listener);
-    let mut env = Env::default();
-    env.set("GITHUB_ACTIONS", "true");
-    env.set_input("query_id", "500");
-    env.set_input("api_key", KEY);
-    env.set_input("api_url", &url);
-    env.set("STATE_pipeline_execution_id", "01HKZJ2683PHF9Q9PHHQ8FW4Q1");
-    let (code, log) = post(&env).await;
+    let state = [("pipeline_execution_id", "01HKZJ2683PHF9Q9PHHQ8FW4Q1")];
+    let (code, log) = post_step(&url, &state, SPEED).await;
     assert_eq!(code, 0, "{log}");
     assert!(
         log.contains("::warning title=Could not read the pipeline status before cancelling::"),
@@ -149,8 +114,7 @@ async fn never_fails_the_job() {
     );
     assert!(log.contains("nothing was cancelled"), "{log}");
     // Invalid inputs: a warning, exit 0.
-    env.set_input("api_url", "not a url");
-    let (code, log) = post(&env).await;
+    let (code, log) = post_step("not a url", &state, SPEED).await;
     assert_eq!(code, 0, "{log}");
     assert!(
         log.contains("::warning title=Post step could not check the pipeline::"),
@@ -191,7 +155,9 @@ async fn run_binary(mut cmd: Command) -> (Option<i32>, String) {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_is_the_post_step_under_its_post_name() {
-    let sim = Simulator::start(long_running()).await.expect("simulator");
+    let sim = Simulator::start(long_running(SPEED, "1s"))
+        .await
+        .expect("simulator");
     let id = orphaned_pipeline(&sim).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let link = dir.path().join("dune-pipeline-action-post");
@@ -204,7 +170,9 @@ async fn the_binary_is_the_post_step_under_its_post_name() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_post_subcommand() {
-    let sim = Simulator::start(long_running()).await.expect("simulator");
+    let sim = Simulator::start(long_running(SPEED, "1s"))
+        .await
+        .expect("simulator");
     let id = orphaned_pipeline(&sim).await;
     let mut cmd = bin(
         std::path::Path::new(env!("CARGO_BIN_EXE_dune-pipeline-action")),

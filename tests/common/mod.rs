@@ -224,3 +224,39 @@ pub fn commands(log: &str) -> Vec<String> {
     assert!(fence.is_none(), "an unclosed stop-commands fence");
     out
 }
+
+/// Node 1 (query 501) runs for `first`; nodes 2 (query 502) and 3 (query 500, the root) depend on it and
+/// run for an hour.
+pub fn long_running(speed: f64, first: &str) -> Scenario {
+    keyed(
+        Scenario::from_yaml_or_json(&format!(
+            r#"
+time_scale: {speed}
+queries:
+  - query_id: 500
+    nodes:
+      - {{id: 1, query_id: 501, duration: {first}}}
+      - {{id: 2, query_id: 502, dependencies: [1], duration: 1h}}
+      - {{id: 3, query_id: 500, dependencies: [1], duration: 1h}}
+"#
+        ))
+        .expect("scenario"),
+    )
+}
+
+/// Runs the post step in-process as the runner would after a main step of query 500 that saved `state`
+/// (with `RUNNER_DEBUG=1`); returns its exit code and log.
+pub async fn post_step(api_url: &str, state: &[(&str, &str)], speed: f64) -> (u8, String) {
+    let mut env = Env::default();
+    env.set("GITHUB_ACTIONS", "true");
+    env.set("RUNNER_DEBUG", "1");
+    env.set_input("query_id", "500");
+    env.set_input("api_key", KEY);
+    env.set_input("api_url", api_url);
+    for (k, v) in state {
+        env.set(format!("STATE_{k}"), *v);
+    }
+    let (console, log) = Console::buffer(true);
+    let code = dune_pipeline_action::post::run(&env, &console, Clock::scaled(speed)).await;
+    (code, log.contents())
+}
