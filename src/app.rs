@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::cancel::stop_pipeline;
 use crate::clock::Clock;
 use crate::dune::{self, Client};
 use crate::env::Env;
@@ -12,7 +13,7 @@ use crate::github::commands::{Console, Level};
 use crate::github::files::Sinks;
 use crate::inputs::{self, Config};
 use crate::outcome::{Outcome, Problem, RunStatus, exit};
-use crate::pipeline::{End, Follower, Tracked, cancel_running};
+use crate::pipeline::{End, Follower, Tracked};
 use crate::plan::{self, Plan};
 use crate::poll::Schedule;
 use crate::report;
@@ -132,6 +133,10 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
         Ok(plan) => execute(&config, &client, &rt, &mut sinks, plan).await,
         Err(e) => api_error_outcome(&config, Tracked::default(), &rt.clock, &e, false),
     };
+    sink_warn(
+        &console,
+        crate::post::remember(&config, &outcome, &mut sinks),
+    );
     finish(&console, &mut sinks, &outcome);
     Report {
         exit_code: outcome.exit_code,
@@ -215,24 +220,41 @@ async fn conclude(
         plan: None,
     };
     match end {
+        // Stopped while waiting to retry the start after a 429 or a refused connection: nothing started.
+        Err((dune::Error::Interrupted { .. }, true)) => base(
+            tracked,
+            RunStatus::Cancelled,
+            exit::FAILED,
+            Some(Problem {
+                title: "Workflow cancelled".into(),
+                message: "The step was stopped before the pipeline started; nothing runs on Dune."
+                    .into(),
+            }),
+            None,
+        ),
         Err((e, starting)) => api_error_outcome(config, tracked, &rt.clock, &e, starting),
         Ok(End::Api(e)) => api_error_outcome(config, tracked, &rt.clock, &e, false),
         Ok(End::TimedOut) => {
             let mut reason = None;
-            let still = tracked.cancellable().len();
-            let message = if config.cancel_on_timeout && still > 0 {
-                // Retries are over (the deadline passed); give each cancel one quick try.
+            let mut still = tracked.cancellable().len();
+            let stopped = if config.cancel_on_timeout {
+                // Retries are over (the deadline passed); give each request one quick try.
                 let client = client.clone().with_deadline(Duration::ZERO);
-                let done =
-                    cancel_running(&client, console, &mut tracked, TIMEOUT_CANCEL_BUDGET).await;
+                let s = stop_pipeline(&client, console, &mut tracked, TIMEOUT_CANCEL_BUDGET).await;
+                still = s.running;
+                Some(s)
+            } else {
+                None
+            };
+            let message = if let Some(done) = stopped.filter(|s| s.running > 0) {
                 reason = Some("timeout".to_string());
                 format!(
                     "The pipeline did not finish within {}; the action cancelled {} of {} running node executions. Raise `timeout`, or look at the slow nodes in the summary.",
                     humantime::format_duration(config.timeout),
-                    done.len(),
+                    done.cancelled.len(),
                     still
                 )
-            } else if still > 0 {
+            } else if still > 0 && !config.cancel_on_timeout {
                 format!(
                     "The pipeline did not finish within {}; {} node executions are still running on Dune (`cancel_on_timeout` is false). Raise `timeout` if the pipeline needs longer.",
                     humantime::format_duration(config.timeout),
@@ -258,7 +280,9 @@ async fn conclude(
         Ok(End::Stopped) => {
             console.line("The workflow was cancelled: cancelling the running node executions");
             let client = client.clone().with_deadline(Duration::ZERO);
-            let done = cancel_running(&client, console, &mut tracked, SIGNAL_CANCEL_BUDGET).await;
+            let done = stop_pipeline(&client, console, &mut tracked, SIGNAL_CANCEL_BUDGET)
+                .await
+                .cancelled;
             base(
                 tracked,
                 RunStatus::Cancelled,
@@ -408,7 +432,7 @@ fn api_error_outcome(
 ) -> Outcome {
     let ambiguous = starting
         && !matches!(e.status(), Some(s) if (400..500).contains(&s))
-        && !matches!(e, dune::Error::Connect { .. });
+        && !matches!(e.root(), dune::Error::Connect { .. });
     let mut message = format!("{e}. {}.", capitalize(e.hint()));
     if ambiguous {
         let check = match config.query_id {

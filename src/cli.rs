@@ -53,6 +53,10 @@ pub enum Command {
         #[arg(default_value = "demo")]
         name: String,
     },
+    /// The action's post step: cancel every node execution still running in the pipeline the main step
+    /// started (`STATE_pipeline_execution_id`). Also selected when the binary runs as
+    /// `dune-pipeline-action-post`. Never fails.
+    Post,
 }
 
 impl Cli {

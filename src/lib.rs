@@ -4,6 +4,7 @@
 //! The library can be driven in-process: build an [`env::Env`] and an [`app::Runtime`], call [`app::run`].
 
 pub mod app;
+pub mod cancel;
 pub mod cli;
 pub mod clock;
 pub mod dag;
@@ -20,5 +21,6 @@ pub mod outcome;
 pub mod pipeline;
 pub mod plan;
 pub mod poll;
+pub mod post;
 pub mod report;
 pub mod secret;

@@ -1,5 +1,6 @@
 //! The binary: read the environment once, pick the mode, run, exit with the action's code.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -8,9 +9,11 @@ use dune_pipeline_action::cli::{Cli, Command};
 use dune_pipeline_action::clock::Clock;
 use dune_pipeline_action::env::Env;
 use dune_pipeline_action::github::commands::Console;
+use dune_pipeline_action::post;
 
 fn main() -> ExitCode {
     let clock = Clock::real();
+    let argv0 = std::env::args_os().next();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -23,10 +26,10 @@ fn main() -> ExitCode {
             return ExitCode::from(4);
         }
     };
-    ExitCode::from(runtime.block_on(run(cli, clock)))
+    ExitCode::from(runtime.block_on(run(cli, argv0, clock)))
 }
 
-async fn run(cli: Cli, clock: Clock) -> u8 {
+async fn run(cli: Cli, argv0: Option<OsString>, clock: Clock) -> u8 {
     if let Some(Command::Demo { name }) = &cli.command {
         return demo(name).await;
     }
@@ -35,6 +38,9 @@ async fn run(cli: Cli, clock: Clock) -> u8 {
     let github = env.is_github_actions();
     let console = Console::stdout(github);
     let clock = dune_pipeline_action::app::test_clock(&env).unwrap_or(clock);
+    if matches!(cli.command, Some(Command::Post)) || post::invoked_as_post(argv0.as_deref()) {
+        return post::run(&env, &console, clock).await;
+    }
     let (rt, stop) = Runtime::new(console.clone(), clock);
     tokio::spawn(async move {
         let name = wait_for_signal().await;

@@ -43,7 +43,7 @@ pub struct Tracked {
 }
 
 impl Tracked {
-    fn node_mut(&mut self, id: i64) -> Option<&mut Node> {
+    pub(crate) fn node_mut(&mut self, id: i64) -> Option<&mut Node> {
         self.nodes.iter_mut().find(|n| n.id == id)
     }
 
@@ -135,6 +135,19 @@ impl Tracked {
             }
         }
         Some(false)
+    }
+}
+
+/// What a node of a status response is: a query execution or a materialized-view refresh.
+pub fn kind_of(ne: &NodeExecution) -> NodeKind {
+    if ne.is_materialized_view {
+        NodeKind::MaterializedView {
+            name: ne.name.clone(),
+        }
+    } else {
+        NodeKind::Query {
+            query_id: ne.query_id,
+        }
     }
 }
 
@@ -334,15 +347,7 @@ impl Follower<'_> {
 
     /// Returns whether the node's execution should be read now.
     fn apply_node(&self, run: &mut Tracked, ne: &NodeExecution) -> bool {
-        let kind = if ne.is_materialized_view {
-            NodeKind::MaterializedView {
-                name: ne.name.clone(),
-            }
-        } else {
-            NodeKind::Query {
-                query_id: ne.query_id,
-            }
-        };
+        let kind = kind_of(ne);
         let is_new = run.node_mut(ne.id).is_none();
         if is_new {
             run.nodes.push(Node::new(ne.id, kind.clone()));

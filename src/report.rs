@@ -106,14 +106,28 @@ pub fn md_cell(text: &str) -> String {
 }
 
 /// Escapes text for a code span inside a table cell (backslash escapes do not work in code spans, but GFM
-/// tables still need `\|`).
+/// tables still need `\|`). A table splits cells at a `|` after an even number of backslashes, so a pipe
+/// that follows an odd run of backslashes gets one more.
 pub fn md_code(text: &str) -> String {
-    let clean: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .filter(|c| *c != '`')
-        .collect();
-    format!("`{}`", clean.replace('|', "\\|"))
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('`');
+    let mut backslashes = 0;
+    for c in text.chars() {
+        match c {
+            '`' => continue,
+            '|' => {
+                if backslashes % 2 == 1 {
+                    out.push('\\');
+                }
+                out.push_str("\\|");
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+        backslashes = if c == '\\' { backslashes + 1 } else { 0 };
+    }
+    out.push('`');
+    out
 }
 
 /// Escapes prose for the summary while keeping our own `code` spans readable: no HTML, no links, no line

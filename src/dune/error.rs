@@ -66,6 +66,14 @@ impl Error {
         }
     }
 
+    /// The error behind retries: the last attempt's error for [`Error::RetriesExhausted`], else itself.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::RetriesExhausted { last, .. } => last.root(),
+            e => e,
+        }
+    }
+
     /// What the user should do about it.
     pub fn hint(&self) -> &'static str {
         match self.status() {
@@ -86,7 +94,7 @@ impl Error {
                 "Dune kept rate-limiting the requests: run fewer pipelines at once or use a plan with higher limits"
             }
             Some(s) if s >= 500 => "Dune's API had a server error: re-run the job later",
-            _ => match self {
+            _ => match self.root() {
                 Error::Connect { .. } => {
                     "check `api_url` and the runner's network (proxies: HTTPS_PROXY is honoured)"
                 }

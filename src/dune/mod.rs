@@ -30,6 +30,9 @@ pub const AGENT: &str = concat!("dune-pipeline-action/", env!("CARGO_PKG_VERSION
 /// The largest JSON body the client reads (status and definition responses are a few KiB).
 pub const MAX_JSON_BODY: usize = 8 * 1024 * 1024;
 
+/// How much of an error response's body the client reads (for the excerpt in the message).
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
+
 /// A response that arrived whole.
 #[derive(Debug)]
 pub struct Response {
@@ -229,7 +232,7 @@ impl Client {
             if !retry::retryable(kind, &error) {
                 return Err(error);
             }
-            if attempt >= retry::max_attempts(kind) {
+            if attempt >= retry::max_attempts(kind, &error) {
                 return Err(Error::RetriesExhausted {
                     endpoint,
                     attempts: attempt,
@@ -276,8 +279,10 @@ impl Client {
             .await
             .map_err(|e| self.transport_error(endpoint, &e))?;
         let status = resp.status().as_u16();
+        let success = (200..300).contains(&status);
         let headers = resp.headers().clone();
-        if let Some(len) = resp.content_length()
+        if success
+            && let Some(len) = resp.content_length()
             && len > max_body as u64
         {
             return Err(Error::TooLarge {
@@ -286,11 +291,22 @@ impl Client {
                 limit: max_body,
             });
         }
+        // An error's body only feeds a short excerpt: read its start, and keep the status whatever follows.
+        let limit = if success {
+            max_body
+        } else {
+            max_body.min(MAX_ERROR_BODY)
+        };
         let mut bytes = Vec::new();
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
-                    if bytes.len() + chunk.len() > max_body {
+                    if bytes.len() + chunk.len() > limit {
+                        if !success {
+                            let room = limit - bytes.len();
+                            bytes.extend_from_slice(&chunk[..room]);
+                            break;
+                        }
                         return Err(Error::TooLarge {
                             endpoint: endpoint.to_string(),
                             status,
@@ -300,7 +316,8 @@ impl Client {
                     bytes.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
-                Err(e) => return Err(self.transport_error(endpoint, &e)),
+                Err(e) if success => return Err(self.transport_error(endpoint, &e)),
+                Err(_) => break,
             }
         }
         self.debug_line(&format!(
@@ -308,7 +325,7 @@ impl Client {
             bytes.len(),
             started.elapsed().as_millis()
         ));
-        if (200..300).contains(&status) {
+        if success {
             return Ok(Response {
                 status,
                 headers,
@@ -319,21 +336,7 @@ impl Client {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
-        let message = serde_json::from_slice::<Value>(&bytes)
-            .ok()
-            .and_then(|v| match v.get("error") {
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(other) => other
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-                None => None,
-            })
-            .map(|m| error::excerpt(m.as_bytes(), 300))
-            .unwrap_or_else(|| {
-                let ct = content_type(&headers);
-                format!("{} body: {}", ct, error::excerpt(&bytes, 120))
-            });
+        let message = error_message(&headers, &bytes);
         Err(Error::Api {
             endpoint: endpoint.to_string(),
             status,
@@ -531,7 +534,28 @@ fn unreadable(endpoint: String, v: &Value) -> impl FnOnce(String) -> Error + '_ 
     }
 }
 
-fn decode_json(endpoint: &str, resp: &Response) -> Result<Value, Error> {
+/// The short, single-line message of an HTTP error response: Dune's `{"error": ...}` when the body has
+/// one, else the content type and an excerpt of the body.
+pub fn error_message(headers: &HeaderMap, body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| match v.get("error") {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => other
+                .get("message")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            None => None,
+        })
+        .map(|m| error::excerpt(m.as_bytes(), 300))
+        .unwrap_or_else(|| {
+            let ct = content_type(headers);
+            format!("{} body: {}", ct, error::excerpt(body, 120))
+        })
+}
+
+/// Reads a successful response's body as JSON; anything else is a [`Error::Decode`] with an excerpt.
+pub fn decode_json(endpoint: &str, resp: &Response) -> Result<Value, Error> {
     serde_json::from_slice::<Value>(&resp.body).map_err(|e| Error::Decode {
         endpoint: endpoint.to_string(),
         status: resp.status,

@@ -19,13 +19,16 @@ pub enum Kind {
     Cancel,
 }
 
-/// How many attempts in all, per kind.
-pub fn max_attempts(kind: Kind) -> u32 {
-    match kind {
-        Kind::Read => 6,
-        Kind::FreshStatus => 8,
-        Kind::Start => 4,
-        Kind::Cancel => 3,
+/// How many attempts in all, per kind (and, for a fresh status read, per failure). Reads are also cut off
+/// by the overall `timeout` (the client's deadline), whichever comes first: twelve attempts ride out about
+/// three and a half minutes of outage (back-off 1, 2, 4, 8, 16 s, then 30 s).
+pub fn max_attempts(kind: Kind, error: &Error) -> u32 {
+    match (kind, error) {
+        // "Not visible yet" lasts seconds: about 15 s of back-off.
+        (Kind::FreshStatus, Error::Api { status: 404, .. }) => 5,
+        (Kind::Read | Kind::FreshStatus, _) => 12,
+        (Kind::Start, _) => 4,
+        (Kind::Cancel, _) => 3,
     }
 }
 

@@ -18,16 +18,23 @@ pub fn escape_property(text: &str) -> String {
 }
 
 /// Makes remote text safe to print inside one ordinary log line: no line breaks (so it can never begin a
-/// line of its own, where the runner would read a command), no other control characters.
+/// line of its own, where the runner would read a `::` command), no other control characters, and no
+/// `##[`: the runner still honours its legacy `##[command]data` form anywhere in a line (`set-output`,
+/// `add-mask`, `stop-commands` …), so a zero-width space goes between `##` and `[`.
 pub fn one_line(text: &str) -> String {
-    text.chars()
+    let flat: String = text
+        .chars()
         .map(|c| match c {
             '\r' | '\n' => ' ',
             c if c.is_control() && c != '\t' => '\u{FFFD}',
             c => c,
         })
-        .collect()
+        .collect();
+    flat.replace("##[", LEGACY_DEFUSED)
 }
+
+/// What `##[` becomes in a plain log line.
+pub const LEGACY_DEFUSED: &str = "##\u{200B}[";
 
 /// GitHub shows at most 4096 characters of an annotation's message.
 pub const MAX_ANNOTATION_CHARS: usize = 4000;

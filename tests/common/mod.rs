@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use dune_pipeline_action::app::{self, Runtime};
 use dune_pipeline_action::clock::Clock;
 use dune_pipeline_action::env::Env;
-use dune_pipeline_action::github::commands::Console;
+use dune_pipeline_action::github::commands::{Console, SharedBuffer};
 use dune_pipeline_action::github::files::parse_file_commands;
 use dune_sim::{Scenario, Simulator};
 
@@ -124,6 +124,21 @@ impl ActionRun {
         self.collect(report.exit_code, buf.contents())
     }
 
+    /// Starts the action in the background: its log can be watched and its stop signal flipped while it
+    /// runs.
+    pub fn start(self) -> Running {
+        let (console, log) = Console::buffer(true);
+        let (rt, stop) = Runtime::new(console, Clock::scaled(self.speed));
+        let env = self.env.clone();
+        let task = tokio::spawn(async move { app::run(&env, rt).await.exit_code });
+        Running {
+            run: self,
+            log,
+            stop,
+            task,
+        }
+    }
+
     fn collect(self, exit_code: u8, log: String) -> Finished {
         let raw_output_file = self.read("output");
         let outputs = parse_file_commands(&raw_output_file)
@@ -147,6 +162,35 @@ impl ActionRun {
     }
 }
 
+/// An action run in progress (see [`ActionRun::start`]).
+pub struct Running {
+    run: ActionRun,
+    pub log: SharedBuffer,
+    pub stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<u8>,
+}
+
+impl Running {
+    /// Waits (real time, at most `limit`) until the log contains `text`.
+    pub async fn wait_for_log(&self, text: &str, limit: std::time::Duration) {
+        let start = std::time::Instant::now();
+        while !self.log.contents().contains(text) {
+            assert!(
+                start.elapsed() < limit,
+                "{text:?} not logged within {limit:?}:\n{}",
+                self.log.contents()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Waits for the run to end.
+    pub async fn finish(self) -> Finished {
+        let exit_code = self.task.await.expect("the action does not panic");
+        self.run.collect(exit_code, self.log.contents())
+    }
+}
+
 /// Snapshot settings with the scrubbing filters.
 pub fn snapshot_settings() -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
@@ -155,4 +199,64 @@ pub fn snapshot_settings() -> insta::Settings {
     settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
     settings.set_snapshot_path("snapshots");
     settings
+}
+
+/// Every line the runner would act on as a workflow command, with `::stop-commands::` fences honoured,
+/// leading whitespace trimmed (as the runner does), and bare CRs ending lines (as .NET's ReadLine does).
+pub fn commands(log: &str) -> Vec<String> {
+    let mut fence: Option<String> = None;
+    let mut out = Vec::new();
+    for line in log.split(['\n', '\r']) {
+        let line = line.trim_start();
+        if let Some(token) = &fence {
+            if line == format!("::{token}::") {
+                fence = None;
+            }
+            continue;
+        }
+        if let Some(token) = line.strip_prefix("::stop-commands::") {
+            fence = Some(token.to_string());
+        }
+        if line.starts_with("::") || line.contains("##[") {
+            out.push(line.to_string());
+        }
+    }
+    assert!(fence.is_none(), "an unclosed stop-commands fence");
+    out
+}
+
+/// Node 1 (query 501) runs for `first`; nodes 2 (query 502) and 3 (query 500, the root) depend on it and
+/// run for an hour.
+pub fn long_running(speed: f64, first: &str) -> Scenario {
+    keyed(
+        Scenario::from_yaml_or_json(&format!(
+            r#"
+time_scale: {speed}
+queries:
+  - query_id: 500
+    nodes:
+      - {{id: 1, query_id: 501, duration: {first}}}
+      - {{id: 2, query_id: 502, dependencies: [1], duration: 1h}}
+      - {{id: 3, query_id: 500, dependencies: [1], duration: 1h}}
+"#
+        ))
+        .expect("scenario"),
+    )
+}
+
+/// Runs the post step in-process as the runner would after a main step of query 500 that saved `state`
+/// (with `RUNNER_DEBUG=1`); returns its exit code and log.
+pub async fn post_step(api_url: &str, state: &[(&str, &str)], speed: f64) -> (u8, String) {
+    let mut env = Env::default();
+    env.set("GITHUB_ACTIONS", "true");
+    env.set("RUNNER_DEBUG", "1");
+    env.set_input("query_id", "500");
+    env.set_input("api_key", KEY);
+    env.set_input("api_url", api_url);
+    for (k, v) in state {
+        env.set(format!("STATE_{k}"), *v);
+    }
+    let (console, log) = Console::buffer(true);
+    let code = dune_pipeline_action::post::run(&env, &console, Clock::scaled(speed)).await;
+    (code, log.contents())
 }

@@ -1,0 +1,153 @@
+//! Stopping what the action started. What the action knows about a pipeline can be up to one poll
+//! interval old (30 s late in a run), and a node may have started since; so before cancelling it reads the
+//! pipeline's status once more, then cancels every node execution still pending or executing. Used when
+//! `timeout` passes, when the workflow is cancelled (a signal), and by the post step.
+
+use std::time::{Duration, Instant};
+
+use crate::dune::Client;
+use crate::dune::models::PipelineStatus;
+use crate::github::commands::{Console, Level};
+use crate::node::{Node, normalize};
+use crate::pipeline::{Tracked, cancel_running, kind_of};
+
+/// What [`stop_pipeline`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stopped {
+    /// How many node executions were still running (and so were asked to cancel).
+    pub running: usize,
+    /// The ids of the nodes Dune confirmed as cancelled.
+    pub cancelled: Vec<i64>,
+}
+
+/// Reads the pipeline's status once (within half of `budget`, real time), folds it into `run`, then
+/// cancels every node execution still pending or executing within what is left of `budget`. A failed read
+/// is a warning: the cancels then go by what `run` already knew. `client` should not retry for long (give
+/// it a deadline).
+pub async fn stop_pipeline(
+    client: &Client,
+    console: &Console,
+    run: &mut Tracked,
+    budget: Duration,
+) -> Stopped {
+    let started = Instant::now();
+    if let Some(id) = run.pipeline_execution_id.clone() {
+        match tokio::time::timeout(budget / 2, client.pipeline_status(&id, false)).await {
+            Ok(Ok(status)) => merge(run, &status),
+            Ok(Err(e)) => console.annotate(
+                Level::Warning,
+                Some("Could not read the pipeline status before cancelling"),
+                &format!("{e}; cancelling what the action saw last"),
+            ),
+            Err(_) => console.annotate(
+                Level::Warning,
+                Some("Could not read the pipeline status before cancelling"),
+                &format!(
+                    "no answer within {}; cancelling what the action saw last",
+                    humantime::format_duration(budget / 2)
+                ),
+            ),
+        }
+    }
+    let running = run.cancellable().len();
+    let left = budget.saturating_sub(started.elapsed());
+    let cancelled = cancel_running(client, console, run, left).await;
+    Stopped { running, cancelled }
+}
+
+/// Folds a status response into `run` without logging or reading executions: new nodes are added, and
+/// each node's execution id and status are brought up to date (a node whose execution was already read
+/// after it ended keeps what it has).
+pub fn merge(run: &mut Tracked, status: &PipelineStatus) {
+    if status.status.is_some() {
+        run.raw_status = status.status.clone();
+    }
+    for ne in &status.nodes {
+        if run.node_mut(ne.id).is_none() {
+            run.nodes.push(Node::new(ne.id, kind_of(ne)));
+        }
+        let Some(node) = run.node_mut(ne.id) else {
+            continue;
+        };
+        if ne.execution_id.is_some() {
+            node.execution_id = ne.execution_id.clone();
+        }
+        if node.details_read && node.status.is_terminal() {
+            continue;
+        }
+        if let Some(raw) = ne.status.as_deref().filter(|s| !s.is_empty()) {
+            node.status = normalize(raw);
+            node.raw_status = Some(raw.to_string());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dune::models::NodeExecution;
+    use crate::node::{NodeKind, NodeStatus};
+
+    fn ne(id: i64, status: &str, exec: Option<&str>) -> NodeExecution {
+        NodeExecution {
+            id,
+            is_materialized_view: false,
+            status: Some(status.into()),
+            query_id: Some(100 + id),
+            name: None,
+            execution_id: exec.map(str::to_string),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn merge_brings_stale_nodes_up_to_date() {
+        let mut run = Tracked::default();
+        let mut n1 = Node::new(
+            1,
+            NodeKind::Query {
+                query_id: Some(101),
+            },
+        );
+        n1.status = NodeStatus::Executing;
+        n1.execution_id = Some("E1".into());
+        run.nodes.push(n1);
+        let status = PipelineStatus {
+            status: Some("executing".into()),
+            error: None,
+            nodes: vec![
+                ne(1, "completed", Some("E1")),
+                ne(2, "executing", Some("E2")),
+                ne(3, "pending", None),
+            ],
+        };
+        merge(&mut run, &status);
+        assert_eq!(run.cancellable(), vec![(2, "E2".to_string())]);
+        assert_eq!(run.nodes.len(), 3);
+        assert_eq!(run.nodes[0].status, NodeStatus::Completed);
+    }
+
+    #[test]
+    fn merge_keeps_what_was_read_from_the_execution() {
+        let mut run = Tracked::default();
+        let mut n1 = Node::new(
+            1,
+            NodeKind::Query {
+                query_id: Some(101),
+            },
+        );
+        n1.status = NodeStatus::Failed;
+        n1.details_read = true;
+        run.nodes.push(n1);
+        merge(
+            &mut run,
+            &PipelineStatus {
+                status: None,
+                error: None,
+                nodes: vec![ne(1, "weird", Some("E1"))],
+            },
+        );
+        assert_eq!(run.nodes[0].status, NodeStatus::Failed);
+        assert_eq!(run.nodes[0].execution_id.as_deref(), Some("E1"));
+    }
+}

@@ -1,0 +1,149 @@
+//! The post step: a backup canceller. The runner runs it after the job's steps (also when the workflow was
+//! cancelled, or the main step was killed before it could cancel anything): it reads the pipeline execution
+//! id the main step saved to `GITHUB_STATE`, and cancels every node execution of that pipeline still
+//! pending or executing. It never fails the job: problems are warnings, the exit code is always 0.
+//!
+//! The image runs it as `/dune-pipeline-action-post` (a symlink to the binary, named in action.yml's
+//! `post-entrypoint`); `dune-pipeline-action post` does the same on a terminal.
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::cancel::stop_pipeline;
+use crate::clock::Clock;
+use crate::dune::Client;
+use crate::env::Env;
+use crate::github::commands::{Console, Level};
+use crate::github::files::{FileError, Sinks};
+use crate::inputs::{self, Config};
+use crate::outcome::{Outcome, RunStatus};
+use crate::pipeline::Tracked;
+
+/// The program name that selects post mode (the file name of `argv[0]`).
+pub const PROGRAM: &str = "dune-pipeline-action-post";
+
+/// The state the main step saves: the pipeline execution id (`STATE_pipeline_execution_id` here).
+pub const STATE_PIPELINE: &str = "pipeline_execution_id";
+
+/// The state the main step saves when it deliberately left executions running (`cancel_on_timeout: false`).
+pub const STATE_LEAVE_RUNNING: &str = "leave_running";
+
+/// How long the post step may spend reading the status and cancelling (real time).
+pub const BUDGET: Duration = Duration::from_secs(30);
+
+/// Whether the binary was started under the post step's name.
+pub fn invoked_as_post(argv0: Option<&OsStr>) -> bool {
+    argv0
+        .and_then(|a| Path::new(a).file_name())
+        .is_some_and(|name| name == PROGRAM)
+}
+
+/// Saved by the main step at its end: tells the post step to leave the pipeline alone when the user asked
+/// for running executions to be left running on timeout.
+pub fn remember(config: &Config, outcome: &Outcome, sinks: &mut Sinks) -> Result<(), FileError> {
+    if outcome.status == RunStatus::TimedOut && !config.cancel_on_timeout {
+        sinks.save_state(STATE_LEAVE_RUNNING, "true")
+    } else {
+        Ok(())
+    }
+}
+
+fn state(env: &Env, name: &str) -> Option<String> {
+    env.get(&format!("STATE_{name}"))
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// Runs the post step; always returns exit code 0.
+pub async fn run(env: &Env, console: &Console, clock: Clock) -> u8 {
+    if let Some(key) = inputs::raw_api_key(env) {
+        console.mask(&key);
+    }
+    let Some(id) = state(env, STATE_PIPELINE) else {
+        console.line("Post step: the main step started no pipeline; nothing to cancel");
+        return 0;
+    };
+    if state(env, STATE_LEAVE_RUNNING).as_deref() == Some("true") {
+        console.line(&format!(
+            "Post step: leaving pipeline execution {id} running (`cancel_on_timeout` is false)"
+        ));
+        return 0;
+    }
+    let warn = |message: &str| {
+        console.annotate(
+            Level::Warning,
+            Some("Post step could not check the pipeline"),
+            &format!("{message}. Pipeline execution {id} may still be running on Dune."),
+        )
+    };
+    let config = match Config::from_env(env) {
+        Ok(c) => c,
+        Err(e) => {
+            warn(&e.to_string());
+            return 0;
+        }
+    };
+    let client = match Client::new(
+        config.api_url.clone(),
+        config.api_key.clone(),
+        clock,
+        config.request_timeout,
+    ) {
+        Ok(c) => c.with_deadline(clock.elapsed() + BUDGET),
+        Err(e) => {
+            warn(&e.to_string());
+            return 0;
+        }
+    };
+    let mut run = Tracked {
+        pipeline_execution_id: Some(id.clone()),
+        ..Tracked::default()
+    };
+    let stopped = stop_pipeline(&client, console, &mut run, BUDGET).await;
+    let status = run.raw_status.as_deref().unwrap_or("unknown");
+    if run.nodes.is_empty() {
+        console.line(&format!(
+            "Post step: could not learn what pipeline execution {id} is running; nothing was cancelled"
+        ));
+        return 0;
+    }
+    if stopped.running == 0 {
+        console.line(&format!(
+            "Post step: pipeline execution {id} has nothing running (status {status}); nothing to cancel"
+        ));
+    } else {
+        let ids: Vec<String> = stopped.cancelled.iter().map(i64::to_string).collect();
+        console.line(&format!(
+            "Post step: pipeline execution {id} still had {} node executions running; cancelled {} (nodes: {})",
+            stopped.running,
+            stopped.cancelled.len(),
+            if ids.is_empty() {
+                "none".to_string()
+            } else {
+                ids.join(", ")
+            }
+        ));
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn post_mode_by_program_name() {
+        assert!(invoked_as_post(Some(OsStr::new(
+            "/dune-pipeline-action-post"
+        ))));
+        assert!(invoked_as_post(Some(OsStr::new(PROGRAM))));
+        assert!(!invoked_as_post(Some(OsStr::new(
+            "/usr/bin/dune-pipeline-action"
+        ))));
+        assert!(!invoked_as_post(Some(OsStr::new(
+            "/x/dune-pipeline-action-post/other"
+        ))));
+        assert!(!invoked_as_post(None));
+    }
+}
