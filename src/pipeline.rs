@@ -38,7 +38,7 @@ pub struct Tracked {
     pub nodes: Vec<Node>,
     /// Status requests made.
     pub polls: u32,
-    /// Clock time at which the end was noticed.
+    /// Clock time at which the end was noticed (the answer that showed it arrived).
     pub noticed_end_at: Option<Duration>,
 }
 
@@ -200,7 +200,7 @@ impl Follower<'_> {
         let started = self.clock.elapsed();
         let mut settled_since: Option<Duration> = None;
         loop {
-            let running_for = self.clock.elapsed().saturating_sub(started);
+            let sent = self.clock.elapsed();
             // The first look comes quickly; a 404 then is retried (the execution may not be visible yet).
             let fresh = run.polls < 3;
             let status = {
@@ -210,6 +210,7 @@ impl Follower<'_> {
                     _ = stop.wait_for(|s| *s) => return End::Stopped,
                 }
             };
+            let answered = self.clock.elapsed();
             run.polls += 1;
             let status = match status {
                 Ok(s) => s,
@@ -235,7 +236,7 @@ impl Follower<'_> {
             );
             if top_ended {
                 self.settle_unstarted(run);
-                run.noticed_end_at = Some(self.clock.elapsed());
+                run.noticed_end_at = Some(answered);
                 return End::Finished;
             }
             match self.nothing_can_progress(run) {
@@ -260,7 +261,11 @@ impl Follower<'_> {
                 }
                 Progress::Possible => settled_since = None,
             }
-            if let Some(end) = self.wait(self.schedule.interval(running_for)).await {
+            // The next look is due one interval after this one left, however long the answer and the
+            // per-node reads took.
+            let next = self.schedule.next_poll(started, sent, answered);
+            let now = self.clock.elapsed();
+            if let Some(end) = self.wait(next.saturating_sub(now)).await {
                 return end;
             }
         }

@@ -1,0 +1,349 @@
+//! `cargo bench --bench polling`: the polling strategy against fixed 5-second polling, and the action's
+//! start-up cost. Prints Markdown tables (the README carries a copy).
+//!
+//! Polling: simulated pipelines of 3 s to 30 min are followed twice, by the action's schedule and by the
+//! same follower on a fixed 5 s schedule, each against its own simulator with time compressed, the action's
+//! clock at the same speed. Every number comes from the simulator's own record of when requests arrived
+//! (virtual time) and from the pipeline's schedule, so scheduling jitter of the machine running the
+//! benchmark is the only noise; the compression of each row keeps it to a few hundredths of the lag target.
+//!
+//! Start-up: the release binary is started against a simulator running in real time, on a pipeline that is
+//! over the moment it starts, so the whole run is the action's own time plus three loopback requests.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use dune_pipeline_action::app::{self, Runtime};
+use dune_pipeline_action::clock::Clock;
+use dune_pipeline_action::env::Env;
+use dune_pipeline_action::github::commands::Console;
+use dune_pipeline_action::poll::{Schedule, busiest_window};
+use dune_sim::{NodeDef, QueryDef, RecordedRequest, Scenario, Simulator};
+
+const QUERY: u64 = 4_200_001;
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// One simulated pipeline.
+struct Row {
+    label: &'static str,
+    nodes: Vec<NodeDef>,
+    /// Virtual seconds per real second, for the simulator and the action alike.
+    speed: f64,
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn node(id: u64, run: u64, after: &[u64]) -> NodeDef {
+    NodeDef::query(id, QUERY + id)
+        .duration(secs(run))
+        .depends_on(after.iter().copied())
+}
+
+/// Chains and fan-outs; where nodes end together their execution reads come in a burst.
+fn rows() -> Vec<Row> {
+    vec![
+        Row {
+            label: "3 s",
+            nodes: vec![node(1, 3, &[])],
+            speed: 5.0,
+        },
+        Row {
+            label: "20 s",
+            nodes: vec![node(1, 12, &[]), node(2, 8, &[1])],
+            speed: 10.0,
+        },
+        Row {
+            label: "2 min",
+            nodes: vec![node(1, 40, &[]), node(2, 80, &[1]), node(3, 80, &[1])],
+            speed: 20.0,
+        },
+        Row {
+            label: "10 min",
+            nodes: vec![
+                node(1, 150, &[]),
+                node(2, 150, &[1]),
+                node(3, 150, &[2]),
+                node(4, 150, &[3]),
+            ],
+            speed: 30.0,
+        },
+        Row {
+            label: "30 min",
+            nodes: vec![
+                node(1, 360, &[]),
+                node(2, 1440, &[1]),
+                node(3, 1440, &[1]),
+                node(4, 1440, &[1]),
+                node(5, 1440, &[1]),
+            ],
+            speed: 30.0,
+        },
+    ]
+}
+
+/// When the pipeline ends, after it was created: the last node's end (nodes list dependencies first).
+fn scheduled_run_time(nodes: &[NodeDef]) -> Duration {
+    let mut ends: Vec<(u64, Duration)> = Vec::new();
+    for n in nodes {
+        let ready = n
+            .dependencies
+            .iter()
+            .filter_map(|d| ends.iter().find(|(id, _)| id == d).map(|e| e.1))
+            .max()
+            .unwrap_or_default();
+        ends.push((n.id, ready + n.queue + n.duration));
+    }
+    ends.into_iter().map(|e| e.1).max().unwrap_or_default()
+}
+
+/// What one followed pipeline cost.
+struct Measured {
+    lag: Duration,
+    /// The gap between the last look before the end and the first after it: the lag had the pipeline
+    /// ended just after that last look.
+    worst_lag: Duration,
+    status: usize,
+    total: usize,
+    busiest: usize,
+}
+
+fn is_status(r: &RecordedRequest) -> bool {
+    r.method == "GET" && r.path.starts_with("/api/v1/pipelines/executions/")
+}
+
+fn scenario(nodes: Vec<NodeDef>, speed: f64) -> Scenario {
+    Scenario {
+        queries: vec![QueryDef {
+            query_id: QUERY,
+            nodes,
+        }],
+        ..Scenario::default()
+    }
+    .with_time_scale(speed)
+}
+
+fn inputs(base_url: &str) -> Env {
+    let mut env = Env::default();
+    env.set_input("query_id", QUERY.to_string());
+    env.set_input("api_key", "bench-key");
+    env.set_input("api_url", base_url);
+    env.set_input("timeout", "2h");
+    env
+}
+
+/// Follows `row`'s pipeline on `schedule`.
+async fn follow(row: &Row, schedule: Schedule) -> anyhow::Result<Measured> {
+    let sim = Simulator::start(scenario(row.nodes.clone(), row.speed)).await?;
+    let (console, log) = Console::buffer(false);
+    let (mut rt, _stop) = Runtime::new(console, Clock::scaled(row.speed));
+    rt.schedule = schedule;
+    let report = app::run(&inputs(&sim.base_url()), rt).await;
+    if report.exit_code != 0 {
+        bail!(
+            "{}: the action exited {}:\n{}",
+            row.label,
+            report.exit_code,
+            log.contents()
+        );
+    }
+    let requests = sim.requests();
+    sim.shutdown().await;
+    let start = requests
+        .iter()
+        .find(|r| r.method == "POST")
+        .context("no start request")?;
+    let end = start.at + scheduled_run_time(&row.nodes);
+    let statuses: Vec<&RecordedRequest> = requests.iter().filter(|r| is_status(r)).collect();
+    let after = statuses
+        .iter()
+        .position(|r| r.at >= end)
+        .context("no status request after the end")?;
+    let seen = statuses[after];
+    let before = statuses[after.saturating_sub(1)];
+    let times: Vec<Duration> = requests.iter().map(|r| r.at).collect();
+    Ok(Measured {
+        lag: seen.at - end,
+        worst_lag: seen.at - before.at.min(end),
+        status: statuses.len(),
+        total: requests.len(),
+        busiest: busiest_window(&times, MINUTE),
+    })
+}
+
+async fn polling() -> anyhow::Result<bool> {
+    // Every run at once: each mostly sleeps, and the longest (30 min at 30×) takes a minute.
+    let handles: Vec<_> = rows()
+        .into_iter()
+        .map(|row| {
+            tokio::spawn(async move {
+                let (ours, fixed) = tokio::join!(
+                    follow(&row, Schedule::default()),
+                    follow(&row, Schedule::fixed(secs(5)))
+                );
+                anyhow::Ok((row, ours?, fixed?))
+            })
+        })
+        .collect();
+    println!(
+        "| pipeline | nodes | compression | strategy | detection lag | worst case | lag target | status requests | total requests | busiest 60 s | targets met |"
+    );
+    println!("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|");
+    let mut all_met = true;
+    for handle in handles {
+        let (row, ours, fixed) = handle.await??;
+        let run = scheduled_run_time(&row.nodes);
+        let target = Duration::from_millis(1500).max(run / 10);
+        let fewer = run <= 5 * MINUTE || ours.status < fixed.status;
+        let met = ours.worst_lag <= target && ours.busiest <= 40 && fewer;
+        all_met &= met;
+        for (name, m, verdict) in [
+            ("adaptive", &ours, if met { "yes" } else { "**no**" }),
+            ("fixed 5 s", &fixed, ""),
+        ] {
+            println!(
+                "| {} | {} | {}× | {name} | {:.2} s | {:.2} s | {:.1} s | {} | {} | {} | {verdict} |",
+                row.label,
+                row.nodes.len(),
+                row.speed,
+                m.lag.as_secs_f64(),
+                m.worst_lag.as_secs_f64(),
+                target.as_secs_f64(),
+                m.status,
+                m.total,
+                m.busiest
+            );
+        }
+    }
+    Ok(all_met)
+}
+
+/// CPU time (user + system) of this process's children that have been waited for.
+fn children_cpu(ticks_per_second: f64) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").context("reading /proc/self/stat")?;
+    // Fields after the command name (which is in parentheses and may contain spaces); cutime and cstime
+    // are fields 16 and 17 of the whole line.
+    let rest = stat.rsplit_once(')').context("odd /proc/self/stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields
+        .get(13..15)
+        .context("short /proc/self/stat")?
+        .iter()
+        .map(|f| f.parse::<f64>().unwrap_or(0.0))
+        .sum();
+    Ok(Duration::from_secs_f64(ticks / ticks_per_second))
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// One start of the binary on a pipeline that is already over.
+struct Startup {
+    first_request: Duration,
+    whole_run: Duration,
+}
+
+async fn start_once(exe: &str, dir: &Path) -> anyhow::Result<Startup> {
+    let instant = vec![NodeDef::query(1, QUERY).duration(Duration::ZERO)];
+    let sim = Simulator::start(scenario(instant, 1.0)).await?;
+    let file = |name: &str| dir.join(name);
+    let mut cmd = Command::new(exe);
+    cmd.env_clear()
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", file("output"))
+        .env("GITHUB_STATE", file("state"))
+        .env("GITHUB_STEP_SUMMARY", file("summary"))
+        .env("INPUT_QUERY_ID", QUERY.to_string())
+        .env("INPUT_API_KEY", "bench-key")
+        .env("INPUT_API_URL", sim.base_url())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // The simulator runs in real time: its clock is the benchmark's stopwatch.
+    let spawned = sim.virtual_now();
+    let mut child = cmd.spawn().with_context(|| format!("starting {exe}"))?;
+    let status = tokio::task::spawn_blocking(move || child.wait()).await??;
+    let exited = sim.virtual_now();
+    let requests = sim.requests();
+    sim.shutdown().await;
+    if !status.success() {
+        bail!("the action exited with {status}");
+    }
+    let first = requests
+        .first()
+        .context("no request reached the simulator")?;
+    Ok(Startup {
+        first_request: first.at.saturating_sub(spawned),
+        whole_run: exited - spawned,
+    })
+}
+
+async fn startup() -> anyhow::Result<()> {
+    const RUNS: u32 = 20;
+    let exe = env!("CARGO_BIN_EXE_dune-pipeline-action");
+    let dir = tempfile::tempdir()?;
+    let ticks = clock_ticks();
+    let cpu_before = children_cpu(ticks)?;
+    let mut first = Vec::new();
+    let mut whole = Vec::new();
+    for _ in 0..RUNS {
+        let s = start_once(exe, dir.path()).await?;
+        first.push(s.first_request);
+        whole.push(s.whole_run);
+    }
+    let cpu = (children_cpu(ticks)? - cpu_before) / RUNS;
+    first.sort();
+    whole.sort();
+    let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
+    println!("| start-up ({RUNS} runs) | median | slowest | target |");
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| process start → first request | {} | {} | 50 ms |",
+        ms(first[first.len() / 2]),
+        ms(first[first.len() - 1])
+    );
+    println!(
+        "| whole run, pipeline already over (3 loopback requests) | {} | {} | 100 ms |",
+        ms(whole[whole.len() / 2]),
+        ms(whole[whole.len() - 1])
+    );
+    println!(
+        "| CPU time (user + system, mean) | {} | | 100 ms |",
+        ms(cpu)
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes `--bench`; a name filter is not supported (the benchmark is one table).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let started = std::time::Instant::now();
+    runtime.block_on(async {
+        let met = polling().await?;
+        println!();
+        startup().await?;
+        println!();
+        println!(
+            "{} in {:.0} s",
+            if met {
+                "every target met"
+            } else {
+                "SOME TARGETS MISSED"
+            },
+            started.elapsed().as_secs_f64()
+        );
+        anyhow::Ok(())
+    })
+}
