@@ -174,7 +174,9 @@ impl Client {
         }
     }
 
-    async fn wait_for_slot(&self) {
+    /// Waits until the rate cap allows a request (or only records it, when `urgent`); `false` when the
+    /// stop signal came first.
+    async fn wait_for_slot(&self, urgent: bool) -> bool {
         loop {
             let wait = {
                 let mut cap = match self.cap.lock() {
@@ -182,16 +184,22 @@ impl Client {
                     Err(p) => p.into_inner(),
                 };
                 let now = self.clock.elapsed();
-                let wait = cap.wait(now);
+                let wait = if urgent {
+                    Duration::ZERO
+                } else {
+                    cap.wait(now)
+                };
                 if wait.is_zero() {
                     cap.record(now);
                 }
                 wait
             };
             if wait.is_zero() {
-                return;
+                return true;
             }
-            self.clock.sleep(wait).await;
+            if !self.sleep_unless_stopped(wait).await {
+                return false;
+            }
         }
     }
 
@@ -219,7 +227,10 @@ impl Client {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            self.wait_for_slot().await;
+            // Cancels are what a stop is for: they count against the cap but never wait for it.
+            if !self.wait_for_slot(kind == Kind::Cancel).await {
+                return Err(Error::Interrupted { endpoint });
+            }
             let result = self.attempt(&method, &url, body, max_body, &endpoint).await;
             let error = match result {
                 Ok(resp) => return Ok(resp),

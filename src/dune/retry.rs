@@ -65,7 +65,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 pub const MAX_DELAY: Duration = Duration::from_secs(120);
 
 /// The wait before attempt `attempt + 1` (`attempt` counts from 1): `Retry-After` when Dune sent one,
-/// otherwise exponential back-off from 1 s (×2, at most 30 s) with "equal jitter" (half fixed, half random).
+/// otherwise exponential back-off from 1 s (×2, at most 30 s) lengthened by up to half again at random.
 pub fn delay(attempt: u32, retry_after: Option<Duration>, random: f64) -> Duration {
     if let Some(d) = retry_after {
         return d.min(MAX_DELAY);
@@ -74,7 +74,10 @@ pub fn delay(attempt: u32, retry_after: Option<Duration>, random: f64) -> Durati
         .saturating_mul(1u32 << attempt.saturating_sub(1).min(5))
         .min(Duration::from_secs(30));
     let random = random.clamp(0.0, 1.0);
-    base.mul_f64(0.5 + 0.5 * random)
+    // Jitter only lengthens the wait, so a retried status read never comes sooner than a second after the
+    // failed one (the one-status-request-a-second rule holds for retries too).
+    base.mul_f64(1.0 + 0.5 * random)
+        .min(Duration::from_secs(30))
 }
 
 #[cfg(test)]
@@ -142,9 +145,10 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        assert_eq!(delay(1, None, 1.0), Duration::from_secs(1));
-        assert_eq!(delay(2, None, 1.0), Duration::from_secs(2));
-        assert_eq!(delay(3, None, 0.0), Duration::from_secs(2));
+        assert_eq!(delay(1, None, 0.0), Duration::from_secs(1));
+        assert_eq!(delay(1, None, 1.0), Duration::from_millis(1500));
+        assert_eq!(delay(2, None, 0.0), Duration::from_secs(2));
+        assert_eq!(delay(3, None, 1.0), Duration::from_secs(6));
         assert_eq!(delay(20, None, 1.0), Duration::from_secs(30));
         assert_eq!(
             delay(1, Some(Duration::from_secs(2)), 0.3),
