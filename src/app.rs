@@ -94,6 +94,7 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
                 }),
                 wall_time: rt.clock.elapsed(),
                 cancel_reason: None,
+                results: Vec::new(),
             };
             finish(&console, &mut sinks, &outcome);
             return Report {
@@ -129,7 +130,8 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
 
     let mut tracked = Tracked::default();
     let end = start_and_follow(&config, &client, &rt, &mut sinks, &mut tracked).await;
-    let outcome = conclude(&config, &client, &rt, tracked, end).await;
+    let mut outcome = conclude(&config, &client, &rt, tracked, end).await;
+    crate::results::attach(&config.results, &client, &rt, &mut outcome).await;
     finish(&console, &mut sinks, &outcome);
     Report {
         exit_code: outcome.exit_code,
@@ -198,6 +200,7 @@ async fn conclude(
         problem,
         wall_time: rt.clock.elapsed(),
         cancel_reason,
+        results: Vec::new(),
     };
     match end {
         Err((e, starting)) => api_error_outcome(config, tracked, &rt.clock, &e, starting),
@@ -380,6 +383,7 @@ fn finished_outcome(config: &Config, tracked: Tracked, clock: &Clock) -> Outcome
         problem,
         wall_time: clock.elapsed(),
         cancel_reason: None,
+        results: Vec::new(),
     }
 }
 
@@ -412,6 +416,7 @@ fn api_error_outcome(
         }),
         wall_time: clock.elapsed(),
         cancel_reason: None,
+        results: Vec::new(),
     }
 }
 
@@ -457,6 +462,7 @@ pub fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) {
             "execution_id",
             outcome.root_execution_id().unwrap_or_default(),
         ),
+        ("results", crate::results::output(&outcome.results)),
     ];
     for (name, value) in outputs {
         sink_warn(console, sinks.set_output(name, &value));

@@ -35,6 +35,15 @@ pub struct Cli {
     /// Cancel running node executions when `timeout` passes (input `cancel_on_timeout`).
     #[arg(long)]
     pub cancel_on_timeout: Option<String>,
+    /// Rows of each completed query node previewed; 0 fetches no results (input `result_rows`).
+    #[arg(long)]
+    pub result_rows: Option<String>,
+    /// Directory for the full results, relative to the workspace (input `results_dir`).
+    #[arg(long)]
+    pub results_dir: Option<String>,
+    /// `csv` or `json` (JSON Lines) for the files in `results_dir` (input `results_format`).
+    #[arg(long)]
+    pub results_format: Option<String>,
 }
 
 /// Subcommands.
@@ -61,6 +70,9 @@ impl Cli {
             ("api_url", &self.api_url),
             ("request_timeout", &self.request_timeout),
             ("cancel_on_timeout", &self.cancel_on_timeout),
+            ("result_rows", &self.result_rows),
+            ("results_dir", &self.results_dir),
+            ("results_format", &self.results_format),
         ];
         for (name, value) in flags {
             if let Some(v) = value {

@@ -51,6 +51,9 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Cancel the running node executions when `timeout` passes.
     pub cancel_on_timeout: bool,
+    /// What to do with the results of completed query nodes (`result_rows`, `results_dir`,
+    /// `results_format`).
+    pub results: crate::results::ResultsConfig,
 }
 
 /// An invalid input: which one, and what to do.
@@ -287,6 +290,7 @@ impl Config {
         )?;
         let cancel_on_timeout =
             parse_bool("cancel_on_timeout", &env.input("cancel_on_timeout"), true)?;
+        let results = crate::results::ResultsConfig::from_env(env)?;
 
         Ok(Config {
             query_id,
@@ -297,6 +301,7 @@ impl Config {
             api_url,
             request_timeout,
             cancel_on_timeout,
+            results,
         })
     }
 }

@@ -17,4 +17,5 @@ pub mod outcome;
 pub mod pipeline;
 pub mod poll;
 pub mod report;
+pub mod results;
 pub mod secret;

@@ -68,6 +68,8 @@ pub struct Outcome {
     pub wall_time: Duration,
     /// Why nodes were cancelled by the action, when they were (`timeout`, `workflow cancelled`).
     pub cancel_reason: Option<String>,
+    /// The results of completed query nodes (when `result_rows` is not 0).
+    pub results: Vec<crate::results::NodeResult>,
 }
 
 impl Outcome {
