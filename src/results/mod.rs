@@ -119,7 +119,8 @@ pub fn output(results: &[NodeResult]) -> String {
 
 /// Fetches the results of the completed query nodes into `outcome.results` (nothing when `result_rows` is
 /// 0, the workflow was cancelled, or the action could not follow the pipeline). A failed download makes a
-/// completed run fail with exit 4; a run that already failed or timed out keeps its own exit code.
+/// completed run fail with exit 4 (exit 1 when the workflow was cancelled meanwhile); a run that already
+/// failed or timed out keeps its own exit code.
 pub async fn attach(config: &ResultsConfig, client: &Client, rt: &Runtime, outcome: &mut Outcome) {
     if config.preview_rows == 0 || *rt.stop.borrow() || outcome.status == RunStatus::Error {
         return;
@@ -148,7 +149,14 @@ pub async fn attach(config: &ResultsConfig, client: &Client, rt: &Runtime, outco
         .iter()
         .filter(|r| r.error.is_some())
         .collect();
-    if let Some(first) = failed.first()
+    if *rt.stop.borrow() && outcome.exit_code == exit::OK {
+        outcome.status = RunStatus::Cancelled;
+        outcome.exit_code = exit::FAILED;
+        outcome.problem = Some(Problem {
+            title: "Workflow cancelled".into(),
+            message: "The pipeline completed, but the step was stopped while the results were being downloaded; the files of the nodes that finished were kept.".into(),
+        });
+    } else if let Some(first) = failed.first()
         && outcome.exit_code == exit::OK
     {
         outcome.status = RunStatus::Error;
