@@ -310,3 +310,37 @@ async fn results_dir_must_stay_in_the_workspace() {
     }
     assert!(sim.requests().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_page_is_asked_for_again_with_fewer_rows() {
+    let mut s = scenario(2500, 30_000, "");
+    s.faults = Scenario::from_yaml_or_json(
+        "faults:\n  - endpoint: execution_results_csv\n    responses: [{oversized: 30000000}]",
+    )
+    .expect("faults")
+    .faults;
+    let sim = Simulator::start(s).await.expect("simulator");
+    let (action, ws) = in_workspace(run(&sim).input("results_dir", "out"));
+    let done = action.run().await;
+    assert_eq!(done.exit_code, 0, "{}", done.log);
+    let first = done.json("results")[0].clone();
+    assert_eq!(
+        read(&ws.path().join(first["path"].as_str().expect("path")))
+            .lines()
+            .count(),
+        2501
+    );
+    let limits: Vec<u64> = result_requests(&sim)
+        .iter()
+        .filter(|r| r.path.ends_with("/csv"))
+        .take(2)
+        .map(|r| {
+            q(r).split('&')
+                .find_map(|kv| kv.strip_prefix("limit="))
+                .and_then(|v| v.parse().ok())
+                .expect("limit")
+        })
+        .collect();
+    assert_eq!(limits.len(), 2);
+    assert_eq!(limits[1], limits[0] / 2, "{limits:?}");
+}
