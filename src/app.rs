@@ -96,6 +96,7 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
                 wall_time: rt.clock.elapsed(),
                 cancel_reason: None,
                 plan: None,
+                results: Vec::new(),
             };
             finish(&console, &mut sinks, &outcome);
             return Report {
@@ -129,10 +130,11 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
         }
     };
 
-    let outcome = match plan::read(&config, &client, &console).await {
+    let mut outcome = match plan::read(&config, &client, &console).await {
         Ok(plan) => execute(&config, &client, &rt, &mut sinks, plan).await,
         Err(e) => api_error_outcome(&config, Tracked::default(), &rt.clock, &e, false),
     };
+    crate::results::attach(&config.results, &client, &rt, &mut outcome).await;
     sink_warn(
         &console,
         crate::post::remember(&config, &outcome, &mut sinks),
@@ -218,6 +220,7 @@ async fn conclude(
         wall_time: rt.clock.elapsed(),
         cancel_reason,
         plan: None,
+        results: Vec::new(),
     };
     match end {
         // Stopped while waiting to retry the start after a 429 or a refused connection: nothing started.
@@ -420,6 +423,7 @@ fn finished_outcome(config: &Config, tracked: Tracked, clock: &Clock) -> Outcome
         wall_time: clock.elapsed(),
         cancel_reason: None,
         plan: None,
+        results: Vec::new(),
     }
 }
 
@@ -456,6 +460,7 @@ fn api_error_outcome(
         wall_time: clock.elapsed(),
         cancel_reason: None,
         plan: None,
+        results: Vec::new(),
     }
 }
 
@@ -501,6 +506,7 @@ pub fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) {
             "execution_id",
             outcome.root_execution_id().unwrap_or_default(),
         ),
+        ("results", crate::results::output(&outcome.results)),
     ];
     for (name, value) in outputs {
         sink_warn(console, sinks.set_output(name, &value));

@@ -41,6 +41,15 @@ pub struct Cli {
     /// A pipeline file (YAML or JSON) to run instead of `--query-id` (input `pipeline_file`).
     #[arg(long)]
     pub pipeline_file: Option<String>,
+    /// Rows of each completed query node previewed; 0 fetches no results (input `result_rows`).
+    #[arg(long)]
+    pub result_rows: Option<String>,
+    /// Directory for the full results, relative to the workspace (input `results_dir`).
+    #[arg(long)]
+    pub results_dir: Option<String>,
+    /// `csv` or `json` (JSON Lines) for the files in `results_dir` (input `results_format`).
+    #[arg(long)]
+    pub results_format: Option<String>,
 }
 
 /// Subcommands.
@@ -73,6 +82,9 @@ impl Cli {
             ("cancel_on_timeout", &self.cancel_on_timeout),
             ("dry_run", &self.dry_run),
             ("pipeline_file", &self.pipeline_file),
+            ("result_rows", &self.result_rows),
+            ("results_dir", &self.results_dir),
+            ("results_format", &self.results_format),
         ];
         for (name, value) in flags {
             if let Some(v) = value {

@@ -56,6 +56,9 @@ pub struct Config {
     pub dry_run: bool,
     /// The pipeline file, read and validated; `None` when `query_id` is given instead.
     pub pipeline_file: Option<PipelineFile>,
+    /// What to do with the results of completed query nodes (`result_rows`, `results_dir`,
+    /// `results_format`).
+    pub results: crate::results::ResultsConfig,
 }
 
 /// An invalid input: which one, and what to do.
@@ -312,6 +315,7 @@ impl Config {
                 definition,
             })
         };
+        let results = crate::results::ResultsConfig::from_env(env)?;
 
         Ok(Config {
             query_id,
@@ -324,6 +328,7 @@ impl Config {
             cancel_on_timeout,
             dry_run,
             pipeline_file,
+            results,
         })
     }
 }

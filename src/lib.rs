@@ -23,4 +23,5 @@ pub mod plan;
 pub mod poll;
 pub mod post;
 pub mod report;
+pub mod results;
 pub mod secret;

@@ -74,6 +74,8 @@ pub struct Outcome {
     pub cancel_reason: Option<String>,
     /// What was planned to run, once known (the source and, when it could be read, the definition).
     pub plan: Option<Plan>,
+    /// The results of completed query nodes (when `result_rows` is not 0).
+    pub results: Vec<crate::results::NodeResult>,
 }
 
 impl Outcome {

@@ -224,5 +224,6 @@ pub fn planned_outcome(config: &Config, tracked: Tracked, clock: &Clock) -> Outc
         wall_time: clock.elapsed(),
         cancel_reason: None,
         plan: None,
+        results: Vec::new(),
     }
 }

@@ -355,6 +355,10 @@ pub fn summary(o: &Outcome) -> String {
             md.push_str(&section);
         }
     }
+    md.push_str(&crate::results::preview::section(
+        o,
+        SUMMARY_BUDGET.saturating_sub(md.len()),
+    ));
     md
 }
 

@@ -57,6 +57,8 @@ async fn run_chain(style: &str, fail: Option<i64>) -> (common::Finished, Simulat
     let done = ActionRun::against(&sim, SPEED)
         .input("query_id", "3493826")
         .input("performance", "large")
+        // Results have their own tests (tests/results.rs); these follow the pipeline.
+        .input("result_rows", "0")
         .run()
         .await;
     (done, sim)

@@ -897,7 +897,7 @@ queries:
         "{}",
         done.log
     );
-    // Outputs: exactly the five, the error kept verbatim inside the JSON.
+    // Outputs: exactly the six, the error kept verbatim inside the JSON.
     let names: Vec<&str> = done.outputs.keys().map(String::as_str).collect();
     assert_eq!(
         names,
@@ -906,6 +906,7 @@ queries:
             "failed_nodes",
             "nodes",
             "pipeline_execution_id",
+            "results",
             "status"
         ]
     );

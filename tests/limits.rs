@@ -54,6 +54,7 @@ fn huge_outcome(nodes: usize, error_len: usize) -> Outcome {
         wall_time: Duration::from_secs(5),
         cancel_reason: None,
         plan: None,
+        results: Vec::new(),
     }
 }
 

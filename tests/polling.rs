@@ -42,6 +42,7 @@ async fn a_burst_of_node_reads_in_the_busiest_minute_stays_within_the_cap() {
         .expect("simulator");
     let done = ActionRun::against(&sim, 30.0)
         .input("query_id", &QUERY.to_string())
+        .input("result_rows", "0")
         .run()
         .await;
     assert_eq!(done.exit_code, 0, "{}", done.log);
@@ -70,6 +71,7 @@ async fn node_reads_follow_state_changes_not_polls() {
         .expect("simulator");
     let done = ActionRun::against(&sim, 60.0)
         .input("query_id", &QUERY.to_string())
+        .input("result_rows", "0")
         .run()
         .await;
     assert_eq!(done.exit_code, 0, "{}", done.log);

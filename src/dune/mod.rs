@@ -391,13 +391,28 @@ impl Client {
         url: Url,
         body: Option<&Value>,
     ) -> Result<Value, Error> {
+        self.read_decoded(kind, method, url, body, MAX_JSON_BODY, decode_json)
+            .await
+    }
+
+    /// Sends a request (see [`Client::send`]) and decodes its body; a body that does not decode (a
+    /// proxy's error page with a 200) is read again, at most twice, except for the start.
+    async fn read_decoded<T>(
+        &self,
+        kind: Kind,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        max_body: usize,
+        decode: impl Fn(&str, &Response) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let endpoint = format!("{} {}", method, url.path());
         let mut decode_failures = 0;
         loop {
             let resp = self
-                .send(kind, method.clone(), url.clone(), body, MAX_JSON_BODY)
+                .send(kind, method.clone(), url.clone(), body, max_body)
                 .await?;
-            match decode_json(&endpoint, &resp) {
+            match decode(&endpoint, &resp) {
                 Ok(v) => return Ok(v),
                 // A garbled read (a proxy's error page with a 200) is worth one more look; a garbled answer
                 // to the start is not (the pipeline may have started).
@@ -590,6 +605,93 @@ pub fn path_segment(id: &str) -> String {
         }
     }
     out
+}
+
+/// The largest page of results the client reads. Pages are bounded by the `limit` the action asks for
+/// (sized from the result's own metadata to a few MiB) and by Dune's own page cap; a page larger than this
+/// is an error ([`Error::TooLarge`]) that the caller answers by asking again for fewer rows.
+pub const MAX_RESULT_PAGE: usize = 24 * 1024 * 1024;
+
+impl Client {
+    /// The URL of the first page of an execution's results: `…/results` (JSON) or `…/results/csv`, `limit`
+    /// rows from offset 0, with `allow_partial_results=true` when asked.
+    /// <https://docs.dune.com/api-reference/executions/endpoint/get-execution-result>
+    /// <https://docs.dune.com/api-reference/executions/endpoint/get-execution-result-csv>
+    pub fn execution_results_url(
+        &self,
+        execution_id: &str,
+        csv: bool,
+        limit: u64,
+        allow_partial: bool,
+    ) -> Url {
+        let suffix = if csv { "/csv" } else { "" };
+        let mut url = self.url(&format!(
+            "/api/v1/execution/{}/results{suffix}",
+            path_segment(execution_id)
+        ));
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("limit", &limit.to_string());
+            q.append_pair("offset", "0");
+            if allow_partial {
+                q.append_pair("allow_partial_results", "true");
+            }
+        }
+        url
+    }
+
+    /// Checks a `next_uri` (or `x-dune-next-uri`) before following it as-is: it must point at the results
+    /// of an execution on this API (same scheme, host, port and base path), because the key goes with it.
+    pub fn next_results_url(&self, raw: &str) -> Result<Url, String> {
+        let url = Url::options()
+            .base_url(Some(&self.base))
+            .parse(raw.trim())
+            .map_err(|e| format!("next page URI {raw:?} is not a URL ({e})"))?;
+        let prefix = format!(
+            "{}/api/v1/execution/",
+            self.base.path().trim_end_matches('/')
+        );
+        if url.scheme() != self.base.scheme()
+            || url.host_str() != self.base.host_str()
+            || url.port_or_known_default() != self.base.port_or_known_default()
+            || !url.path().starts_with(&prefix)
+            || !url.path().contains("/results")
+        {
+            return Err(format!(
+                "next page URI {:?} does not point at this API's results; the action does not send the key elsewhere",
+                error::excerpt(raw.as_bytes(), 200)
+            ));
+        }
+        Ok(url)
+    }
+
+    /// Reads one page of results and hands the whole body to `read`. Transport failures and HTTP errors
+    /// are retried by [`Client::send`] as a [`Kind::Read`]; a body that `read` rejects (a garbled page) is
+    /// fetched again, at most twice. The body is bounded by [`MAX_RESULT_PAGE`].
+    pub async fn execution_results_page<T>(
+        &self,
+        url: &Url,
+        read: impl Fn(&Response) -> Result<T, String>,
+    ) -> Result<T, Error> {
+        let decode = |endpoint: &str, resp: &Response| {
+            read(resp).map_err(|reason| Error::Decode {
+                endpoint: endpoint.to_string(),
+                status: resp.status,
+                content_type: content_type(&resp.headers),
+                reason,
+                excerpt: error::excerpt(&resp.body[..resp.body.len().min(4096)], 120),
+            })
+        };
+        self.read_decoded(
+            Kind::Read,
+            Method::GET,
+            url.clone(),
+            None,
+            MAX_RESULT_PAGE,
+            decode,
+        )
+        .await
+    }
 }
 
 #[cfg(test)]

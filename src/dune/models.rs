@@ -199,6 +199,112 @@ pub fn cancel_success(v: &Value) -> bool {
     v.get("success").and_then(Value::as_bool).unwrap_or(false)
 }
 
+/// `result.metadata` of a results page (`models.ExecutionResultMetadata`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ResultMetadata {
+    pub column_names: Vec<String>,
+    pub column_types: Vec<String>,
+    /// Rows on this page.
+    pub row_count: Option<u64>,
+    /// Rows of the whole result.
+    pub total_row_count: Option<u64>,
+    /// Raw bytes of the whole result (one header line included).
+    pub total_result_set_bytes: Option<u64>,
+}
+
+impl ResultMetadata {
+    fn from_value(v: &Value) -> Option<ResultMetadata> {
+        let obj = v.as_object()?;
+        let strings = |key: &str| -> Vec<String> {
+            match obj.get(key) {
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|i| match i {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let count = |key: &str| int_field(obj, key).and_then(|n| u64::try_from(n).ok());
+        Some(ResultMetadata {
+            column_names: strings("column_names"),
+            column_types: strings("column_types"),
+            row_count: count("row_count"),
+            total_row_count: count("total_row_count"),
+            total_result_set_bytes: count("total_result_set_bytes"),
+        })
+    }
+}
+
+/// One page of `GET /api/v1/execution/{execution_id}/results` (`models.ReadExecutionResultResponse`), read
+/// without copying the rows: each row is the raw JSON text of its object, borrowed from the body.
+#[derive(Debug)]
+pub struct ResultPage<'a> {
+    pub state: Option<String>,
+    /// `None` when the response has no `result` (the execution did not complete).
+    pub rows: Option<Vec<&'a serde_json::value::RawValue>>,
+    pub metadata: Option<ResultMetadata>,
+    pub next_uri: Option<String>,
+    pub next_offset: Option<u64>,
+    pub error: Option<DuneError>,
+}
+
+#[derive(serde::Deserialize)]
+struct WirePage<'a> {
+    #[serde(default)]
+    state: Option<Value>,
+    #[serde(default, borrow)]
+    result: Option<WireResult<'a>>,
+    #[serde(default)]
+    next_uri: Option<Value>,
+    #[serde(default)]
+    next_offset: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct WireResult<'a> {
+    #[serde(default, borrow)]
+    rows: Option<Vec<&'a serde_json::value::RawValue>>,
+    #[serde(default)]
+    metadata: Option<Value>,
+}
+
+impl<'a> ResultPage<'a> {
+    /// Reads a page; `Err` says why the body is not one (not JSON, `rows` not an array of values).
+    pub fn parse(body: &'a [u8]) -> Result<ResultPage<'a>, String> {
+        let wire: WirePage<'a> =
+            serde_json::from_slice(body).map_err(|e| format!("not a results page ({e})"))?;
+        let text = |v: Option<Value>| match v {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let (rows, metadata) = match wire.result {
+            Some(r) => (
+                Some(r.rows.unwrap_or_default()),
+                r.metadata.as_ref().and_then(ResultMetadata::from_value),
+            ),
+            None => (None, None),
+        };
+        Ok(ResultPage {
+            state: text(wire.state),
+            rows,
+            metadata,
+            next_uri: text(wire.next_uri),
+            next_offset: match wire.next_offset {
+                Some(Value::Number(n)) => n.as_u64(),
+                Some(Value::String(s)) => s.trim().parse().ok(),
+                _ => None,
+            },
+            error: wire.error.as_ref().and_then(DuneError::from_value),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,5 +357,25 @@ mod tests {
         let err = e.error.expect("error");
         assert_eq!((err.line, err.column), (Some(1), Some(8)));
         assert_eq!(err.message, "boom");
+    }
+
+    #[test]
+    fn result_page_rows_are_borrowed_raw() {
+        let body = br#"{"state":"QUERY_STATE_COMPLETED","result":{"rows":[{"a":1,"b":"x|y"},{"a":2,"b":null}],
+            "metadata":{"column_names":["a","b"],"column_types":["bigint","varchar"],"row_count":2,"total_row_count":5}},
+            "next_uri":"http://h/api/v1/execution/E/results?limit=2&offset=2","next_offset":2}"#;
+        let p = ResultPage::parse(body).expect("parses");
+        let rows = p.rows.expect("rows");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].get(), r#"{"a":1,"b":"x|y"}"#);
+        let m = p.metadata.expect("metadata");
+        assert_eq!(m.column_names, ["a", "b"]);
+        assert_eq!(m.total_row_count, Some(5));
+        assert_eq!(p.next_offset, Some(2));
+        let none =
+            ResultPage::parse(br#"{"state":"QUERY_STATE_FAILED","error":"boom"}"#).expect("parses");
+        assert!(none.rows.is_none());
+        assert!(ResultPage::parse(br#"{"result":{"rows":7}}"#).is_err());
+        assert!(ResultPage::parse(b"<html>").is_err());
     }
 }
