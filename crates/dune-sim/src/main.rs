@@ -31,6 +31,10 @@ struct Args {
     /// Print the built-in scenario names and exit.
     #[arg(long)]
     list: bool,
+    /// On shutdown, write every request served to FILE as JSON lines (`"type": "request"`), then one
+    /// `"type": "summary"` line (pipelines started, executions cancelled).
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
 }
 
 fn load(args: &Args) -> anyhow::Result<Scenario> {
@@ -71,8 +75,42 @@ async fn run(args: Args) -> anyhow::Result<()> {
     out.flush()?;
     drop(out);
     wait_for_signal().await?;
+    let record = args
+        .record
+        .as_deref()
+        .map(|path| (path, record_lines(&sim)));
     sim.shutdown().await;
+    if let Some((path, lines)) = record {
+        std::fs::write(path, lines).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     Ok(())
+}
+
+/// The `--record` file: one JSON object per request served, in arrival order, then a summary.
+fn record_lines(sim: &Simulator) -> String {
+    let mut out = String::new();
+    for r in sim.requests() {
+        let line = serde_json::json!({
+            "type": "request",
+            "method": r.method,
+            "path": r.path,
+            "query": r.query,
+            "body": r.body,
+            "api_key_ok": r.api_key_ok,
+            "status": r.status,
+            "at_ms": r.at.as_millis() as u64,
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    let summary = serde_json::json!({
+        "type": "summary",
+        "pipelines_started": sim.pipelines_started(),
+        "cancelled_executions": sim.cancelled_executions(),
+    });
+    out.push_str(&summary.to_string());
+    out.push('\n');
+    out
 }
 
 #[cfg(unix)]

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 #[test]
 fn lists_builtins() {
@@ -27,10 +27,10 @@ fn rejects_unknown_builtin() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown built-in scenario"));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn serves_until_sigterm() {
+/// Starts the binary with `args`; returns it and the base URL it printed.
+fn spawn_sim<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dune-sim"))
-        .args(["--builtin", "single", "--time-scale", "1000"])
+        .args(args)
         .env("RUST_BACKTRACE", "0")
         .stdout(Stdio::piped())
         .spawn()
@@ -44,6 +44,12 @@ async fn serves_until_sigterm() {
         .strip_prefix("dune-sim listening on ")
         .unwrap()
         .to_owned();
+    (child, base)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serves_until_sigterm() {
+    let (mut child, base) = spawn_sim(["--builtin", "single", "--time-scale", "1000"]);
     assert!(base.starts_with("http://127.0.0.1:"), "{base}");
     let r = reqwest::Client::new()
         .post(format!("{base}/api/v1/query/1111/pipeline/execute"))
@@ -58,4 +64,86 @@ async fn serves_until_sigterm() {
     assert!(killed.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn records_requests_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("requests.jsonl");
+    // Real time: the 5 s node is still running when it is cancelled.
+    let args = ["--builtin", "single", "--time-scale", "1", "--record"];
+    let (mut child, base) = spawn_sim(
+        args.map(Into::into)
+            .into_iter()
+            .chain([record.clone().into_os_string()]),
+    );
+    let client = reqwest::Client::new();
+    let send = |r: reqwest::RequestBuilder| r.header("X-Dune-Api-Key", "k").send();
+    let started: serde_json::Value = send(client.post(format!(
+        "{base}/api/v1/query/1111/pipeline/execute?api_key=secret"
+    )))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let pipeline = started["pipeline_execution_id"].as_str().unwrap();
+    let status_path = format!("/api/v1/pipelines/executions/{pipeline}/status");
+    let status: serde_json::Value = send(client.get(format!("{base}{status_path}")))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let exec = status["node_executions"][0]["query_execution_status"]["execution_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cancel_path = format!("/api/v1/execution/{exec}/cancel");
+    let cancel = send(client.post(format!("{base}{cancel_path}")))
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), 200);
+    assert!(!record.exists(), "written only when the simulator stops");
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+
+    let text = std::fs::read_to_string(&record).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let requests: Vec<(&str, &str, u64)> = lines
+        .iter()
+        .filter(|l| l["type"] == "request")
+        .map(|l| {
+            (
+                l["method"].as_str().unwrap(),
+                l["path"].as_str().unwrap(),
+                l["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            ("POST", "/api/v1/query/1111/pipeline/execute", 200),
+            ("GET", &*status_path, 200),
+            ("POST", &*cancel_path, 200),
+        ]
+    );
+    assert_eq!(lines[0]["query"], "api_key=REDACTED");
+    assert!(!text.contains("secret"), "{text}");
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["pipelines_started"], 1);
+    assert_eq!(summary["cancelled_executions"], serde_json::json!([exec]));
 }
