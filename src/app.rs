@@ -11,6 +11,7 @@ use crate::dune::{self, Client};
 use crate::env::Env;
 use crate::github::commands::{Console, Level};
 use crate::github::files::Sinks;
+use crate::github::publish::Publisher;
 use crate::inputs::{self, Config};
 use crate::outcome::{Outcome, Problem, RunStatus, exit};
 use crate::pipeline::{End, Follower, Tracked, cancel_running};
@@ -77,6 +78,9 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
     if let Some(key) = inputs::raw_api_key(env) {
         console.mask(&key);
     }
+    if let Some(token) = crate::github::api::raw_token(env) {
+        console.mask(&token);
+    }
     let mut sinks = Sinks::from_env(|k| env.get(k));
 
     let config = match Config::from_env(env) {
@@ -104,6 +108,7 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
         }
     };
 
+    let mut github = Publisher::new(env, &config, &console, rt.clock);
     let deadline = config.timeout;
     let debug = env.get("RUNNER_DEBUG").as_deref() == Some("1");
     let client = match Client::new(
@@ -119,6 +124,7 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
         Err(e) => {
             let outcome = api_error_outcome(&config, Tracked::default(), &rt.clock, &e, false);
             finish(&console, &mut sinks, &outcome);
+            github.finish(&outcome, false).await;
             return Report {
                 exit_code: outcome.exit_code,
                 sinks,
@@ -128,9 +134,11 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
     };
 
     let mut tracked = Tracked::default();
-    let end = start_and_follow(&config, &client, &rt, &mut sinks, &mut tracked).await;
+    let end = start_and_follow(&config, &client, &rt, &mut sinks, &mut tracked, &mut github).await;
     let outcome = conclude(&config, &client, &rt, tracked, end).await;
     finish(&console, &mut sinks, &outcome);
+    let cancelling = *rt.stop.borrow();
+    github.finish(&outcome, cancelling).await;
     Report {
         exit_code: outcome.exit_code,
         sinks,
@@ -144,6 +152,7 @@ async fn start_and_follow(
     rt: &Runtime,
     sinks: &mut Sinks,
     tracked: &mut Tracked,
+    github: &mut Publisher,
 ) -> Result<End, (dune::Error, bool)> {
     let console = &rt.console;
     console.line(&format!(
@@ -168,6 +177,7 @@ async fn start_and_follow(
     );
     sink_warn(console, sinks.set_output("pipeline_execution_id", &id));
     sink_warn(console, sinks.save_state("pipeline_execution_id", &id));
+    github.pipeline_started(&id);
     tracked.pipeline_execution_id = Some(id);
 
     let mut follower = Follower {

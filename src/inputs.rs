@@ -7,7 +7,7 @@ use reqwest::Url;
 use serde_json::{Map, Value};
 
 use crate::env::Env;
-use crate::secret::ApiKey;
+use crate::secret::{ApiKey, GitHubToken};
 
 /// Dune's default API address.
 pub const DEFAULT_API_URL: &str = "https://api.dune.com";
@@ -51,6 +51,13 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Cancel the running node executions when `timeout` passes.
     pub cancel_on_timeout: bool,
+    /// Token for GitHub's API (`github_token`, else `GITHUB_TOKEN`); only used by `pr_comment` and
+    /// `check_run`.
+    pub github_token: Option<GitHubToken>,
+    /// Write the sticky pull-request comment.
+    pub pr_comment: bool,
+    /// Write a check run on the commit.
+    pub check_run: bool,
 }
 
 /// An invalid input: which one, and what to do.
@@ -287,6 +294,11 @@ impl Config {
         )?;
         let cancel_on_timeout =
             parse_bool("cancel_on_timeout", &env.input("cancel_on_timeout"), true)?;
+        // NOTE: the token is not validated: a bad one must not stop a pipeline that does not use it; the
+        // GitHub side channel reports it as a warning.
+        let github_token = crate::github::api::raw_token(env).map(GitHubToken::new);
+        let pr_comment = parse_bool("pr_comment", &env.input("pr_comment"), false)?;
+        let check_run = parse_bool("check_run", &env.input("check_run"), false)?;
 
         Ok(Config {
             query_id,
@@ -297,6 +309,9 @@ impl Config {
             api_url,
             request_timeout,
             cancel_on_timeout,
+            github_token,
+            pr_comment,
+            check_run,
         })
     }
 }
