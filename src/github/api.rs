@@ -70,9 +70,9 @@ impl GitHubError {
         }
     }
 
-    /// Whether the token lacks a permission (403 or 404 that is not a rate limit: GitHub answers 404 to a
-    /// token that cannot see the resource, and 403 "Resource not accessible by integration" to one that
-    /// cannot write it).
+    /// Whether the token was refused (401) or lacks a permission (403 that is not a rate limit, or 404:
+    /// GitHub answers 404 to a token that cannot see the resource, and 403 "Resource not accessible by
+    /// integration" to one that cannot write it).
     pub fn is_permission(&self) -> bool {
         matches!(
             self,
@@ -102,8 +102,8 @@ impl std::fmt::Debug for GitHubApi {
 }
 
 impl GitHubApi {
-    /// A client for `repo` at `api_url` (https, or plain http on loopback for tests). `scale` converts the
-    /// clock-time timeouts into real time (see [`crate::clock::Clock::to_real`]).
+    /// A client for `repo` at `api_url` (https, or plain http on loopback for tests). `to_real` converts
+    /// the clock-time timeouts into real time (see [`crate::clock::Clock::to_real`]).
     pub fn new(
         api_url: &str,
         token: &GitHubToken,

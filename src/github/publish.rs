@@ -27,6 +27,15 @@ pub const OPERATION_BUDGET: Duration = Duration::from_secs(20);
 /// cancelling the Dune executions comes first).
 pub const CANCELLED_BUDGET: Duration = Duration::from_secs(3);
 
+/// GitHub's time limits never go below this in real time, even on a compressed clock (tests): a busy
+/// machine must not turn a healthy fake GitHub into a timeout.
+pub const MIN_REAL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A clock-time limit in real time, at least [`MIN_REAL_TIMEOUT`].
+fn real_limit(clock: &Clock, d: Duration) -> Duration {
+    clock.to_real(d).max(MIN_REAL_TIMEOUT)
+}
+
 const COMMENT_PERMISSION: &str = "`pull-requests: write`";
 const CHECK_PERMISSION: &str = "`checks: write`";
 
@@ -91,7 +100,7 @@ impl Publisher {
             );
             return p;
         };
-        match GitHubApi::new(&ctx.api_url, token, repo, |d| clock.to_real(d)) {
+        match GitHubApi::new(&ctx.api_url, token, repo, |d| real_limit(&clock, d)) {
             Ok(api) => p.api = Some(Arc::new(api)),
             Err(e) => {
                 p.warn("GitHub reporting skipped", &format!("{e}."));
@@ -147,17 +156,18 @@ impl Publisher {
         };
         let (api, target) = (Arc::clone(api), target.clone());
         let (query_id, id) = (self.query_id, pipeline_id.to_string());
-        let budget = self.clock.to_real(OPERATION_BUDGET);
+        let until = Until::after(&self.clock, OPERATION_BUDGET);
         self.check = Check::Creating(tokio::spawn(async move {
-            bounded("creating the check run", budget, OPERATION_BUDGET, async {
-                check_run::start(&api, &target, query_id, &id).await
-            })
-            .await
+            until
+                .bound("creating the check run", async {
+                    check_run::start(&api, &target, query_id, &id).await
+                })
+                .await
         }));
     }
 
-    /// The run is over: completes the check run and writes the PR comment (side by side), warning about
-    /// whatever fails. `cancelling` shortens the time budget.
+    /// The run is over: completes the check run and writes the PR comment (side by side, within one time
+    /// budget), warning about whatever fails. `cancelling` shortens the budget.
     pub async fn finish(&mut self, outcome: &Outcome, cancelling: bool) {
         let Some(api) = self.api.clone() else {
             return;
@@ -167,20 +177,19 @@ impl Publisher {
         } else {
             OPERATION_BUDGET
         };
-        let real = self.clock.to_real(budget);
+        let until = Until::after(&self.clock, budget);
         let check = std::mem::replace(&mut self.check, Check::Off);
         let check = async {
             let result = match check {
                 Check::Off => return,
-                Check::NotStarted(target) => {
-                    bounded("creating the check run", real, budget, async {
+                Check::NotStarted(target) => until
+                    .bound("creating the check run", async {
                         check_run::create_completed(&api, &target, outcome).await
                     })
                     .await
-                    .map(drop)
-                }
+                    .map(drop),
                 Check::Creating(mut handle) => {
-                    let waited = tokio::time::timeout(real, &mut handle).await;
+                    let waited = tokio::time::timeout_at(until.at, &mut handle).await;
                     handle.abort();
                     let created = match waited {
                         Ok(Ok(created)) => created,
@@ -195,10 +204,11 @@ impl Publisher {
                     };
                     match created {
                         Ok(id) => {
-                            bounded("completing the check run", real, budget, async {
-                                check_run::complete(&api, id, outcome).await
-                            })
-                            .await
+                            until
+                                .bound("completing the check run", async {
+                                    check_run::complete(&api, id, outcome).await
+                                })
+                                .await
                         }
                         Err(e) => Err(e),
                     }
@@ -211,10 +221,11 @@ impl Publisher {
         let comment = async {
             let Some(pr) = self.pr else { return };
             let body = pr_comment::render(&self.key, outcome, &self.links);
-            let result = bounded("writing the pull request comment", real, budget, async {
-                pr_comment::upsert(&api, pr, &self.key, &body).await
-            })
-            .await;
+            let result = until
+                .bound("writing the pull request comment", async {
+                    pr_comment::upsert(&api, pr, &self.key, &body).await
+                })
+                .await;
             match result {
                 Ok(pr_comment::Upserted::Created(_)) => self.console.line(&format!(
                     "Added the pipeline's comment to pull request #{pr}"
@@ -232,19 +243,34 @@ impl Publisher {
     }
 }
 
-/// Runs `op` within `real` (real time; `budget` is the clock time it stands for, for the message).
-async fn bounded<T>(
-    action: &'static str,
-    real: Duration,
+/// A deadline for GitHub calls, in real time, and the clock-time budget it stands for (for messages).
+#[derive(Clone, Copy)]
+struct Until {
+    at: tokio::time::Instant,
     budget: Duration,
-    op: impl Future<Output = Result<T, GitHubError>>,
-) -> Result<T, GitHubError> {
-    tokio::time::timeout(real, op)
-        .await
-        .unwrap_or(Err(GitHubError::TimedOut {
-            action,
-            waited: budget,
-        }))
+}
+
+impl Until {
+    fn after(clock: &Clock, budget: Duration) -> Until {
+        Until {
+            at: tokio::time::Instant::now() + real_limit(clock, budget),
+            budget,
+        }
+    }
+
+    /// Runs `op` until the deadline.
+    async fn bound<T>(
+        self,
+        action: &'static str,
+        op: impl Future<Output = Result<T, GitHubError>>,
+    ) -> Result<T, GitHubError> {
+        tokio::time::timeout_at(self.at, op)
+            .await
+            .unwrap_or(Err(GitHubError::TimedOut {
+                action,
+                waited: self.budget,
+            }))
+    }
 }
 
 fn wanted_permissions(comment: bool, check: bool) -> String {
@@ -259,7 +285,7 @@ fn wanted_permissions(comment: bool, check: bool) -> String {
 fn advice(e: &GitHubError, permission: &str) -> String {
     let fix = if e.is_permission() {
         format!(
-            "The token lacks a permission: add {permission} to the job's `permissions:` (on pull requests from forks the token is read-only; use `pull_request_target` with care, or skip this feature there)."
+            "The token was refused or lacks a permission: add {permission} to the job's `permissions:` (on pull requests from forks the token is read-only; use `pull_request_target` with care, or skip this feature there)."
         )
     } else {
         format!(
