@@ -414,3 +414,26 @@ async fn invalid_booleans_exit_2() {
     assert_eq!(sim.pipelines_started(), 0);
     assert!(gh.requests().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pipeline_that_never_started_still_leaves_a_completed_check() {
+    let (gh, sim) = setup("", Mode::Normal, None).await;
+    let done = github_run(&sim, &gh, Event::PullRequest)
+        .input("api_key", "wrong-key-123")
+        .input("check_run", "true")
+        .input("pr_comment", "true")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 4, "{}", done.log);
+    assert!(warnings(&done).is_empty(), "{}", done.log);
+    let runs = gh.check_runs();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["status"], "completed");
+    assert_eq!(runs[0]["conclusion"], "failure");
+    assert_eq!(gh.count("PATCH", "/check-runs"), 0);
+    let body = gh.comments(PR)[0]["body"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(body.contains("Dune API error"), "{body}");
+}

@@ -66,23 +66,24 @@ impl Publisher {
     /// Sets up what `config` asks for. Problems found now (no token, no repository, no PR) are reported
     /// at once, as a warning or, for an event without a PR, a notice.
     pub fn new(env: &Env, config: &Config, console: &Console, clock: Clock) -> Publisher {
-        let ctx = Context::from_env(env);
         let mut p = Publisher {
             console: console.clone(),
             clock,
             api: None,
             query_id: config.query_id,
             key: pr_comment::query_key(config.query_id),
-            links: Links {
-                run_url: ctx.run_url(),
-                sha: ctx.head_sha().map(str::to_string),
-            },
+            links: Links::default(),
             pr: None,
             check: Check::Off,
         };
         if !config.pr_comment && !config.check_run {
             return p;
         }
+        let ctx = Context::from_env(env);
+        p.links = Links {
+            run_url: ctx.run_url(),
+            sha: ctx.head_sha().map(str::to_string),
+        };
         let wanted = wanted_permissions(config.pr_comment, config.check_run);
         let Some(token) = &config.github_token else {
             p.warn(
