@@ -11,6 +11,7 @@ use crate::dune::{self, Client};
 use crate::env::Env;
 use crate::github::commands::{Console, Level};
 use crate::github::files::Sinks;
+use crate::github::publish::Publisher;
 use crate::inputs::{self, Config};
 use crate::outcome::{Outcome, Problem, RunStatus, exit};
 use crate::pipeline::{End, Follower, Tracked};
@@ -78,6 +79,9 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
     if let Some(key) = inputs::raw_api_key(env) {
         console.mask(&key);
     }
+    if let Some(token) = crate::github::api::raw_token(env) {
+        console.mask(&token);
+    }
     let mut sinks = Sinks::from_env(|k| env.get(k));
 
     let config = match Config::from_env(env) {
@@ -107,6 +111,7 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
         }
     };
 
+    let mut github = Publisher::new(env, &config, &console, rt.clock);
     let deadline = config.timeout;
     let debug = env.get("RUNNER_DEBUG").as_deref() == Some("1");
     let client = match Client::new(
@@ -122,6 +127,7 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
         Err(e) => {
             let outcome = api_error_outcome(&config, Tracked::default(), &rt.clock, &e, false);
             finish(&console, &mut sinks, &outcome);
+            github.finish(&outcome, false).await;
             return Report {
                 exit_code: outcome.exit_code,
                 sinks,
@@ -131,7 +137,7 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
     };
 
     let mut outcome = match plan::read(&config, &client, &console).await {
-        Ok(plan) => execute(&config, &client, &rt, &mut sinks, plan).await,
+        Ok(plan) => execute(&config, &client, &rt, &mut sinks, plan, &mut github).await,
         Err(e) => api_error_outcome(&config, Tracked::default(), &rt.clock, &e, false),
     };
     crate::results::attach(&config.results, &client, &rt, &mut outcome).await;
@@ -140,6 +146,8 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
         crate::post::remember(&config, &outcome, &mut sinks),
     );
     finish(&console, &mut sinks, &outcome);
+    let cancelling = *rt.stop.borrow();
+    github.finish(&outcome, cancelling).await;
     Report {
         exit_code: outcome.exit_code,
         sinks,
@@ -154,13 +162,14 @@ async fn execute(
     rt: &Runtime,
     sinks: &mut Sinks,
     plan: Plan,
+    github: &mut Publisher,
 ) -> Outcome {
     let mut tracked = Tracked::default();
     plan.track(&mut tracked);
     let mut outcome = if config.dry_run {
         plan::planned_outcome(config, tracked, &rt.clock)
     } else {
-        let end = start_and_follow(config, &plan, client, rt, sinks, &mut tracked).await;
+        let end = start_and_follow(config, &plan, client, rt, sinks, &mut tracked, github).await;
         conclude(config, client, rt, tracked, end).await
     };
     outcome.plan = Some(plan);
@@ -174,6 +183,7 @@ async fn start_and_follow(
     rt: &Runtime,
     sinks: &mut Sinks,
     tracked: &mut Tracked,
+    github: &mut Publisher,
 ) -> Result<End, (dune::Error, bool)> {
     let console = &rt.console;
     if *rt.stop.borrow() {
@@ -189,6 +199,7 @@ async fn start_and_follow(
     );
     sink_warn(console, sinks.set_output("pipeline_execution_id", &id));
     sink_warn(console, sinks.save_state("pipeline_execution_id", &id));
+    github.pipeline_started(&id);
     tracked.pipeline_execution_id = Some(id);
 
     let mut follower = Follower {

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::definition::{self, PipelineFile};
 use crate::env::Env;
-use crate::secret::ApiKey;
+use crate::secret::{ApiKey, GitHubToken};
 
 /// Dune's default API address.
 pub const DEFAULT_API_URL: &str = "https://api.dune.com";
@@ -59,6 +59,13 @@ pub struct Config {
     /// What to do with the results of completed query nodes (`result_rows`, `results_dir`,
     /// `results_format`).
     pub results: crate::results::ResultsConfig,
+    /// Token for GitHub's API (`github_token`, else `GITHUB_TOKEN`); only used by `pr_comment` and
+    /// `check_run`.
+    pub github_token: Option<GitHubToken>,
+    /// Write the sticky pull-request comment.
+    pub pr_comment: bool,
+    /// Write a check run on the commit.
+    pub check_run: bool,
 }
 
 /// An invalid input: which one, and what to do.
@@ -316,6 +323,11 @@ impl Config {
             })
         };
         let results = crate::results::ResultsConfig::from_env(env)?;
+        // NOTE: the token is not validated: a bad one must not stop a pipeline that does not use it; the
+        // GitHub side channel reports it as a warning.
+        let github_token = crate::github::api::raw_token(env).map(GitHubToken::new);
+        let pr_comment = parse_bool("pr_comment", &env.input("pr_comment"), false)?;
+        let check_run = parse_bool("check_run", &env.input("check_run"), false)?;
 
         Ok(Config {
             query_id,
@@ -329,6 +341,9 @@ impl Config {
             dry_run,
             pipeline_file,
             results,
+            github_token,
+            pr_comment,
+            check_run,
         })
     }
 }

@@ -29,6 +29,34 @@ impl std::fmt::Display for ApiKey {
     }
 }
 
+/// The token for GitHub's REST API (`github_token`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct GitHubToken(String);
+
+impl GitHubToken {
+    /// Wraps a token.
+    pub fn new(token: impl Into<String>) -> Self {
+        GitHubToken(token.into())
+    }
+
+    /// The token itself: only for the `Authorization` header, `::add-mask::` and redaction.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for GitHubToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GitHubToken(***)")
+    }
+}
+
+impl std::fmt::Display for GitHubToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
 /// Replaces every occurrence of each secret in `text` with `***` (a last line of defence for text that
 /// came from elsewhere, such as an HTTP client's error message).
 pub fn redact(text: &str, secrets: &[&str]) -> String {
@@ -48,5 +76,7 @@ mod tests {
         let k = ApiKey::new("sk_live_123456");
         assert_eq!(format!("{k:?} {k}"), "ApiKey(***) ***");
         assert_eq!(redact("x sk_live_123456 y", &[k.expose()]), "x *** y");
+        let t = GitHubToken::new("ghs_abcdef");
+        assert_eq!(format!("{t:?} {t}"), "GitHubToken(***) ***");
     }
 }

@@ -1,0 +1,222 @@
+//! GitHub's REST API through octocrab, for the side channel (PR comment, check run): one client built from
+//! `GITHUB_API_URL` and the token, short timeouts, no retries, and typed errors that say which permission is
+//! missing and never carry the token.
+
+use std::time::Duration;
+
+use octocrab::Octocrab;
+
+use crate::env::Env;
+use crate::github::commands::{one_line, truncate_chars};
+use crate::github::context::Repo;
+use crate::secret::{GitHubToken, redact};
+
+/// Timeout of connecting to GitHub (clock time).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Timeout of reading or writing one request or response (clock time).
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The raw token (`github_token` input, else `GITHUB_TOKEN`), for masking before anything is printed.
+pub fn raw_token(env: &Env) -> Option<String> {
+    Some(env.input("github_token"))
+        .filter(|t| !t.is_empty())
+        .or_else(|| env.get("GITHUB_TOKEN").map(|t| t.trim().to_string()))
+        .filter(|t| !t.is_empty())
+}
+
+/// What went wrong talking to GitHub. No variant carries the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GitHubError {
+    /// `GITHUB_API_URL` is not a usable base URL.
+    #[error("GITHUB_API_URL {url:?} is not usable: {why}")]
+    BadApiUrl { url: String, why: String },
+    /// GitHub answered with an error status.
+    #[error("GitHub answered {status} while {action}: {message}")]
+    Api {
+        action: &'static str,
+        status: u16,
+        message: String,
+    },
+    /// GitHub's rate limit (primary or secondary) was reached.
+    #[error("GitHub's API rate limit was reached while {action} ({status}: {message})")]
+    RateLimited {
+        action: &'static str,
+        status: u16,
+        message: String,
+    },
+    /// The request did not get an answer (connection, TLS, timeout, unreadable body).
+    #[error("no usable answer from GitHub while {action}: {detail}")]
+    Transport {
+        action: &'static str,
+        detail: String,
+    },
+    /// The whole operation ran past its time budget.
+    #[error("GitHub did not finish {action} within {}", humantime::format_duration(*.waited))]
+    TimedOut {
+        action: &'static str,
+        waited: Duration,
+    },
+}
+
+impl GitHubError {
+    /// The HTTP status, when GitHub answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            GitHubError::Api { status, .. } | GitHubError::RateLimited { status, .. } => {
+                Some(*status)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the token was refused (401) or lacks a permission (403 that is not a rate limit, or 404:
+    /// GitHub answers 404 to a token that cannot see the resource, and 403 "Resource not accessible by
+    /// integration" to one that cannot write it).
+    pub fn is_permission(&self) -> bool {
+        matches!(
+            self,
+            GitHubError::Api {
+                status: 401 | 403 | 404,
+                ..
+            }
+        )
+    }
+}
+
+/// A GitHub API client for one repository.
+#[derive(Clone)]
+pub struct GitHubApi {
+    pub(crate) octo: Octocrab,
+    pub(crate) repo: Repo,
+    token: GitHubToken,
+}
+
+impl std::fmt::Debug for GitHubApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubApi")
+            .field("repo", &self.repo)
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+impl GitHubApi {
+    /// A client for `repo` at `api_url` (https, or plain http on loopback for tests). `to_real` converts
+    /// the clock-time timeouts into real time (see [`crate::clock::Clock::to_real`]).
+    pub fn new(
+        api_url: &str,
+        token: &GitHubToken,
+        repo: Repo,
+        to_real: impl Fn(Duration) -> Duration,
+    ) -> Result<GitHubApi, GitHubError> {
+        let bad = |why: String| GitHubError::BadApiUrl {
+            url: api_url.to_string(),
+            why,
+        };
+        let url = crate::inputs::parse_api_url(api_url).map_err(bad)?;
+        let base = format!("{}/", url.as_str().trim_end_matches('/'));
+        // NOTE: no retries. A retried POST could add a second comment, and the side channel must not hold
+        // the step: one attempt per request, bounded by the timeouts here and the caller's budget.
+        let octo = Octocrab::builder()
+            .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
+            .set_connect_timeout(Some(to_real(CONNECT_TIMEOUT)))
+            .set_read_timeout(Some(to_real(IO_TIMEOUT)))
+            .set_write_timeout(Some(to_real(IO_TIMEOUT)))
+            .personal_token(token.expose().to_string())
+            .base_uri(base.as_str())
+            .map_err(|e| bad(e.to_string()))?
+            .build()
+            .map_err(|e| bad(e.to_string()))?;
+        Ok(GitHubApi {
+            octo,
+            repo,
+            token: token.clone(),
+        })
+    }
+
+    /// Turns an octocrab error into a [`GitHubError`], with the token redacted from any text.
+    pub fn error(&self, action: &'static str, e: octocrab::Error) -> GitHubError {
+        let clean =
+            |text: &str| truncate_chars(&one_line(&redact(text, &[self.token.expose()])), 300);
+        match e {
+            octocrab::Error::GitHub { source, .. } => {
+                let status = source.status_code.as_u16();
+                let message = clean(&source.message);
+                let exhausted = source
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get("x-ratelimit-remaining"))
+                    .and_then(|v| v.to_str().ok())
+                    == Some("0");
+                if status == 429
+                    || status == 403
+                        && (exhausted || message.to_ascii_lowercase().contains("rate limit"))
+                {
+                    GitHubError::RateLimited {
+                        action,
+                        status,
+                        message,
+                    }
+                } else {
+                    GitHubError::Api {
+                        action,
+                        status,
+                        message,
+                    }
+                }
+            }
+            other => {
+                let detail = clean(&error_chain(&other));
+                if detail.contains("timed out") {
+                    GitHubError::TimedOut {
+                        action,
+                        waited: IO_TIMEOUT,
+                    }
+                } else {
+                    GitHubError::Transport { action, detail }
+                }
+            }
+        }
+    }
+}
+
+/// An error and its sources on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_from_input_or_env() {
+        let env = Env::from_pairs([("INPUT_GITHUB_TOKEN", " ghs_x "), ("GITHUB_TOKEN", "y")]);
+        assert_eq!(raw_token(&env).as_deref(), Some("ghs_x"));
+        let env = Env::from_pairs([("INPUT_GITHUB_TOKEN", ""), ("GITHUB_TOKEN", "y")]);
+        assert_eq!(raw_token(&env).as_deref(), Some("y"));
+        assert_eq!(raw_token(&Env::default()), None);
+    }
+
+    #[tokio::test]
+    async fn plain_http_only_on_loopback() {
+        let token = GitHubToken::new("ghs_secret");
+        let repo = Repo::parse("o/r").expect("repo");
+        let err = GitHubApi::new("http://github.example", &token, repo.clone(), |d| d)
+            .expect_err("plain http");
+        assert!(matches!(err, GitHubError::BadApiUrl { .. }));
+        let api = GitHubApi::new("http://127.0.0.1:1/api/v3", &token, repo, |d| d).expect("ok");
+        assert!(!format!("{api:?}").contains("ghs_secret"));
+    }
+}

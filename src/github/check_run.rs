@@ -1,0 +1,173 @@
+//! The check run on the commit: created `in_progress` with the pipeline execution id when the pipeline
+//! starts, completed with a conclusion that matches the run's status and the job summary (the node table
+//! and failed nodes' errors) as its output.
+
+use octocrab::models::CheckRunId;
+use octocrab::params::checks::{CheckRunConclusion, CheckRunOutput, CheckRunStatus};
+
+use crate::github::api::{GitHubApi, GitHubError};
+use crate::github::markdown;
+use crate::outcome::{Outcome, RunStatus};
+use crate::report;
+
+/// GitHub rejects a check run output summary over 65,535 characters.
+pub const MAX_SUMMARY_CHARS: usize = 65_535;
+
+/// What a check run is about.
+#[derive(Debug, Clone)]
+pub struct CheckRunTarget {
+    /// The check's name, shown on the commit and the PR.
+    pub name: String,
+    /// The commit.
+    pub head_sha: String,
+    /// Where the details are (the workflow run).
+    pub details_url: Option<String>,
+}
+
+/// The check's name for a pipeline started from a saved query.
+pub fn name_for_query(query_id: u64) -> String {
+    format!("Dune pipeline · query {query_id}")
+}
+
+/// The check's name for a pipeline kept in a file of the repository.
+pub fn name_for_file(path: &str) -> String {
+    format!("Dune pipeline · {path}")
+}
+
+/// The conclusion for a run's status.
+pub fn conclusion(status: RunStatus) -> CheckRunConclusion {
+    match status {
+        RunStatus::Completed => CheckRunConclusion::Success,
+        RunStatus::Failed | RunStatus::Error => CheckRunConclusion::Failure,
+        RunStatus::TimedOut => CheckRunConclusion::TimedOut,
+        RunStatus::Cancelled => CheckRunConclusion::Cancelled,
+        // A dry run executed nothing: neither a success nor a failure of the pipeline.
+        RunStatus::Planned => CheckRunConclusion::Neutral,
+    }
+}
+
+fn final_output(outcome: &Outcome) -> CheckRunOutput {
+    let nodes = outcome.tracked.nodes.len();
+    let title = match &outcome.problem {
+        Some(p) => format!("{}: {}", outcome.status.as_str(), p.title),
+        None => format!("{}: {nodes} nodes", outcome.status.as_str()),
+    };
+    CheckRunOutput {
+        title,
+        summary: markdown::cut(
+            &report::summary(outcome),
+            MAX_SUMMARY_CHARS,
+            "_Cut at GitHub's limit of 65,535 characters: the job summary and the `nodes` output have everything._",
+        ),
+        text: None,
+        annotations: Vec::new(),
+        images: Vec::new(),
+    }
+}
+
+/// Creates the check run, `in_progress`, for pipeline execution `pipeline_id` of `subject` (markdown:
+/// the query's link, or the pipeline file).
+pub async fn start(
+    api: &GitHubApi,
+    target: &CheckRunTarget,
+    subject: &str,
+    pipeline_id: &str,
+) -> Result<CheckRunId, GitHubError> {
+    let output = CheckRunOutput {
+        title: format!("Running: pipeline execution {pipeline_id}"),
+        summary: format!(
+            "Dune pipeline execution {} of {subject} started.",
+            report::md_code(pipeline_id)
+        ),
+        text: None,
+        annotations: Vec::new(),
+        images: Vec::new(),
+    };
+    create(
+        api,
+        target,
+        CheckRunStatus::InProgress,
+        None,
+        output,
+        Some(pipeline_id),
+    )
+    .await
+}
+
+/// Completes check run `id` with the outcome.
+pub async fn complete(
+    api: &GitHubApi,
+    id: CheckRunId,
+    outcome: &Outcome,
+) -> Result<(), GitHubError> {
+    api.octo
+        .checks(&api.repo.owner, &api.repo.name)
+        .update_check_run(id)
+        .status(CheckRunStatus::Completed)
+        .conclusion(conclusion(outcome.status))
+        .output(final_output(outcome))
+        .send()
+        .await
+        .map_err(|e| api.error("completing the check run", e))?;
+    Ok(())
+}
+
+/// Creates a check run that is already complete (the pipeline never started, so none was created).
+pub async fn create_completed(
+    api: &GitHubApi,
+    target: &CheckRunTarget,
+    outcome: &Outcome,
+) -> Result<CheckRunId, GitHubError> {
+    let done = Some(conclusion(outcome.status));
+    let output = final_output(outcome);
+    create(api, target, CheckRunStatus::Completed, done, output, None).await
+}
+
+async fn create(
+    api: &GitHubApi,
+    target: &CheckRunTarget,
+    status: CheckRunStatus,
+    conclusion: Option<CheckRunConclusion>,
+    output: CheckRunOutput,
+    external_id: Option<&str>,
+) -> Result<CheckRunId, GitHubError> {
+    let checks = api.octo.checks(&api.repo.owner, &api.repo.name);
+    let mut create = checks
+        .create_check_run(target.name.clone(), target.head_sha.clone())
+        .status(status)
+        .output(output);
+    if let Some(c) = conclusion {
+        create = create.conclusion(c);
+    }
+    if let Some(id) = external_id {
+        create = create.external_id(id);
+    }
+    if let Some(url) = &target.details_url {
+        create = create.details_url(url.clone());
+    }
+    let run = create
+        .send()
+        .await
+        .map_err(|e| api.error("creating the check run", e))?;
+    Ok(run.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conclusions() {
+        let s = |st| {
+            serde_json::to_value(conclusion(st))
+                .expect("json")
+                .as_str()
+                .map(str::to_string)
+        };
+        assert_eq!(s(RunStatus::Completed).as_deref(), Some("success"));
+        assert_eq!(s(RunStatus::Failed).as_deref(), Some("failure"));
+        assert_eq!(s(RunStatus::Error).as_deref(), Some("failure"));
+        assert_eq!(s(RunStatus::TimedOut).as_deref(), Some("timed_out"));
+        assert_eq!(s(RunStatus::Cancelled).as_deref(), Some("cancelled"));
+    }
+}

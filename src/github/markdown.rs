@@ -1,0 +1,74 @@
+//! Fitting markdown into GitHub's size limits (65,536 characters for a comment body, 65,535 for a check
+//! run's output summary) without breaking it: cut at a line, close a code fence left open, add a note.
+
+/// `md` if it has at most `max` characters; otherwise its first lines, any open code fence closed, and
+/// `note` (a markdown paragraph) at the end, all within `max` characters.
+pub fn cut(md: &str, max: usize, note: &str) -> String {
+    if md.chars().count() <= max {
+        return md.to_string();
+    }
+    let tail = format!("\n{note}\n");
+    let mut out = String::new();
+    let mut used = 0;
+    let mut fence: Option<usize> = None;
+    for line in md.split_inclusive('\n') {
+        let len = line.chars().count();
+        let next_fence = fence_after(fence, line);
+        // Room for this line, a closing fence if one would still be open, and the note.
+        let closing = next_fence.map_or(0, |n| n + 2);
+        if used + len + closing + tail.chars().count() > max {
+            break;
+        }
+        out.push_str(line);
+        used += len;
+        fence = next_fence;
+    }
+    if let Some(n) = fence {
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&"`".repeat(n));
+        out.push('\n');
+    }
+    out.push_str(&tail);
+    out
+}
+
+/// The open fence's length after `line`, given the one before it.
+fn fence_after(open: Option<usize>, line: &str) -> Option<usize> {
+    let t = line.trim_end_matches(['\n', '\r']);
+    let ticks = t.chars().take_while(|c| *c == '`').count();
+    match open {
+        None if ticks >= 3 => Some(ticks),
+        Some(n) if ticks >= n && t[ticks..].trim().is_empty() => None,
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_text_is_untouched() {
+        assert_eq!(cut("a\nb\n", 10, "cut"), "a\nb\n");
+    }
+
+    #[test]
+    fn cut_within_limit_and_fence_closed() {
+        let md = format!("# t\n\n````text\n{}````\n\nafter\n", "line\n".repeat(1000));
+        let out = cut(&md, 200, "_cut_");
+        assert!(out.chars().count() <= 200, "{}", out.chars().count());
+        assert!(out.ends_with("````\n\n_cut_\n"), "{out}");
+        let fences = out.lines().filter(|l| l.starts_with("````")).count();
+        assert_eq!(fences, 2);
+    }
+
+    #[test]
+    fn counts_characters_not_bytes() {
+        let md = "é\n".repeat(100);
+        let out = cut(&md, 50, "x");
+        assert!(out.chars().count() <= 50);
+        assert!(out.len() > 50);
+    }
+}
