@@ -26,6 +26,10 @@ const MAX_NODE_ANNOTATIONS: usize = 9;
 /// How long cancelling may take after a signal (the runner kills the step 10 s after the first signal).
 pub const SIGNAL_CANCEL_BUDGET: Duration = Duration::from_secs(4);
 
+/// How long a start request already in flight may still take after a signal (real time; the runner kills
+/// the step 10 s after the first signal, and the cancels need their own seconds).
+pub const START_ANSWER_GRACE: Duration = Duration::from_secs(3);
+
 /// How long cancelling may take after the timeout.
 pub const TIMEOUT_CANCEL_BUDGET: Duration = Duration::from_secs(20);
 
@@ -189,9 +193,23 @@ async fn start_and_follow(
     if *rt.stop.borrow() {
         return Ok(End::Stopped);
     }
-    let id = plan::start(config, plan, client, console)
-        .await
-        .map_err(|e| (e, true))?;
+    // A signal while the start is in flight: its answer is worth a short wait (with the id, the stop can
+    // cancel what started); without it, say that a pipeline may be running.
+    let start = plan::start(config, plan, client, console);
+    tokio::pin!(start);
+    let mut stop = rt.stop.clone();
+    let answered = tokio::select! {
+        r = &mut start => Some(r),
+        _ = stop.wait_for(|s| *s) => None,
+    };
+    let started = match answered {
+        Some(r) => r,
+        None => match tokio::time::timeout(START_ANSWER_GRACE, &mut start).await {
+            Ok(r) => r,
+            Err(_) => return Ok(End::StoppedWhileStarting),
+        },
+    };
+    let id = started.map_err(|e| (e, true))?;
     console.annotate(
         Level::Notice,
         Some("Dune pipeline started"),
@@ -306,6 +324,24 @@ async fn conclude(
                     message: format!(
                         "The step was stopped before the pipeline ended; the action cancelled {} node executions on Dune.",
                         done.len()
+                    ),
+                }),
+                Some("workflow cancelled".into()),
+            )
+        }
+        Ok(End::StoppedWhileStarting) => {
+            let check = match config.query_id {
+                Some(q) => format!("the query's recent executions at https://dune.com/queries/{q}"),
+                None => "the recent executions of the pipeline's queries on dune.com".into(),
+            };
+            base(
+                tracked,
+                RunStatus::Cancelled,
+                exit::FAILED,
+                Some(Problem {
+                    title: "Workflow cancelled".into(),
+                    message: format!(
+                        "The step was stopped while Dune was starting the pipeline, and Dune's answer did not arrive in time: a pipeline may be running that the action could not cancel. Check {check}."
                     ),
                 }),
                 Some("workflow cancelled".into()),

@@ -22,6 +22,9 @@ pub enum End {
     TimedOut,
     /// The workflow was cancelled (a signal).
     Stopped,
+    /// The workflow was cancelled while the start request was in flight, and its answer did not come in
+    /// time: a pipeline may have started that the action cannot name.
+    StoppedWhileStarting,
     /// Dune's API failed in a way retries could not fix.
     Api(dune::Error),
 }
