@@ -559,3 +559,26 @@ async fn an_unreadable_definition_is_a_warning_and_the_run_goes_on() {
     run_with_definition_fault(403).await;
     run_with_definition_fault(404).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_of_a_file_needs_no_key() {
+    // Pull requests from forks get no secrets: the dry run of a file still works there.
+    let sim = Simulator::start(three_nodes()).await.expect("simulator");
+    let run = ActionRun::against(&sim, SPEED).without("api_key");
+    write_file(&run, "pipeline.json", &issue_file_json());
+    let done = run
+        .input("pipeline_file", "pipeline.json")
+        .input("dry_run", "true")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 0, "{}", done.log);
+    assert_eq!(done.outputs["status"], "planned");
+    assert_eq!(sim.requests().len(), 0);
+    // A real run of the same file still needs the key.
+    let sim = Simulator::start(three_nodes()).await.expect("simulator");
+    let run = ActionRun::against(&sim, SPEED).without("api_key");
+    write_file(&run, "pipeline.json", &issue_file_json());
+    let done = run.input("pipeline_file", "pipeline.json").run().await;
+    assert_eq!(done.exit_code, 2, "{}", done.log);
+    assert!(done.log.contains("input `api_key`"), "{}", done.log);
+}
