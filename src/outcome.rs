@@ -79,15 +79,28 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// The root query's node execution id (the last query node whose query id is the root's).
+    /// The root query's node execution id (the last query node whose query id is the root's; for a
+    /// pipeline file, the one query node that no other node depends on).
     pub fn root_execution_id(&self) -> Option<String> {
-        let root = self.query_id? as i64;
-        self.tracked
-            .nodes
-            .iter()
-            .rev()
-            .find(|n| n.query_id() == Some(root))
-            .and_then(|n| n.execution_id.clone())
+        let nodes = &self.tracked.nodes;
+        let root = match self.query_id {
+            Some(q) => nodes.iter().rev().find(|n| n.query_id() == Some(q as i64)),
+            // A pipeline file has no root query: its root is the one query node nothing depends on.
+            None => {
+                let depended_on: Vec<i64> = nodes
+                    .iter()
+                    .flat_map(|n| n.dependencies.iter().flatten().copied())
+                    .collect();
+                let mut sinks = nodes
+                    .iter()
+                    .filter(|n| n.dependencies.is_some() && !depended_on.contains(&n.id));
+                match (sinks.next(), sinks.next()) {
+                    (Some(only), None) if only.query_id().is_some() => Some(only),
+                    _ => None,
+                }
+            }
+        };
+        root.and_then(|n| n.execution_id.clone())
     }
 
     /// Ids of nodes that failed or were cancelled.

@@ -367,6 +367,11 @@ async fn a_pipeline_file_is_one_post_with_its_nodes() {
     assert_eq!(nodes[0]["name"], "dune.acme.mv_daily_volume");
     assert_eq!(nodes[2]["query_id"], 4242);
     assert_eq!(nodes[2]["dependencies"], json!([2]));
+    // The file's root is the one query node nothing depends on.
+    assert_eq!(
+        done.outputs["execution_id"],
+        nodes[2]["execution_id"].as_str().expect("exec id")
+    );
     assert!(
         done.log
             .contains("::notice title=Dune pipeline started::pipeline execution"),
