@@ -330,10 +330,7 @@ async fn conclude(
             )
         }
         Ok(End::StoppedWhileStarting) => {
-            let check = match config.query_id {
-                Some(q) => format!("the query's recent executions at https://dune.com/queries/{q}"),
-                None => "the recent executions of the pipeline's queries on dune.com".into(),
-            };
+            let check = where_to_check(config);
             base(
                 tracked,
                 RunStatus::Cancelled,
@@ -486,10 +483,7 @@ fn api_error_outcome(
         && !matches!(e.root(), dune::Error::Connect { .. });
     let mut message = format!("{e}. {}.", capitalize(e.hint()));
     if ambiguous {
-        let check = match config.query_id {
-            Some(q) => format!("the query's recent executions at https://dune.com/queries/{q}"),
-            None => "the recent executions of the pipeline's queries on dune.com".into(),
-        };
+        let check = where_to_check(config);
         message.push_str(&format!(
             " Dune may have started a pipeline anyway (the response was lost), so the action did not retry: check {check} before re-running."
         ));
@@ -508,6 +502,14 @@ fn api_error_outcome(
         cancel_reason: None,
         plan: None,
         results: Vec::new(),
+    }
+}
+
+/// Where a user can see whether a pipeline started that the action could not name.
+fn where_to_check(config: &Config) -> String {
+    match config.query_id {
+        Some(q) => format!("the query's recent executions at https://dune.com/queries/{q}"),
+        None => "the recent executions of the pipeline's queries on dune.com".into(),
     }
 }
 

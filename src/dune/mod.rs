@@ -502,13 +502,7 @@ impl Client {
         let endpoint = format!("GET {}", url.path());
         let kind = if fresh { Kind::FreshStatus } else { Kind::Read };
         let v = self.json(kind, Method::GET, url, None).await?;
-        PipelineStatus::from_value(&v).map_err(|reason| Error::Decode {
-            endpoint,
-            status: 200,
-            content_type: "application/json".into(),
-            reason,
-            excerpt: error::excerpt(v.to_string().as_bytes(), 120),
-        })
+        PipelineStatus::from_value(&v).map_err(unreadable(endpoint, &v))
     }
 
     /// Reads one execution's status.
@@ -520,13 +514,7 @@ impl Client {
         ));
         let endpoint = format!("GET {}", url.path());
         let v = self.json(Kind::Read, Method::GET, url, None).await?;
-        ExecutionStatus::from_value(&v).map_err(|reason| Error::Decode {
-            endpoint,
-            status: 200,
-            content_type: "application/json".into(),
-            reason,
-            excerpt: error::excerpt(v.to_string().as_bytes(), 120),
-        })
+        ExecutionStatus::from_value(&v).map_err(unreadable(endpoint, &v))
     }
 
     /// Cancels an execution; `Ok(true)` when Dune says it did.
