@@ -50,6 +50,13 @@ pub struct Cli {
     /// `csv` or `json` (JSON Lines) for the files in `results_dir` (input `results_format`).
     #[arg(long)]
     pub results_format: Option<String>,
+    /// A sticky comment on the pull request: `true` or `false` (input `pr_comment`; token from
+    /// GITHUB_TOKEN).
+    #[arg(long)]
+    pub pr_comment: Option<String>,
+    /// A check run on the commit: `true` or `false` (input `check_run`; token from GITHUB_TOKEN).
+    #[arg(long)]
+    pub check_run: Option<String>,
 }
 
 /// Subcommands.
@@ -85,6 +92,8 @@ impl Cli {
             ("result_rows", &self.result_rows),
             ("results_dir", &self.results_dir),
             ("results_format", &self.results_format),
+            ("pr_comment", &self.pr_comment),
+            ("check_run", &self.check_run),
         ];
         for (name, value) in flags {
             if let Some(v) = value {
