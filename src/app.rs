@@ -239,17 +239,16 @@ async fn conclude(
     end: Result<End, (dune::Error, bool)>,
 ) -> Outcome {
     let console = &rt.console;
-    let base = |tracked: Tracked, status, exit_code, problem, cancel_reason| Outcome {
-        query_id: config.query_id,
-        performance: Some(config.performance),
-        tracked,
-        status,
-        exit_code,
-        problem,
-        wall_time: rt.clock.elapsed(),
+    let base = |tracked, status, exit_code, problem, cancel_reason| Outcome {
         cancel_reason,
-        plan: None,
-        results: Vec::new(),
+        ..Outcome::of(
+            config,
+            tracked,
+            status,
+            exit_code,
+            problem,
+            rt.clock.elapsed(),
+        )
     };
     match end {
         // Stopped while waiting to retry the start after a 429 or a refused connection: nothing started.
@@ -454,21 +453,11 @@ fn finished_outcome(config: &Config, tracked: Tracked, clock: &Clock) -> Outcome
             }),
         )
     };
-    Outcome {
-        query_id: config.query_id,
-        performance: Some(config.performance),
-        exit_code: match status {
-            RunStatus::Completed => exit::OK,
-            _ => exit::FAILED,
-        },
-        tracked,
-        status,
-        problem,
-        wall_time: clock.elapsed(),
-        cancel_reason: None,
-        plan: None,
-        results: Vec::new(),
-    }
+    let exit_code = match status {
+        RunStatus::Completed => exit::OK,
+        _ => exit::FAILED,
+    };
+    Outcome::of(config, tracked, status, exit_code, problem, clock.elapsed())
 }
 
 fn api_error_outcome(
@@ -488,21 +477,18 @@ fn api_error_outcome(
             " Dune may have started a pipeline anyway (the response was lost), so the action did not retry: check {check} before re-running."
         ));
     }
-    Outcome {
-        query_id: config.query_id,
-        performance: Some(config.performance),
+    let problem = Problem {
+        title: "Dune API error".into(),
+        message,
+    };
+    Outcome::of(
+        config,
         tracked,
-        status: RunStatus::Error,
-        exit_code: exit::API,
-        problem: Some(Problem {
-            title: "Dune API error".into(),
-            message,
-        }),
-        wall_time: clock.elapsed(),
-        cancel_reason: None,
-        plan: None,
-        results: Vec::new(),
-    }
+        RunStatus::Error,
+        exit::API,
+        Some(problem),
+        clock.elapsed(),
+    )
 }
 
 /// Where a user can see whether a pipeline started that the action could not name.

@@ -79,6 +79,29 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// How a run of `config` ended, before any cancels, plan or results are added to it.
+    pub fn of(
+        config: &crate::inputs::Config,
+        tracked: Tracked,
+        status: RunStatus,
+        exit_code: u8,
+        problem: Option<Problem>,
+        wall_time: Duration,
+    ) -> Outcome {
+        Outcome {
+            query_id: config.query_id,
+            performance: Some(config.performance),
+            tracked,
+            status,
+            exit_code,
+            problem,
+            wall_time,
+            cancel_reason: None,
+            plan: None,
+            results: Vec::new(),
+        }
+    }
+
     /// The root query's node execution id (the last query node whose query id is the root's; for a
     /// pipeline file, the one query node that no other node depends on).
     pub fn root_execution_id(&self) -> Option<String> {

@@ -214,16 +214,12 @@ pub async fn start(
 
 /// The outcome of a dry run: `planned`, exit 0, nothing started.
 pub fn planned_outcome(config: &Config, tracked: Tracked, clock: &Clock) -> Outcome {
-    Outcome {
-        query_id: config.query_id,
-        performance: Some(config.performance),
+    Outcome::of(
+        config,
         tracked,
-        status: RunStatus::Planned,
-        exit_code: exit::OK,
-        problem: None,
-        wall_time: clock.elapsed(),
-        cancel_reason: None,
-        plan: None,
-        results: Vec::new(),
-    }
+        RunStatus::Planned,
+        exit::OK,
+        None,
+        clock.elapsed(),
+    )
 }
