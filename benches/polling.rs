@@ -312,7 +312,7 @@ async fn startup() -> anyhow::Result<()> {
         ms(first[first.len() - 1])
     );
     println!(
-        "| whole run, pipeline already over (3 loopback requests) | {} | {} | 100 ms |",
+        "| whole run, pipeline already over (all its loopback requests) | {} | {} | 100 ms |",
         ms(whole[whole.len() / 2]),
         ms(whole[whole.len() - 1])
     );
