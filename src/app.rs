@@ -9,7 +9,7 @@ use crate::cancel::stop_pipeline;
 use crate::clock::Clock;
 use crate::dune::{self, Client};
 use crate::env::Env;
-use crate::github::commands::{Console, Level};
+use crate::github::commands::{Console, Level, capitalize};
 use crate::github::files::Sinks;
 use crate::github::publish::Publisher;
 use crate::inputs::{self, Config};
@@ -496,14 +496,6 @@ fn where_to_check(config: &Config) -> String {
     match config.query_id {
         Some(q) => format!("the query's recent executions at https://dune.com/queries/{q}"),
         None => "the recent executions of the pipeline's queries on dune.com".into(),
-    }
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-        None => String::new(),
     }
 }
 
