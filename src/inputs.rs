@@ -78,7 +78,8 @@ pub struct InputError {
     pub message: String,
 }
 
-fn err(input: &'static str, message: impl Into<String>) -> InputError {
+/// An [`InputError`] for `input`.
+pub(crate) fn err(input: &'static str, message: impl Into<String>) -> InputError {
     InputError {
         input,
         message: message.into(),
