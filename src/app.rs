@@ -130,8 +130,8 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
             .with_console(console.clone(), debug),
         Err(e) => {
             let outcome = api_error_outcome(&config, Tracked::default(), &rt.clock, &e, false);
-            finish(&console, &mut sinks, &outcome);
-            github.finish(&outcome, false).await;
+            let summary = finish(&console, &mut sinks, &outcome);
+            github.finish(&outcome, &summary, false).await;
             return Report {
                 exit_code: outcome.exit_code,
                 sinks,
@@ -149,9 +149,9 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
         &console,
         crate::post::remember(&config, &outcome, &mut sinks),
     );
-    finish(&console, &mut sinks, &outcome);
+    let summary = finish(&console, &mut sinks, &outcome);
     let cancelling = *rt.stop.borrow();
-    github.finish(&outcome, cancelling).await;
+    github.finish(&outcome, &summary, cancelling).await;
     Report {
         exit_code: outcome.exit_code,
         sinks,
@@ -499,8 +499,9 @@ fn where_to_check(config: &Config) -> String {
     }
 }
 
-/// Writes outputs, annotations and the summary for `outcome`.
-pub fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) {
+/// Writes outputs, annotations and the summary for `outcome`; returns the summary (the PR comment and the
+/// check run show it too).
+pub fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) -> String {
     let nodes = &outcome.tracked.nodes;
     let failed = outcome.failed_nodes();
     for n in nodes
@@ -525,10 +526,7 @@ pub fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) {
             "nodes",
             report::nodes_output(nodes, report::NODES_OUTPUT_BUDGET),
         ),
-        (
-            "failed_nodes",
-            serde_json::Value::from(failed.clone()).to_string(),
-        ),
+        ("failed_nodes", serde_json::Value::from(failed).to_string()),
         (
             "execution_id",
             outcome.root_execution_id().unwrap_or_default(),
@@ -541,7 +539,8 @@ pub fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) {
     if outcome.tracked.pipeline_execution_id.is_none() {
         sink_warn(console, sinks.set_output("pipeline_execution_id", ""));
     }
-    sink_warn(console, sinks.write_summary(&report::summary(outcome)));
+    let summary = report::summary(outcome);
+    sink_warn(console, sinks.write_summary(&summary));
 
     match &outcome.problem {
         Some(p) if outcome.exit_code != exit::OK => {
@@ -558,6 +557,7 @@ pub fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) {
             report::short_duration(outcome.wall_time)
         )),
     }
+    summary
 }
 
 /// A compressed clock for tests and local runs against the simulator: `DUNE_ACTION_TIME_SCALE` (a speed
