@@ -66,6 +66,17 @@ pub struct Report {
     pub outcome: Outcome,
 }
 
+impl Report {
+    /// The report of `outcome`, whose exit code it is.
+    fn new(sinks: Sinks, outcome: Outcome) -> Report {
+        Report {
+            exit_code: outcome.exit_code,
+            sinks,
+            outcome,
+        }
+    }
+}
+
 fn sink_warn(console: &Console, r: Result<(), crate::github::files::FileError>) {
     if let Err(e) = r {
         console.annotate(
@@ -107,11 +118,7 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
                 results: Vec::new(),
             };
             finish(&console, &mut sinks, &outcome);
-            return Report {
-                exit_code: outcome.exit_code,
-                sinks,
-                outcome,
-            };
+            return Report::new(sinks, outcome);
         }
     };
 
@@ -132,11 +139,7 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
             let outcome = api_error_outcome(&config, Tracked::default(), &rt.clock, &e, false);
             let summary = finish(&console, &mut sinks, &outcome);
             github.finish(&outcome, &summary, false).await;
-            return Report {
-                exit_code: outcome.exit_code,
-                sinks,
-                outcome,
-            };
+            return Report::new(sinks, outcome);
         }
     };
 
@@ -152,11 +155,7 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
     let summary = finish(&console, &mut sinks, &outcome);
     let cancelling = *rt.stop.borrow();
     github.finish(&outcome, &summary, cancelling).await;
-    Report {
-        exit_code: outcome.exit_code,
-        sinks,
-        outcome,
-    }
+    Report::new(sinks, outcome)
 }
 
 /// Runs the plan (or, for a dry run, only shows it) and says how it ended.
