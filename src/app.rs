@@ -9,7 +9,7 @@ use crate::cancel::stop_pipeline;
 use crate::clock::Clock;
 use crate::dune::{self, Client};
 use crate::env::Env;
-use crate::github::commands::{Console, Level};
+use crate::github::commands::{Console, Level, capitalize};
 use crate::github::files::Sinks;
 use crate::github::publish::Publisher;
 use crate::inputs::{self, Config};
@@ -66,6 +66,17 @@ pub struct Report {
     pub outcome: Outcome,
 }
 
+impl Report {
+    /// The report of `outcome`, whose exit code it is.
+    fn new(sinks: Sinks, outcome: Outcome) -> Report {
+        Report {
+            exit_code: outcome.exit_code,
+            sinks,
+            outcome,
+        }
+    }
+}
+
 fn sink_warn(console: &Console, r: Result<(), crate::github::files::FileError>) {
     if let Err(e) = r {
         console.annotate(
@@ -107,11 +118,7 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
                 results: Vec::new(),
             };
             finish(&console, &mut sinks, &outcome);
-            return Report {
-                exit_code: outcome.exit_code,
-                sinks,
-                outcome,
-            };
+            return Report::new(sinks, outcome);
         }
     };
 
@@ -130,13 +137,9 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
             .with_console(console.clone(), debug),
         Err(e) => {
             let outcome = api_error_outcome(&config, Tracked::default(), &rt.clock, &e, false);
-            finish(&console, &mut sinks, &outcome);
-            github.finish(&outcome, false).await;
-            return Report {
-                exit_code: outcome.exit_code,
-                sinks,
-                outcome,
-            };
+            let summary = finish(&console, &mut sinks, &outcome);
+            github.finish(&outcome, &summary, false).await;
+            return Report::new(sinks, outcome);
         }
     };
 
@@ -149,14 +152,10 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
         &console,
         crate::post::remember(&config, &outcome, &mut sinks),
     );
-    finish(&console, &mut sinks, &outcome);
+    let summary = finish(&console, &mut sinks, &outcome);
     let cancelling = *rt.stop.borrow();
-    github.finish(&outcome, cancelling).await;
-    Report {
-        exit_code: outcome.exit_code,
-        sinks,
-        outcome,
-    }
+    github.finish(&outcome, &summary, cancelling).await;
+    Report::new(sinks, outcome)
 }
 
 /// Runs the plan (or, for a dry run, only shows it) and says how it ended.
@@ -499,16 +498,9 @@ fn where_to_check(config: &Config) -> String {
     }
 }
 
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-        None => String::new(),
-    }
-}
-
-/// Writes outputs, annotations and the summary for `outcome`.
-pub fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) {
+/// Writes outputs, annotations and the summary for `outcome`; returns the summary (the PR comment and the
+/// check run show it too).
+pub fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) -> String {
     let nodes = &outcome.tracked.nodes;
     let failed = outcome.failed_nodes();
     for n in nodes
@@ -533,10 +525,7 @@ pub fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) {
             "nodes",
             report::nodes_output(nodes, report::NODES_OUTPUT_BUDGET),
         ),
-        (
-            "failed_nodes",
-            serde_json::Value::from(failed.clone()).to_string(),
-        ),
+        ("failed_nodes", serde_json::Value::from(failed).to_string()),
         (
             "execution_id",
             outcome.root_execution_id().unwrap_or_default(),
@@ -549,7 +538,8 @@ pub fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) {
     if outcome.tracked.pipeline_execution_id.is_none() {
         sink_warn(console, sinks.set_output("pipeline_execution_id", ""));
     }
-    sink_warn(console, sinks.write_summary(&report::summary(outcome)));
+    let summary = report::summary(outcome);
+    sink_warn(console, sinks.write_summary(&summary));
 
     match &outcome.problem {
         Some(p) if outcome.exit_code != exit::OK => {
@@ -566,6 +556,7 @@ pub fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) {
             report::short_duration(outcome.wall_time)
         )),
     }
+    summary
 }
 
 /// A compressed clock for tests and local runs against the simulator: `DUNE_ACTION_TIME_SCALE` (a speed

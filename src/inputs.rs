@@ -78,7 +78,8 @@ pub struct InputError {
     pub message: String,
 }
 
-fn err(input: &'static str, message: impl Into<String>) -> InputError {
+/// An [`InputError`] for `input`.
+pub(crate) fn err(input: &'static str, message: impl Into<String>) -> InputError {
     InputError {
         input,
         message: message.into(),
@@ -301,10 +302,7 @@ impl Config {
             }
         };
 
-        let raw_url = Some(env.input("api_url"))
-            .filter(|v| !v.is_empty())
-            .or_else(|| env.get("DUNE_API_BASE_URL").map(|v| v.trim().to_string()))
-            .filter(|v| !v.is_empty())
+        let raw_url = input_or_var(env, "api_url", "DUNE_API_BASE_URL")
             .unwrap_or_else(|| DEFAULT_API_URL.to_string());
         let api_url = parse_api_url(&raw_url).map_err(|m| err("api_url", m))?;
 
@@ -354,12 +352,17 @@ impl Config {
     }
 }
 
+/// Input `input`, else the variable `var`; trimmed, and `None` when both are empty.
+pub(crate) fn input_or_var(env: &Env, input: &str, var: &str) -> Option<String> {
+    Some(env.input(input))
+        .filter(|v| !v.is_empty())
+        .or_else(|| env.get(var).map(|v| v.trim().to_string()))
+        .filter(|v| !v.is_empty())
+}
+
 /// The raw API key (input, else `DUNE_API_KEY`), for masking before anything else is printed.
 pub fn raw_api_key(env: &Env) -> Option<String> {
-    Some(env.input("api_key"))
-        .filter(|k| !k.is_empty())
-        .or_else(|| env.get("DUNE_API_KEY").map(|k| k.trim().to_string()))
-        .filter(|k| !k.is_empty())
+    input_or_var(env, "api_key", "DUNE_API_KEY")
 }
 
 fn api_key(env: &Env) -> Result<ApiKey, InputError> {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{ActionRun, Finished, KEY, keyed, long_running};
+use common::{ActionRun, Finished, KEY, keyed, long_running, outside_code_blocks, unescaped_pipes};
 use dune_pipeline_action::dune::Client;
 use dune_pipeline_action::github::commands::Console;
 use dune_pipeline_action::pipeline::Tracked;
@@ -936,39 +936,4 @@ queries:
             "the view's row keeps its 7 cells: {row}"
         );
     }
-}
-
-/// The markdown outside fenced code blocks (where HTML would be HTML).
-fn outside_code_blocks(md: &str) -> String {
-    let mut fence: Option<String> = None;
-    let mut out = String::new();
-    for line in md.lines() {
-        let ticks: String = line.chars().take_while(|c| *c == '`').collect();
-        match &fence {
-            Some(f) if line == f.as_str() => fence = None,
-            Some(_) => {}
-            None if ticks.len() >= 3 => fence = Some(ticks),
-            None => {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-    }
-    out
-}
-
-/// `|` that a GFM table reads as cell separators (a backslash escapes the next character).
-fn unescaped_pipes(row: &str) -> usize {
-    let mut n = 0;
-    let mut chars = row.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                chars.next();
-            }
-            '|' => n += 1,
-            _ => {}
-        }
-    }
-    n
 }

@@ -1,8 +1,11 @@
 //! GitHub's size limits hold whatever Dune returns: the summary stays under 1 MiB and the `nodes` output
 //! under its budget, both still well-formed.
 
+mod common;
+
 use std::time::Duration;
 
+use common::outside_code_blocks;
 use dune_pipeline_action::dune::models::DuneError;
 use dune_pipeline_action::inputs::Performance;
 use dune_pipeline_action::node::{Node, NodeKind, NodeStatus};
@@ -83,23 +86,4 @@ fn nodes_output_stays_within_budget_and_parses() {
             .and_then(|m| m.get("truncated")),
         Some(&serde_json::json!(true))
     );
-}
-
-/// The summary without its fenced code blocks (where HTML is shown, not rendered).
-fn outside_code_blocks(md: &str) -> String {
-    let mut out = String::new();
-    let mut fence: Option<String> = None;
-    for line in md.lines() {
-        let ticks: String = line.chars().take_while(|c| *c == '`').collect();
-        match &fence {
-            Some(f) if ticks.len() >= f.len() && line.trim_end() == ticks => fence = None,
-            Some(_) => {}
-            None if ticks.len() >= 3 => fence = Some(ticks),
-            None => {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-    }
-    out
 }

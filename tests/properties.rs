@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::unescaped_pipes;
 use dune_pipeline_action::dune::models::{
     ExecutionStatus, PipelineStatus, cancel_success, pipeline_execution_id,
 };
@@ -111,22 +112,6 @@ fn json() -> impl Strategy<Value = Value> {
                 .prop_map(|kv| Value::Object(kv.into_iter().collect())),
         ]
     })
-}
-
-/// `|` that a GFM table reads as a cell separator (cmark-gfm: a backslash escapes the next character).
-fn unescaped_pipes(text: &str) -> usize {
-    let mut n = 0;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                chars.next();
-            }
-            '|' => n += 1,
-            _ => {}
-        }
-    }
-    n
 }
 
 fn headers(content_type: &str) -> HeaderMap {

@@ -19,10 +19,7 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The raw token (`github_token` input, else `GITHUB_TOKEN`), for masking before anything is printed.
 pub fn raw_token(env: &Env) -> Option<String> {
-    Some(env.input("github_token"))
-        .filter(|t| !t.is_empty())
-        .or_else(|| env.get("GITHUB_TOKEN").map(|t| t.trim().to_string()))
-        .filter(|t| !t.is_empty())
+    crate::inputs::input_or_var(env, "github_token", "GITHUB_TOKEN")
 }
 
 /// What went wrong talking to GitHub. No variant carries the token.

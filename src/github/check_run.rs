@@ -46,7 +46,8 @@ pub fn conclusion(status: RunStatus) -> CheckRunConclusion {
     }
 }
 
-fn final_output(outcome: &Outcome) -> CheckRunOutput {
+/// The completed check's output: the job `summary`, cut to GitHub's limit.
+fn final_output(outcome: &Outcome, summary: &str) -> CheckRunOutput {
     let nodes = outcome.tracked.nodes.len();
     let title = match &outcome.problem {
         Some(p) => format!("{}: {}", outcome.status.as_str(), p.title),
@@ -55,7 +56,7 @@ fn final_output(outcome: &Outcome) -> CheckRunOutput {
     CheckRunOutput {
         title,
         summary: markdown::cut(
-            &report::summary(outcome),
+            summary,
             MAX_SUMMARY_CHARS,
             "_Cut at GitHub's limit of 65,535 characters: the job summary and the `nodes` output have everything._",
         ),
@@ -94,18 +95,19 @@ pub async fn start(
     .await
 }
 
-/// Completes check run `id` with the outcome.
+/// Completes check run `id` with the outcome and its job summary.
 pub async fn complete(
     api: &GitHubApi,
     id: CheckRunId,
     outcome: &Outcome,
+    summary: &str,
 ) -> Result<(), GitHubError> {
     api.octo
         .checks(&api.repo.owner, &api.repo.name)
         .update_check_run(id)
         .status(CheckRunStatus::Completed)
         .conclusion(conclusion(outcome.status))
-        .output(final_output(outcome))
+        .output(final_output(outcome, summary))
         .send()
         .await
         .map_err(|e| api.error("completing the check run", e))?;
@@ -117,9 +119,10 @@ pub async fn create_completed(
     api: &GitHubApi,
     target: &CheckRunTarget,
     outcome: &Outcome,
+    summary: &str,
 ) -> Result<CheckRunId, GitHubError> {
     let done = Some(conclusion(outcome.status));
-    let output = final_output(outcome);
+    let output = final_output(outcome, summary);
     create(api, target, CheckRunStatus::Completed, done, output, None).await
 }
 

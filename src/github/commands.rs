@@ -67,6 +67,15 @@ pub fn truncate_chars(text: &str, max: usize) -> String {
     out
 }
 
+/// `s` with its first character in upper case (a lower-case hint that starts a sentence).
+pub fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
 /// Where log lines go: stdout for the real action, a shared buffer in tests.
 #[derive(Clone)]
 pub struct Console {

@@ -52,8 +52,8 @@ pub struct Links {
     pub sha: Option<String>,
 }
 
-/// The comment body for `outcome`.
-pub fn render(key: &str, outcome: &Outcome, links: &Links) -> String {
+/// The comment body for `outcome`, whose job summary is `summary`.
+pub fn render(key: &str, outcome: &Outcome, summary: &str, links: &Links) -> String {
     let mut head = marker(key);
     head.push('\n');
     let mut facts = Vec::new();
@@ -79,7 +79,7 @@ pub fn render(key: &str, outcome: &Outcome, links: &Links) -> String {
         None => "_The comment is cut at GitHub's limit of 65,536 characters: the job summary and the `nodes` output have everything._".to_string(),
     };
     let room = MAX_BODY_CHARS - head.chars().count();
-    head + &markdown::cut(&report::summary(outcome), room, &note)
+    head + &markdown::cut(summary, room, &note)
 }
 
 /// What [`upsert`] did.
@@ -195,7 +195,8 @@ mod tests {
             run_url: Some("https://github.com/o/r/actions/runs/9".into()),
             sha: Some("0123456789abcdef".into()),
         };
-        let body = render(&query_key(3493826), &outcome(10), &links);
+        let o = outcome(10);
+        let body = render(&query_key(3493826), &o, &report::summary(&o), &links);
         assert!(body.starts_with("<!-- dune-pipeline-action query:3493826 -->\n"));
         assert!(body.contains("[workflow run](https://github.com/o/r/actions/runs/9)"));
         assert!(body.contains("https://dune.com/queries/3493826"));
@@ -204,7 +205,8 @@ mod tests {
 
     #[test]
     fn long_bodies_are_cut_with_a_note() {
-        let body = render(&query_key(1), &outcome(6000), &Links::default());
+        let o = outcome(6000);
+        let body = render(&query_key(1), &o, &report::summary(&o), &Links::default());
         assert!(body.chars().count() <= MAX_BODY_CHARS);
         assert!(
             body.contains("cut at GitHub's limit"),

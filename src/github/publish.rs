@@ -184,8 +184,9 @@ impl Publisher {
     }
 
     /// The run is over: completes the check run and writes the PR comment (side by side, within one time
-    /// budget), warning about whatever fails. `cancelling` shortens the budget.
-    pub async fn finish(&mut self, outcome: &Outcome, cancelling: bool) {
+    /// budget), both showing the job `summary`, warning about whatever fails. `cancelling` shortens the
+    /// budget.
+    pub async fn finish(&mut self, outcome: &Outcome, summary: &str, cancelling: bool) {
         let Some(api) = self.api.clone() else {
             return;
         };
@@ -201,7 +202,7 @@ impl Publisher {
                 Check::Off => return,
                 Check::NotStarted(target) => until
                     .bound("creating the check run", async {
-                        check_run::create_completed(&api, &target, outcome).await
+                        check_run::create_completed(&api, &target, outcome, summary).await
                     })
                     .await
                     .map(drop),
@@ -223,7 +224,7 @@ impl Publisher {
                         Ok(id) => {
                             until
                                 .bound("completing the check run", async {
-                                    check_run::complete(&api, id, outcome).await
+                                    check_run::complete(&api, id, outcome, summary).await
                                 })
                                 .await
                         }
@@ -237,7 +238,7 @@ impl Publisher {
         };
         let comment = async {
             let Some(pr) = self.pr else { return };
-            let body = pr_comment::render(&self.key, outcome, &self.links);
+            let body = pr_comment::render(&self.key, outcome, summary, &self.links);
             let result = until
                 .bound("writing the pull request comment", async {
                     pr_comment::upsert(&api, pr, &self.key, &body).await

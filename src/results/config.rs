@@ -4,7 +4,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use crate::env::Env;
-use crate::inputs::InputError;
+use crate::inputs::{InputError, err};
 
 /// The most rows a preview may show (a summary is limited to 1 MiB).
 pub const MAX_PREVIEW_ROWS: u32 = 1000;
@@ -49,13 +49,6 @@ pub struct ResultsConfig {
     pub dir: Option<ResultsDir>,
     /// The format of those files.
     pub format: ResultsFormat,
-}
-
-fn err(input: &'static str, message: impl Into<String>) -> InputError {
-    InputError {
-        input,
-        message: message.into(),
-    }
 }
 
 impl ResultsConfig {

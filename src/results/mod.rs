@@ -16,7 +16,7 @@ pub use config::{ResultsConfig, ResultsFormat};
 
 use crate::app::Runtime;
 use crate::dune::{self, Client};
-use crate::github::commands::{Console, Level, truncate_chars};
+use crate::github::commands::{Console, Level, capitalize, truncate_chars};
 use crate::node::{Node, NodeStatus, is_partial};
 use crate::outcome::{Outcome, Problem, RunStatus, exit};
 
@@ -257,12 +257,4 @@ async fn one_node(
         Err(e) => fail(&mut result, "could not be downloaded", e),
     }
     Some(result)
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-        None => String::new(),
-    }
 }
