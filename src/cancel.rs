@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use crate::dune::Client;
 use crate::dune::models::PipelineStatus;
 use crate::github::commands::{Console, Level};
-use crate::node::{Node, normalize};
-use crate::pipeline::{Tracked, cancel_running, kind_of};
+use crate::node::normalize;
+use crate::pipeline::{Tracked, cancel_running};
 
 /// What [`stop_pipeline`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,21 +32,23 @@ pub async fn stop_pipeline(
 ) -> Stopped {
     let started = Instant::now();
     if let Some(id) = run.pipeline_execution_id.clone() {
-        match tokio::time::timeout(budget / 2, client.pipeline_status(&id, false)).await {
-            Ok(Ok(status)) => merge(run, &status),
-            Ok(Err(e)) => console.annotate(
+        let why = match tokio::time::timeout(budget / 2, client.pipeline_status(&id, false)).await {
+            Ok(Ok(status)) => {
+                merge(run, &status);
+                None
+            }
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!(
+                "no answer within {}",
+                humantime::format_duration(budget / 2)
+            )),
+        };
+        if let Some(why) = why {
+            console.annotate(
                 Level::Warning,
                 Some("Could not read the pipeline status before cancelling"),
-                &format!("{e}; cancelling what the action saw last"),
-            ),
-            Err(_) => console.annotate(
-                Level::Warning,
-                Some("Could not read the pipeline status before cancelling"),
-                &format!(
-                    "no answer within {}; cancelling what the action saw last",
-                    humantime::format_duration(budget / 2)
-                ),
-            ),
+                &format!("{why}; cancelling what the action saw last"),
+            );
         }
     }
     let running = run.cancellable().len();
@@ -63,12 +65,7 @@ pub fn merge(run: &mut Tracked, status: &PipelineStatus) {
         run.raw_status = status.status.clone();
     }
     for ne in &status.nodes {
-        if run.node_mut(ne.id).is_none() {
-            run.nodes.push(Node::new(ne.id, kind_of(ne)));
-        }
-        let Some(node) = run.node_mut(ne.id) else {
-            continue;
-        };
+        let (node, _) = run.node_for(ne);
         if ne.execution_id.is_some() {
             node.execution_id = ne.execution_id.clone();
         }
@@ -86,7 +83,7 @@ pub fn merge(run: &mut Tracked, status: &PipelineStatus) {
 mod tests {
     use super::*;
     use crate::dune::models::NodeExecution;
-    use crate::node::{NodeKind, NodeStatus};
+    use crate::node::{Node, NodeKind, NodeStatus};
 
     fn ne(id: i64, status: &str, exec: Option<&str>) -> NodeExecution {
         NodeExecution {
