@@ -192,13 +192,8 @@ impl Follower<'_> {
             return Some(End::TimedOut);
         }
         let d = d.min(self.deadline - now);
-        let mut stop = self.stop.clone();
-        if *stop.borrow() {
+        if !self.clock.sleep_unless_stopped(d, &self.stop).await {
             return Some(End::Stopped);
-        }
-        tokio::select! {
-            _ = self.clock.sleep(d) => {}
-            _ = stop.wait_for(|s| *s) => return Some(End::Stopped),
         }
         if self.clock.elapsed() >= self.deadline {
             return Some(End::TimedOut);

@@ -139,16 +139,7 @@ impl Client {
                 self.clock.sleep(d).await;
                 true
             }
-            Some(stop) => {
-                let mut stop = stop.clone();
-                if *stop.borrow() {
-                    return false;
-                }
-                tokio::select! {
-                    _ = self.clock.sleep(d) => true,
-                    _ = stop.wait_for(|s| *s) => false,
-                }
-            }
+            Some(stop) => self.clock.sleep_unless_stopped(d, stop).await,
         }
     }
 
