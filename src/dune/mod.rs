@@ -52,8 +52,8 @@ pub struct Client {
     cap: Arc<Mutex<RateCap>>,
     deadline: Option<Duration>,
     stop: Option<watch::Receiver<bool>>,
-    console: Option<Console>,
-    debug: bool,
+    /// Where `::debug::` lines go; `None` unless debugging.
+    debug: Option<Console>,
 }
 
 impl std::fmt::Debug for Client {
@@ -100,8 +100,7 @@ impl Client {
             cap: Arc::new(Mutex::new(RateCap::default())),
             deadline: None,
             stop: None,
-            console: None,
-            debug: false,
+            debug: None,
         })
     }
 
@@ -119,8 +118,7 @@ impl Client {
 
     /// Logs every request (key redacted) as `::debug::` lines when `debug` (`RUNNER_DEBUG=1`).
     pub fn with_console(mut self, console: Console, debug: bool) -> Self {
-        self.console = Some(console);
-        self.debug = debug;
+        self.debug = debug.then_some(console);
         self
     }
 
@@ -173,9 +171,7 @@ impl Client {
     }
 
     fn debug_line(&self, text: &str) {
-        if self.debug
-            && let Some(c) = &self.console
-        {
+        if let Some(c) = &self.debug {
             c.line(&format!(
                 "::debug::{}",
                 crate::github::commands::escape_data(text)
