@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use crate::dune::Client;
 use crate::dune::models::PipelineStatus;
 use crate::github::commands::{Console, Level};
-use crate::node::{Node, normalize};
-use crate::pipeline::{Tracked, cancel_running, kind_of};
+use crate::node::{NodeStatus, normalize};
+use crate::pipeline::Tracked;
 
 /// What [`stop_pipeline`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,21 +32,23 @@ pub async fn stop_pipeline(
 ) -> Stopped {
     let started = Instant::now();
     if let Some(id) = run.pipeline_execution_id.clone() {
-        match tokio::time::timeout(budget / 2, client.pipeline_status(&id, false)).await {
-            Ok(Ok(status)) => merge(run, &status),
-            Ok(Err(e)) => console.annotate(
+        let why = match tokio::time::timeout(budget / 2, client.pipeline_status(&id, false)).await {
+            Ok(Ok(status)) => {
+                merge(run, &status);
+                None
+            }
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!(
+                "no answer within {}",
+                humantime::format_duration(budget / 2)
+            )),
+        };
+        if let Some(why) = why {
+            console.annotate(
                 Level::Warning,
                 Some("Could not read the pipeline status before cancelling"),
-                &format!("{e}; cancelling what the action saw last"),
-            ),
-            Err(_) => console.annotate(
-                Level::Warning,
-                Some("Could not read the pipeline status before cancelling"),
-                &format!(
-                    "no answer within {}; cancelling what the action saw last",
-                    humantime::format_duration(budget / 2)
-                ),
-            ),
+                &format!("{why}; cancelling what the action saw last"),
+            );
         }
     }
     let running = run.cancellable().len();
@@ -63,12 +65,7 @@ pub fn merge(run: &mut Tracked, status: &PipelineStatus) {
         run.raw_status = status.status.clone();
     }
     for ne in &status.nodes {
-        if run.node_mut(ne.id).is_none() {
-            run.nodes.push(Node::new(ne.id, kind_of(ne)));
-        }
-        let Some(node) = run.node_mut(ne.id) else {
-            continue;
-        };
+        let (node, _) = run.node_for(ne);
         if ne.execution_id.is_some() {
             node.execution_id = ne.execution_id.clone();
         }
@@ -82,11 +79,82 @@ pub fn merge(run: &mut Tracked, status: &PipelineStatus) {
     }
 }
 
+/// Cancels every execution still running, concurrently, within `budget` of real time. Returns the node ids
+/// Dune confirmed as cancelled.
+async fn cancel_running(
+    client: &Client,
+    console: &Console,
+    run: &mut Tracked,
+    budget: Duration,
+) -> Vec<i64> {
+    let targets = run.cancellable();
+    if targets.is_empty() {
+        return Vec::new();
+    }
+    let calls = targets.iter().map(|(id, exec)| {
+        let client = client.clone();
+        let (id, exec) = (*id, exec.clone());
+        async move {
+            let result = client.cancel_execution(&exec).await;
+            (id, exec, result)
+        }
+    });
+    let results = match tokio::time::timeout(budget, futures_join_all(calls)).await {
+        Ok(r) => r,
+        Err(_) => {
+            console.annotate(
+                Level::Warning,
+                Some("Cancelling took too long"),
+                "some node executions may still be running on Dune",
+            );
+            Vec::new()
+        }
+    };
+    let mut cancelled = Vec::new();
+    for (id, exec, result) in results {
+        match result {
+            Ok(true) => {
+                if let Some(n) = run.node_mut(id) {
+                    n.status = NodeStatus::Cancelled;
+                    n.cancelled_by_action = true;
+                }
+                console.line(&format!("cancelled node {id} (execution {exec})"));
+                cancelled.push(id);
+            }
+            Ok(false) => console.line(&format!(
+                "node {id} (execution {exec}) was not cancelled: Dune says it had already ended"
+            )),
+            Err(e) => console.annotate(
+                Level::Warning,
+                Some(&format!("Could not cancel node {id}")),
+                &e.to_string(),
+            ),
+        }
+    }
+    cancelled
+}
+
+/// Runs futures concurrently and collects their outputs in order (a tiny `join_all`).
+async fn futures_join_all<F>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        if let Ok(v) = h.await {
+            out.push(v);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::dune::models::NodeExecution;
-    use crate::node::{NodeKind, NodeStatus};
+    use crate::node::{Node, NodeKind};
 
     fn ne(id: i64, status: &str, exec: Option<&str>) -> NodeExecution {
         NodeExecution {

@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
+
 /// A clock that runs `speed` times faster than real time (1.0 in production).
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
@@ -49,6 +51,18 @@ impl Clock {
     pub async fn sleep(&self, d: Duration) {
         if !d.is_zero() {
             tokio::time::sleep(self.to_real(d)).await;
+        }
+    }
+
+    /// Sleeps for `d` of clock time unless `stop` is or turns `true` (or its sender is gone); `false` then.
+    pub async fn sleep_unless_stopped(&self, d: Duration, stop: &watch::Receiver<bool>) -> bool {
+        let mut stop = stop.clone();
+        if *stop.borrow() {
+            return false;
+        }
+        tokio::select! {
+            _ = self.sleep(d) => true,
+            _ = stop.wait_for(|s| *s) => false,
         }
     }
 }

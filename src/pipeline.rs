@@ -50,6 +50,18 @@ impl Tracked {
         self.nodes.iter_mut().find(|n| n.id == id)
     }
 
+    /// The node a status response reports, added as the response describes it when it is new (`true`).
+    pub(crate) fn node_for(&mut self, ne: &NodeExecution) -> (&mut Node, bool) {
+        let (i, is_new) = match self.nodes.iter().position(|n| n.id == ne.id) {
+            Some(i) => (i, false),
+            None => {
+                self.nodes.push(Node::new(ne.id, kind_of(ne)));
+                (self.nodes.len() - 1, true)
+            }
+        };
+        (&mut self.nodes[i], is_new)
+    }
+
     /// Whether every node completed (and there is at least one).
     pub fn all_completed(&self) -> bool {
         !self.nodes.is_empty() && self.nodes.iter().all(|n| n.status == NodeStatus::Completed)
@@ -180,13 +192,8 @@ impl Follower<'_> {
             return Some(End::TimedOut);
         }
         let d = d.min(self.deadline - now);
-        let mut stop = self.stop.clone();
-        if *stop.borrow() {
+        if !self.clock.sleep_unless_stopped(d, &self.stop).await {
             return Some(End::Stopped);
-        }
-        tokio::select! {
-            _ = self.clock.sleep(d) => {}
-            _ = stop.wait_for(|s| *s) => return Some(End::Stopped),
         }
         if self.clock.elapsed() >= self.deadline {
             return Some(End::TimedOut);
@@ -227,42 +234,39 @@ impl Follower<'_> {
             };
             self.apply(run, &status).await;
 
-            let top = status.status.as_deref().map(normalize);
-            let top_ended = matches!(
-                top,
-                Some(
-                    NodeStatus::Completed
-                        | NodeStatus::Failed
-                        | NodeStatus::Cancelled
-                        | NodeStatus::Skipped
-                )
-            );
-            if top_ended {
-                self.settle_unstarted(run);
-                run.noticed_end_at = Some(answered);
-                return End::Finished;
-            }
-            match self.nothing_can_progress(run) {
-                Progress::Done => {
-                    self.settle_unstarted(run);
-                    run.noticed_end_at = Some(self.clock.elapsed());
-                    return End::Finished;
-                }
-                Progress::Probably => {
-                    let now = self.clock.elapsed();
-                    let since = *settled_since.get_or_insert(now);
-                    if now.saturating_sub(since) >= SETTLE_GRACE {
-                        self.console.line(&format!(
-                            "{} no node can make progress (the pipeline still reports {:?}); ending the run",
-                            self.elapsed_label(),
-                            run.raw_status.as_deref().unwrap_or("")
-                        ));
-                        self.settle_unstarted(run);
-                        run.noticed_end_at = Some(now);
-                        return End::Finished;
+            let top_ended = status
+                .status
+                .as_deref()
+                .is_some_and(|s| normalize(s).is_terminal());
+            // When the end was noticed, if it was.
+            let ended = if top_ended {
+                Some(answered)
+            } else {
+                match self.nothing_can_progress(run) {
+                    Progress::Done => Some(self.clock.elapsed()),
+                    Progress::Probably => {
+                        let now = self.clock.elapsed();
+                        let since = *settled_since.get_or_insert(now);
+                        let settled = now.saturating_sub(since) >= SETTLE_GRACE;
+                        if settled {
+                            self.console.line(&format!(
+                                "{} no node can make progress (the pipeline still reports {:?}); ending the run",
+                                self.elapsed_label(),
+                                run.raw_status.as_deref().unwrap_or("")
+                            ));
+                        }
+                        settled.then_some(now)
+                    }
+                    Progress::Possible => {
+                        settled_since = None;
+                        None
                     }
                 }
-                Progress::Possible => settled_since = None,
+            };
+            if let Some(at) = ended {
+                self.settle_unstarted(run);
+                run.noticed_end_at = Some(at);
+                return End::Finished;
             }
             // The next look is due one interval after this one left, however long the answer and the
             // per-node reads took.
@@ -356,14 +360,8 @@ impl Follower<'_> {
     /// Returns whether the node's execution should be read now.
     fn apply_node(&self, run: &mut Tracked, ne: &NodeExecution) -> bool {
         let kind = kind_of(ne);
-        let is_new = run.node_mut(ne.id).is_none();
-        if is_new {
-            run.nodes.push(Node::new(ne.id, kind.clone()));
-        }
         let label = self.elapsed_label();
-        let Some(node) = run.node_mut(ne.id) else {
-            return false;
-        };
+        let (node, is_new) = run.node_for(ne);
         // Fill in what a later response knows better.
         match (&mut node.kind, &kind) {
             (NodeKind::Query { query_id }, NodeKind::Query { query_id: Some(q) }) => {
@@ -374,7 +372,7 @@ impl Follower<'_> {
             }
             _ => {}
         }
-        if ne.execution_id.is_some() && node.execution_id != ne.execution_id {
+        if ne.execution_id.is_some() {
             node.execution_id = ne.execution_id.clone();
         }
         if let Some(e) = &ne.error
@@ -503,74 +501,6 @@ enum Progress {
     Possible,
     Probably,
     Done,
-}
-
-/// Cancels every execution still running, concurrently, within `budget` of real time. Returns the node ids
-/// Dune confirmed as cancelled.
-pub async fn cancel_running(
-    client: &Client,
-    console: &Console,
-    run: &mut Tracked,
-    budget: Duration,
-) -> Vec<i64> {
-    let targets = run.cancellable();
-    if targets.is_empty() {
-        return Vec::new();
-    }
-    let calls = targets.iter().map(|(id, exec)| {
-        let client = client.clone();
-        let (id, exec) = (*id, exec.clone());
-        async move { (id, exec.clone(), client.cancel_execution(&exec).await) }
-    });
-    let results = match tokio::time::timeout(budget, futures_join_all(calls)).await {
-        Ok(r) => r,
-        Err(_) => {
-            console.annotate(
-                Level::Warning,
-                Some("Cancelling took too long"),
-                "some node executions may still be running on Dune",
-            );
-            Vec::new()
-        }
-    };
-    let mut cancelled = Vec::new();
-    for (id, exec, result) in results {
-        match result {
-            Ok(true) => {
-                if let Some(n) = run.node_mut(id) {
-                    n.status = NodeStatus::Cancelled;
-                    n.cancelled_by_action = true;
-                }
-                console.line(&format!("cancelled node {id} (execution {exec})"));
-                cancelled.push(id);
-            }
-            Ok(false) => console.line(&format!(
-                "node {id} (execution {exec}) was not cancelled: Dune says it had already ended"
-            )),
-            Err(e) => console.annotate(
-                Level::Warning,
-                Some(&format!("Could not cancel node {id}")),
-                &e.to_string(),
-            ),
-        }
-    }
-    cancelled
-}
-
-/// Runs futures concurrently and collects their outputs in order (a tiny `join_all`).
-async fn futures_join_all<F>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
-        if let Ok(v) = h.await {
-            out.push(v);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

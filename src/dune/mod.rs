@@ -52,9 +52,8 @@ pub struct Client {
     cap: Arc<Mutex<RateCap>>,
     deadline: Option<Duration>,
     stop: Option<watch::Receiver<bool>>,
-    console: Option<Console>,
-    debug: bool,
-    requests: Arc<std::sync::atomic::AtomicUsize>,
+    /// Where `::debug::` lines go; `None` unless debugging.
+    debug: Option<Console>,
 }
 
 impl std::fmt::Debug for Client {
@@ -101,9 +100,7 @@ impl Client {
             cap: Arc::new(Mutex::new(RateCap::default())),
             deadline: None,
             stop: None,
-            console: None,
-            debug: false,
-            requests: Arc::default(),
+            debug: None,
         })
     }
 
@@ -121,25 +118,8 @@ impl Client {
 
     /// Logs every request (key redacted) as `::debug::` lines when `debug` (`RUNNER_DEBUG=1`).
     pub fn with_console(mut self, console: Console, debug: bool) -> Self {
-        self.console = Some(console);
-        self.debug = debug;
+        self.debug = debug.then_some(console);
         self
-    }
-
-    /// Replaces the rate cap (tests, benchmarks).
-    pub fn with_rate_cap(mut self, cap: RateCap) -> Self {
-        self.cap = Arc::new(Mutex::new(cap));
-        self
-    }
-
-    /// The clock the client waits on.
-    pub fn clock(&self) -> Clock {
-        self.clock
-    }
-
-    /// How many HTTP requests were sent (attempts included).
-    pub fn requests_sent(&self) -> usize {
-        self.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// An absolute URL for an API path such as `/api/v1/...`.
@@ -150,10 +130,6 @@ impl Client {
         url
     }
 
-    fn stopped(&self) -> bool {
-        self.stop.as_ref().is_some_and(|s| *s.borrow())
-    }
-
     /// Sleeps `d` of clock time; `false` when interrupted by the stop signal.
     async fn sleep_unless_stopped(&self, d: Duration) -> bool {
         match &self.stop {
@@ -161,16 +137,7 @@ impl Client {
                 self.clock.sleep(d).await;
                 true
             }
-            Some(stop) => {
-                let mut stop = stop.clone();
-                if *stop.borrow() {
-                    return false;
-                }
-                tokio::select! {
-                    _ = self.clock.sleep(d) => true,
-                    _ = stop.wait_for(|s| *s) => false,
-                }
-            }
+            Some(stop) => self.clock.sleep_unless_stopped(d, stop).await,
         }
     }
 
@@ -204,9 +171,7 @@ impl Client {
     }
 
     fn debug_line(&self, text: &str) {
-        if self.debug
-            && let Some(c) = &self.console
-        {
+        if let Some(c) = &self.debug {
             c.line(&format!(
                 "::debug::{}",
                 crate::github::commands::escape_data(text)
@@ -243,17 +208,11 @@ impl Client {
             if !retry::retryable(kind, &error) {
                 return Err(error);
             }
-            if attempt >= retry::max_attempts(kind, &error) {
-                return Err(Error::RetriesExhausted {
-                    endpoint,
-                    attempts: attempt,
-                    last: Box::new(error),
-                });
-            }
             let wait = retry::delay(attempt, retry_after, rand::random::<f64>());
-            if let Some(deadline) = self.deadline
-                && self.clock.elapsed() + wait >= deadline
-            {
+            let past_deadline = self
+                .deadline
+                .is_some_and(|deadline| self.clock.elapsed() + wait >= deadline);
+            if attempt >= retry::max_attempts(kind, &error) || past_deadline {
                 return Err(Error::RetriesExhausted {
                     endpoint,
                     attempts: attempt,
@@ -264,7 +223,7 @@ impl Client {
                 "{endpoint}: attempt {attempt} failed ({error}); retrying in {:.1}s",
                 wait.as_secs_f64()
             ));
-            if self.stopped() || !self.sleep_unless_stopped(wait).await {
+            if !self.sleep_unless_stopped(wait).await {
                 return Err(Error::Interrupted { endpoint });
             }
         }
@@ -278,8 +237,6 @@ impl Client {
         max_body: usize,
         endpoint: &str,
     ) -> Result<Response, Error> {
-        self.requests
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut req = self.http.request(method.clone(), url.clone());
         if let Some(b) = body {
             req = req.json(b);
@@ -439,24 +396,18 @@ impl Client {
         request: &ExecuteQueryPipelineRequest,
     ) -> Result<String, Error> {
         let url = self.url(&format!("/api/v1/query/{query_id}/pipeline/execute"));
+        let endpoint = format!("POST {}", url.path());
         let body = serde_json::to_value(request).map_err(|e| Error::Decode {
-            endpoint: format!("POST {}", url.path()),
+            endpoint: endpoint.clone(),
             status: 0,
             content_type: "request".into(),
             reason: e.to_string(),
             excerpt: String::new(),
         })?;
-        let endpoint = format!("POST {}", url.path());
         let v = self
             .json(Kind::Start, Method::POST, url, Some(&body))
             .await?;
-        models::pipeline_execution_id(&v).map_err(|reason| Error::Decode {
-            endpoint,
-            status: 200,
-            content_type: "application/json".into(),
-            reason,
-            excerpt: error::excerpt(v.to_string().as_bytes(), 120),
-        })
+        models::pipeline_execution_id(&v).map_err(unreadable(endpoint, &v))
     }
 
     /// Reads the pipeline Dune builds for a saved query (the query and the materialized views in its
