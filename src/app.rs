@@ -215,7 +215,7 @@ async fn start_and_follow(
         &format!("pipeline execution {id} ({})", plan.describe()),
     );
     sink_warn(console, sinks.set_output("pipeline_execution_id", &id));
-    sink_warn(console, sinks.save_state("pipeline_execution_id", &id));
+    sink_warn(console, sinks.save_state(crate::post::STATE_PIPELINE, &id));
     github.pipeline_started(&id);
     tracked.pipeline_execution_id = Some(id);
 

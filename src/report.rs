@@ -153,12 +153,13 @@ pub fn md_text(text: &str) -> String {
 
 /// A fenced code block that no backtick run in `text` can close early.
 pub fn code_block(text: &str) -> String {
-    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    let fence = "`".repeat((longest + 1).max(3));
+    // Control characters go first: removing one can join two backtick runs into a longer one.
     let clean: String = text
         .chars()
         .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
         .collect();
+    let longest = clean.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat((longest + 1).max(3));
     format!("{fence}text\n{clean}\n{fence}\n")
 }
 
@@ -408,6 +409,8 @@ mod tests {
 
     #[test]
     fn code_blocks_outgrow_backticks() {
+        // A control character between backtick runs is removed before the fence is measured.
+        assert!(code_block("`\r``").starts_with("````text\n```\n"));
         let b = code_block("x ```` y");
         assert!(b.starts_with("`````text\n"));
         assert!(b.ends_with("\n`````\n"));
