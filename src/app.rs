@@ -249,17 +249,25 @@ async fn conclude(
             rt.clock.elapsed(),
         )
     };
-    match end {
-        // Stopped while waiting to retry the start after a 429 or a refused connection: nothing started.
-        Err((dune::Error::Interrupted { .. }, true)) => base(
+    // The workflow was cancelled (a signal): exit 1, status `cancelled`, one "Workflow cancelled" error.
+    let cancelled = |tracked, message, cancel_reason| {
+        let problem = Problem {
+            title: "Workflow cancelled".into(),
+            message,
+        };
+        base(
             tracked,
             RunStatus::Cancelled,
             exit::FAILED,
-            Some(Problem {
-                title: "Workflow cancelled".into(),
-                message: "The step was stopped before the pipeline started; nothing runs on Dune."
-                    .into(),
-            }),
+            Some(problem),
+            cancel_reason,
+        )
+    };
+    match end {
+        // Stopped while waiting to retry the start after a 429 or a refused connection: nothing started.
+        Err((dune::Error::Interrupted { .. }, true)) => cancelled(
+            tracked,
+            "The step was stopped before the pipeline started; nothing runs on Dune.".into(),
             None,
         ),
         Err((e, starting)) => api_error_outcome(config, tracked, &rt.clock, &e, starting),
@@ -313,32 +321,22 @@ async fn conclude(
             let done = stop_pipeline(&client, console, &mut tracked, SIGNAL_CANCEL_BUDGET)
                 .await
                 .cancelled;
-            base(
+            cancelled(
                 tracked,
-                RunStatus::Cancelled,
-                exit::FAILED,
-                Some(Problem {
-                    title: "Workflow cancelled".into(),
-                    message: format!(
-                        "The step was stopped before the pipeline ended; the action cancelled {} node executions on Dune.",
-                        done.len()
-                    ),
-                }),
+                format!(
+                    "The step was stopped before the pipeline ended; the action cancelled {} node executions on Dune.",
+                    done.len()
+                ),
                 Some("workflow cancelled".into()),
             )
         }
         Ok(End::StoppedWhileStarting) => {
             let check = where_to_check(config);
-            base(
+            cancelled(
                 tracked,
-                RunStatus::Cancelled,
-                exit::FAILED,
-                Some(Problem {
-                    title: "Workflow cancelled".into(),
-                    message: format!(
-                        "The step was stopped while Dune was starting the pipeline, and Dune's answer did not arrive in time: a pipeline may be running that the action could not cancel. Check {check}."
-                    ),
-                }),
+                format!(
+                    "The step was stopped while Dune was starting the pipeline, and Dune's answer did not arrive in time: a pipeline may be running that the action could not cancel. Check {check}."
+                ),
                 Some("workflow cancelled".into()),
             )
         }
