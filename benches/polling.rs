@@ -15,11 +15,12 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use dune_api::clock::Clock;
+use dune_api::rate::busiest_window;
 use dune_pipeline_action::app::{self, Runtime};
-use dune_pipeline_action::clock::Clock;
-use dune_pipeline_action::env::Env;
-use dune_pipeline_action::github::commands::Console;
-use dune_pipeline_action::poll::{Schedule, busiest_window};
+use dune_pipeline_action::pipeline::schedule::Schedule;
+use dune_pipeline_action::runner::console::Console;
+use dune_pipeline_action::runner::env::Env;
 use dune_sim::{NodeDef, QueryDef, RecordedRequest, Scenario, Simulator};
 
 const QUERY: u64 = 4_200_001;

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dune_pipeline_action::github::files::parse_file_commands;
+use dune_pipeline_action::runner::files::parse_file_commands;
 use dune_sim::{Scenario, Simulator};
 
 const ROWS: u64 = 1_000_000;

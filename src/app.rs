@@ -5,19 +5,19 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::cancel::stop_pipeline;
-use crate::clock::Clock;
-use crate::dune::{self, Client};
-use crate::env::Env;
-use crate::github::commands::{Console, Level, capitalize};
-use crate::github::files::Sinks;
+use dune_api::{Client, Clock};
+
+use crate::config::{self, Config};
 use crate::github::publish::Publisher;
-use crate::inputs::{self, Config};
-use crate::outcome::{Outcome, Problem, RunStatus, exit};
+use crate::outcome::{Outcome, RunStatus, TimeoutCancels, exit};
+use crate::pipeline::cancel::stop_pipeline;
+use crate::pipeline::plan::{self, Plan};
+use crate::pipeline::schedule::Schedule;
 use crate::pipeline::{End, Follower, Tracked};
-use crate::plan::{self, Plan};
-use crate::poll::Schedule;
 use crate::report;
+use crate::runner::console::{Console, Level};
+use crate::runner::env::Env;
+use crate::runner::files::Sinks;
 
 /// At most this many per-node `::error::` annotations (GitHub shows 10 per type per step; the last one is
 /// the run's own error).
@@ -70,14 +70,14 @@ impl Report {
     /// The report of `outcome`, whose exit code it is.
     fn new(sinks: Sinks, outcome: Outcome) -> Report {
         Report {
-            exit_code: outcome.exit_code,
+            exit_code: outcome.exit_code(),
             sinks,
             outcome,
         }
     }
 }
 
-fn sink_warn(console: &Console, r: Result<(), crate::github::files::FileError>) {
+fn sink_warn(console: &Console, r: Result<(), crate::runner::files::FileError>) {
     if let Err(e) = r {
         console.annotate(
             Level::Warning,
@@ -90,64 +90,51 @@ fn sink_warn(console: &Console, r: Result<(), crate::github::files::FileError>) 
 /// Runs the action with the inputs in `env`.
 pub async fn run(env: &Env, rt: Runtime) -> Report {
     let console = rt.console.clone();
-    // The key is masked before anything else is printed, even if other inputs are invalid.
-    if let Some(key) = inputs::raw_api_key(env) {
-        console.mask(&key);
-    }
-    if let Some(token) = crate::github::api::raw_token(env) {
-        console.mask(&token);
-    }
+    // Secrets are masked before anything else is printed, even if other inputs are invalid.
+    config::mask_secrets(env, &console);
     let mut sinks = Sinks::from_env(|k| env.get(k));
 
     let config = match Config::from_env(env) {
         Ok(c) => c,
         Err(e) => {
-            let outcome = Outcome {
-                query_id: env.input("query_id").parse().ok(),
-                performance: None,
-                tracked: Tracked::default(),
-                status: RunStatus::Error,
-                exit_code: exit::INPUT,
-                problem: Some(Problem {
-                    title: format!("Invalid input `{}`", e.input),
-                    message: format!("{e}. Nothing was sent to Dune."),
-                }),
-                wall_time: rt.clock.elapsed(),
-                cancel_reason: None,
-                plan: None,
-                results: Vec::new(),
-            };
+            let query_id = env.input("query_id").parse().ok();
+            let outcome = Outcome::invalid_input(query_id, &e, rt.clock.elapsed());
             finish(&console, &mut sinks, &outcome);
             return Report::new(sinks, outcome);
         }
     };
 
     let mut github = Publisher::new(env, &config, &console, rt.clock);
-    let deadline = config.timeout;
-    let debug = env.get("RUNNER_DEBUG").as_deref() == Some("1");
-    let client = match Client::new(
-        config.api_url.clone(),
-        config.api_key.clone(),
-        rt.clock,
-        config.request_timeout,
-    ) {
-        Ok(c) => c
-            .with_deadline(deadline)
-            .with_stop(rt.stop.clone())
-            .with_console(console.clone(), debug),
+    let client = match config.dune_client(env, rt.clock, &console) {
+        Ok(c) => c.with_deadline(config.timeout).with_stop(rt.stop.clone()),
         Err(e) => {
-            let outcome = api_error_outcome(&config, Tracked::default(), &rt.clock, &e, false);
+            let outcome =
+                Outcome::api_error(&config, Tracked::default(), &e, false, rt.clock.elapsed());
             let summary = finish(&console, &mut sinks, &outcome);
             github.finish(&outcome, &summary, false).await;
             return Report::new(sinks, outcome);
         }
     };
 
-    let mut outcome = match plan::read(&config, &client, &console).await {
+    let read = plan::read(&config.source, config.plan_settings(), &client, &console).await;
+    let mut outcome = match read {
         Ok(plan) => execute(&config, &client, &rt, &mut sinks, plan, &mut github).await,
-        Err(e) => api_error_outcome(&config, Tracked::default(), &rt.clock, &e, false),
+        Err(e) => Outcome::api_error(&config, Tracked::default(), &e, false, rt.clock.elapsed()),
     };
-    crate::results::attach(&config.results, &client, &rt, &mut outcome).await;
+    let wants_results = config.results.preview_rows != 0
+        && !*rt.stop.borrow()
+        && outcome.status() != RunStatus::Error;
+    if wants_results {
+        let results = crate::results::fetch_all(
+            &config.results,
+            &client,
+            &console,
+            rt.stop.clone(),
+            &outcome.tracked.nodes,
+        )
+        .await;
+        outcome = outcome.with_results(results, *rt.stop.borrow());
+    }
     sink_warn(
         &console,
         crate::post::remember(&config, &outcome, &mut sinks),
@@ -170,7 +157,7 @@ async fn execute(
     let mut tracked = Tracked::default();
     plan.track(&mut tracked);
     let mut outcome = if config.dry_run {
-        plan::planned_outcome(config, tracked, &rt.clock)
+        Outcome::planned(config, tracked, rt.clock.elapsed())
     } else {
         let end = start_and_follow(config, &plan, client, rt, sinks, &mut tracked, github).await;
         conclude(config, client, rt, tracked, end).await
@@ -187,14 +174,14 @@ async fn start_and_follow(
     sinks: &mut Sinks,
     tracked: &mut Tracked,
     github: &mut Publisher,
-) -> Result<End, (dune::Error, bool)> {
+) -> Result<End, (dune_api::Error, bool)> {
     let console = &rt.console;
     if *rt.stop.borrow() {
         return Ok(End::Stopped);
     }
     // A signal while the start is in flight: its answer is worth a short wait (with the id, the stop can
     // cancel what started); without it, say that a pipeline may be running.
-    let start = plan::start(config, plan, client, console);
+    let start = plan::start(config.plan_settings(), plan, client, console);
     tokio::pin!(start);
     let mut stop = rt.stop.clone();
     let answered = tokio::select! {
@@ -230,90 +217,37 @@ async fn start_and_follow(
     Ok(follower.follow(tracked).await)
 }
 
+/// Cancels what must be cancelled after the follower stopped, and says how the run ended.
 async fn conclude(
     config: &Config,
     client: &Client,
     rt: &Runtime,
     mut tracked: Tracked,
-    end: Result<End, (dune::Error, bool)>,
+    end: Result<End, (dune_api::Error, bool)>,
 ) -> Outcome {
     let console = &rt.console;
-    let base = |tracked, status, exit_code, problem, cancel_reason| Outcome {
-        cancel_reason,
-        ..Outcome::of(
-            config,
-            tracked,
-            status,
-            exit_code,
-            problem,
-            rt.clock.elapsed(),
-        )
-    };
-    // The workflow was cancelled (a signal): exit 1, status `cancelled`, one "Workflow cancelled" error.
-    let cancelled = |tracked, message, cancel_reason| {
-        let problem = Problem {
-            title: "Workflow cancelled".into(),
-            message,
-        };
-        base(
-            tracked,
-            RunStatus::Cancelled,
-            exit::FAILED,
-            Some(problem),
-            cancel_reason,
-        )
-    };
+    let now = || rt.clock.elapsed();
     match end {
-        // Stopped while waiting to retry the start after a 429 or a refused connection: nothing started.
-        Err((dune::Error::Interrupted { .. }, true)) => cancelled(
-            tracked,
-            "The step was stopped before the pipeline started; nothing runs on Dune.".into(),
-            None,
-        ),
-        Err((e, starting)) => api_error_outcome(config, tracked, &rt.clock, &e, starting),
-        Ok(End::Api(e)) => api_error_outcome(config, tracked, &rt.clock, &e, false),
+        Err((dune_api::Error::Interrupted { .. }, true)) => {
+            Outcome::stopped_before_start(config, tracked, now())
+        }
+        Err((e, starting)) => Outcome::api_error(config, tracked, &e, starting, now()),
+        Ok(End::Api(e)) => Outcome::api_error(config, tracked, &e, false, now()),
         Ok(End::TimedOut) => {
-            let mut reason = None;
-            let mut still = tracked.cancellable().len();
-            let stopped = if config.cancel_on_timeout {
+            let mut cancels = TimeoutCancels {
+                running: tracked.cancellable().len(),
+                cancelled: None,
+            };
+            if config.cancel_on_timeout {
                 // Retries are over (the deadline passed); give each request one quick try.
                 let client = client.clone().with_deadline(Duration::ZERO);
                 let s = stop_pipeline(&client, console, &mut tracked, TIMEOUT_CANCEL_BUDGET).await;
-                still = s.running;
-                Some(s)
-            } else {
-                None
-            };
-            let message = if let Some(done) = stopped.filter(|s| s.running > 0) {
-                reason = Some("timeout".to_string());
-                format!(
-                    "The pipeline did not finish within {}; the action cancelled {} of {} running node executions. Raise `timeout`, or look at the slow nodes in the summary.",
-                    humantime::format_duration(config.timeout),
-                    done.cancelled.len(),
-                    still
-                )
-            } else if still > 0 && !config.cancel_on_timeout {
-                format!(
-                    "The pipeline did not finish within {}; {} node executions are still running on Dune (`cancel_on_timeout` is false). Raise `timeout` if the pipeline needs longer.",
-                    humantime::format_duration(config.timeout),
-                    still
-                )
-            } else {
-                format!(
-                    "The pipeline did not finish within {}. Raise `timeout` if the pipeline needs longer.",
-                    humantime::format_duration(config.timeout)
-                )
-            };
-            base(
-                tracked,
-                RunStatus::TimedOut,
-                exit::TIMED_OUT,
-                Some(Problem {
-                    title: "Dune pipeline timed out".into(),
-                    message,
-                }),
-                reason,
-            )
+                cancels = TimeoutCancels {
+                    running: s.running,
+                    cancelled: Some(s.cancelled.len()),
+                };
+            }
+            Outcome::timed_out(config, tracked, cancels, now())
         }
         Ok(End::Stopped) => {
             console.line("The workflow was cancelled: cancelling the running node executions");
@@ -321,178 +255,10 @@ async fn conclude(
             let done = stop_pipeline(&client, console, &mut tracked, SIGNAL_CANCEL_BUDGET)
                 .await
                 .cancelled;
-            cancelled(
-                tracked,
-                format!(
-                    "The step was stopped before the pipeline ended; the action cancelled {} node executions on Dune.",
-                    done.len()
-                ),
-                Some("workflow cancelled".into()),
-            )
+            Outcome::stopped_while_following(config, tracked, done.len(), now())
         }
-        Ok(End::StoppedWhileStarting) => {
-            let check = where_to_check(config);
-            cancelled(
-                tracked,
-                format!(
-                    "The step was stopped while Dune was starting the pipeline, and Dune's answer did not arrive in time: a pipeline may be running that the action could not cancel. Check {check}."
-                ),
-                Some("workflow cancelled".into()),
-            )
-        }
-        Ok(End::Finished) => finished_outcome(config, tracked, &rt.clock),
-    }
-}
-
-fn finished_outcome(config: &Config, tracked: Tracked, clock: &Clock) -> Outcome {
-    use crate::node::{NodeStatus, normalize};
-    let top = tracked.raw_status.as_deref().map(normalize);
-    let failed: Vec<_> = tracked
-        .nodes
-        .iter()
-        .filter(|n| n.status == NodeStatus::Failed)
-        .collect();
-    let cancelled: Vec<_> = tracked
-        .nodes
-        .iter()
-        .filter(|n| n.status == NodeStatus::Cancelled)
-        .collect();
-    let skipped = tracked
-        .nodes
-        .iter()
-        .filter(|n| n.status == NodeStatus::Skipped)
-        .count();
-    let top_bad = matches!(top, Some(NodeStatus::Failed | NodeStatus::Cancelled));
-    let (status, problem) = if tracked.all_completed() && !top_bad
-        || tracked.nodes.is_empty() && top == Some(NodeStatus::Completed)
-    {
-        (RunStatus::Completed, None)
-    } else if let Some(first) = failed.first() {
-        let msg = first
-            .error
-            .as_ref()
-            .map(|e| e.message.lines().next().unwrap_or("").to_string())
-            .unwrap_or_else(|| "no error message".into());
-        let mut m = format!(
-            "{} of {} nodes failed; first: node {} ({}): {}.",
-            failed.len(),
-            tracked.nodes.len(),
-            first.id,
-            first.label(),
-            msg
-        );
-        if skipped > 0 {
-            m.push_str(&format!(" {skipped} downstream nodes were skipped."));
-        }
-        if let Some(q) = first.query_id() {
-            m.push_str(&format!(
-                " Fix the query at https://dune.com/queries/{q} and re-run."
-            ));
-        }
-        (
-            RunStatus::Failed,
-            Some(Problem {
-                title: "Dune pipeline failed".into(),
-                message: m,
-            }),
-        )
-    } else if !cancelled.is_empty() || top == Some(NodeStatus::Cancelled) {
-        let ids: Vec<String> = cancelled.iter().map(|n| n.id.to_string()).collect();
-        (
-            RunStatus::Cancelled,
-            Some(Problem {
-                title: "Dune pipeline cancelled".into(),
-                message: format!(
-                    "{} cancelled on Dune (by a user, a credit limit, or Dune's execution time limit). Re-run the workflow to try again.",
-                    if ids.is_empty() {
-                        "The pipeline was".to_string()
-                    } else {
-                        format!("Node(s) {} were", ids.join(", "))
-                    }
-                ),
-            }),
-        )
-    } else {
-        let odd: Vec<String> = tracked
-            .nodes
-            .iter()
-            .filter(|n| n.status != NodeStatus::Completed)
-            .map(|n| {
-                format!(
-                    "node {} is {:?}",
-                    n.id,
-                    n.raw_status.as_deref().unwrap_or(n.status.as_str())
-                )
-            })
-            .collect();
-        let message = if odd.is_empty() {
-            format!(
-                "Dune reported the pipeline as {:?}{}.",
-                tracked.raw_status.as_deref().unwrap_or(""),
-                tracked
-                    .pipeline_error
-                    .as_deref()
-                    .map(|e| format!(": {e}"))
-                    .unwrap_or_default()
-            )
-        } else {
-            format!(
-                "The pipeline ended ({:?}) but not every node completed: {}. The action counts anything but `completed` as a failure.",
-                tracked.raw_status.as_deref().unwrap_or(""),
-                odd.join(", ")
-            )
-        };
-        (
-            RunStatus::Failed,
-            Some(Problem {
-                title: "Dune pipeline did not complete".into(),
-                message,
-            }),
-        )
-    };
-    let exit_code = match status {
-        RunStatus::Completed => exit::OK,
-        _ => exit::FAILED,
-    };
-    Outcome::of(config, tracked, status, exit_code, problem, clock.elapsed())
-}
-
-fn api_error_outcome(
-    config: &Config,
-    tracked: Tracked,
-    clock: &Clock,
-    e: &dune::Error,
-    starting: bool,
-) -> Outcome {
-    let ambiguous = starting
-        && !matches!(e.status(), Some(s) if (400..500).contains(&s))
-        && !matches!(e.root(), dune::Error::Connect { .. });
-    let mut message = format!("{e}. {}.", capitalize(e.hint()));
-    if ambiguous {
-        let check = where_to_check(config);
-        message.push_str(&format!(
-            " Dune may have started a pipeline anyway (the response was lost), so the action did not retry: check {check} before re-running."
-        ));
-    }
-    let problem = Problem {
-        title: "Dune API error".into(),
-        message,
-    };
-    Outcome::of(
-        config,
-        tracked,
-        RunStatus::Error,
-        exit::API,
-        Some(problem),
-        clock.elapsed(),
-    )
-}
-
-/// Where a user can see whether a pipeline started that the action could not name.
-fn where_to_check(config: &Config) -> String {
-    match config.query_id {
-        Some(q) => format!("the query's recent executions at https://dune.com/queries/{q}"),
-        None => "the recent executions of the pipeline's queries on dune.com".into(),
+        Ok(End::StoppedWhileStarting) => Outcome::stopped_while_starting(config, tracked, now()),
+        Ok(End::Finished) => Outcome::finished(config, tracked, now()),
     }
 }
 
@@ -503,7 +269,7 @@ pub fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) -> String
     let failed = outcome.failed_nodes();
     for n in nodes
         .iter()
-        .filter(|n| n.status == crate::node::NodeStatus::Failed)
+        .filter(|n| n.status == crate::pipeline::node::NodeStatus::Failed)
         .take(MAX_NODE_ANNOTATIONS)
     {
         let message = n
@@ -518,7 +284,7 @@ pub fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) -> String
         );
     }
     let outputs = [
-        ("status", outcome.status.as_str().to_string()),
+        ("status", outcome.status().as_str().to_string()),
         (
             "nodes",
             report::nodes_output(nodes, report::NODES_OUTPUT_BUDGET),
@@ -540,11 +306,11 @@ pub fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) -> String
     sink_warn(console, sinks.write_summary(&summary));
 
     match &outcome.problem {
-        Some(p) if outcome.exit_code != exit::OK => {
+        Some(p) if outcome.exit_code() != exit::OK => {
             console.annotate(Level::Error, Some(&p.title), &p.message);
         }
         Some(p) => console.annotate(Level::Warning, Some(&p.title), &p.message),
-        None if outcome.status == RunStatus::Planned => console.line(&format!(
+        None if outcome.status() == RunStatus::Planned => console.line(&format!(
             "Dry run: {} nodes planned, nothing executed",
             nodes.len()
         )),
@@ -564,6 +330,6 @@ pub fn test_clock(env: &Env) -> Option<Clock> {
     let url = Some(env.input("api_url"))
         .filter(|u| !u.is_empty())
         .or_else(|| env.get("DUNE_API_BASE_URL"))?;
-    let url = inputs::parse_api_url(&url).ok()?;
-    inputs::is_loopback(&url).then(|| Clock::scaled(speed))
+    let url = config::parse_api_url(&url).ok()?;
+    config::is_loopback(&url).then(|| Clock::scaled(speed))
 }

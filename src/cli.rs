@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::env::Env;
+use crate::runner::env::Env;
 
 /// Run a Dune query pipeline, follow every node, report, and fail on failure.
 #[derive(Debug, Parser)]
@@ -104,7 +104,7 @@ impl Cli {
 }
 
 /// Prints collected outputs and summary on the terminal (outside GitHub Actions).
-pub fn print_collected(sinks: &crate::github::files::Sinks, out: &mut dyn std::io::Write) {
+pub fn print_collected(sinks: &crate::runner::files::Sinks, out: &mut dyn std::io::Write) {
     if !sinks.collected_outputs.is_empty() {
         let _ = writeln!(
             out,

@@ -3,9 +3,9 @@
 use dune_sim::{Scenario, Simulator};
 
 use crate::app::{self, Runtime};
-use crate::clock::Clock;
-use crate::env::Env;
-use crate::github::commands::Console;
+use crate::runner::console::Console;
+use crate::runner::env::Env;
+use dune_api::clock::Clock;
 
 /// Runs a named demo scenario and prints the log, outputs and summary. Returns the action's exit code.
 pub async fn run(name: &str) -> anyhow::Result<u8> {
@@ -43,7 +43,7 @@ pub async fn run(name: &str) -> anyhow::Result<u8> {
     println!(
         "exit code: {} ({})",
         report.exit_code,
-        report.outcome.status.as_str()
+        report.outcome.status().as_str()
     );
     sim.shutdown().await;
     Ok(report.exit_code)

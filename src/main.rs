@@ -4,12 +4,12 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::Parser;
+use dune_api::clock::Clock;
 use dune_pipeline_action::app::{self, Runtime};
 use dune_pipeline_action::cli::{Cli, Command};
-use dune_pipeline_action::clock::Clock;
-use dune_pipeline_action::env::Env;
-use dune_pipeline_action::github::commands::Console;
 use dune_pipeline_action::post;
+use dune_pipeline_action::runner::console::Console;
+use dune_pipeline_action::runner::env::Env;
 
 fn main() -> ExitCode {
     let clock = Clock::real();

@@ -1,11 +1,17 @@
 //! How a run ended, in the terms the user sees: the `status` output, the exit code, and the one problem
-//! to report in a single `::error::`.
+//! to report in a single `::error::`. Every rule for how a run ends lives here; the `status` output and
+//! the exit code are both derived from one value, the [`Ending`].
 
 use std::time::Duration;
 
-use crate::inputs::Performance;
+use dune_api::models::Performance;
+
+use crate::config::{Config, InputError, Source};
 use crate::pipeline::Tracked;
-use crate::plan::Plan;
+use crate::pipeline::node::{NodeStatus, normalize};
+use crate::pipeline::plan::{Plan, query_url};
+use crate::results::NodeResult;
+use crate::runner::console::capitalize;
 
 /// The run's final status (the `status` output).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,11 +58,64 @@ pub mod exit {
     pub const API: u8 = 4;
 }
 
+/// How a run ended: the one value both the `status` output and the exit code come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Every node completed (exit 0).
+    Completed,
+    /// A dry run showed the plan (exit 0).
+    Planned,
+    /// A node or the pipeline failed, or the pipeline ended without every node completing (exit 1).
+    Failed,
+    /// Cancelled on Dune, or the workflow was cancelled (exit 1).
+    Cancelled,
+    /// The `timeout` passed (exit 3).
+    TimedOut,
+    /// An input was invalid; nothing was sent (exit 2).
+    InvalidInput,
+    /// Dune's API failed in a way retries could not fix, or results could not be read (exit 4).
+    ApiError,
+}
+
+impl Ending {
+    /// The `status` output.
+    pub fn status(self) -> RunStatus {
+        match self {
+            Ending::Completed => RunStatus::Completed,
+            Ending::Planned => RunStatus::Planned,
+            Ending::Failed => RunStatus::Failed,
+            Ending::Cancelled => RunStatus::Cancelled,
+            Ending::TimedOut => RunStatus::TimedOut,
+            Ending::InvalidInput | Ending::ApiError => RunStatus::Error,
+        }
+    }
+
+    /// The step's exit code.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Ending::Completed | Ending::Planned => exit::OK,
+            Ending::Failed | Ending::Cancelled => exit::FAILED,
+            Ending::InvalidInput => exit::INPUT,
+            Ending::TimedOut => exit::TIMED_OUT,
+            Ending::ApiError => exit::API,
+        }
+    }
+}
+
 /// The problem reported as the step's one `::error::`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
     pub title: String,
     pub message: String,
+}
+
+impl Problem {
+    fn new(title: &str, message: impl Into<String>) -> Problem {
+        Problem {
+            title: title.into(),
+            message: message.into(),
+        }
+    }
 }
 
 /// Everything the reports are made from.
@@ -65,8 +124,7 @@ pub struct Outcome {
     pub query_id: Option<u64>,
     pub performance: Option<Performance>,
     pub tracked: Tracked,
-    pub status: RunStatus,
-    pub exit_code: u8,
+    pub ending: Ending,
     pub problem: Option<Problem>,
     /// Clock time from start to the end of the run.
     pub wall_time: Duration,
@@ -75,31 +133,224 @@ pub struct Outcome {
     /// What was planned to run, once known (the source and, when it could be read, the definition).
     pub plan: Option<Plan>,
     /// The results of completed query nodes (when `result_rows` is not 0).
-    pub results: Vec<crate::results::NodeResult>,
+    pub results: Vec<NodeResult>,
+}
+
+/// What cancelling achieved, for the message of a run that timed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeoutCancels {
+    /// Node executions still running when the timeout passed.
+    pub running: usize,
+    /// How many of them the action cancelled; `None` when `cancel_on_timeout` is false.
+    pub cancelled: Option<usize>,
 }
 
 impl Outcome {
-    /// How a run of `config` ended, before any cancels, plan or results are added to it.
-    pub fn of(
-        config: &crate::inputs::Config,
+    /// A run of `config` that ended as `ending`, before any plan or results are added to it.
+    fn of(
+        config: &Config,
         tracked: Tracked,
-        status: RunStatus,
-        exit_code: u8,
+        ending: Ending,
         problem: Option<Problem>,
         wall_time: Duration,
     ) -> Outcome {
         Outcome {
-            query_id: config.query_id,
+            query_id: config.source.query_id(),
             performance: Some(config.performance),
             tracked,
-            status,
-            exit_code,
+            ending,
             problem,
             wall_time,
             cancel_reason: None,
             plan: None,
             results: Vec::new(),
         }
+    }
+
+    /// The `status` output.
+    pub fn status(&self) -> RunStatus {
+        self.ending.status()
+    }
+
+    /// The step's exit code.
+    pub fn exit_code(&self) -> u8 {
+        self.ending.exit_code()
+    }
+
+    /// An input was invalid: exit 2, nothing sent. `query_id` is the raw input's, when it is a number.
+    pub fn invalid_input(query_id: Option<u64>, e: &InputError, wall_time: Duration) -> Outcome {
+        Outcome {
+            query_id,
+            performance: None,
+            tracked: Tracked::default(),
+            ending: Ending::InvalidInput,
+            problem: Some(Problem::new(
+                &format!("Invalid input `{}`", e.input),
+                format!("{e}. Nothing was sent to Dune."),
+            )),
+            wall_time,
+            cancel_reason: None,
+            plan: None,
+            results: Vec::new(),
+        }
+    }
+
+    /// A dry run: `planned`, exit 0, nothing started.
+    pub fn planned(config: &Config, tracked: Tracked, wall_time: Duration) -> Outcome {
+        Outcome::of(config, tracked, Ending::Planned, None, wall_time)
+    }
+
+    /// Dune's API failed. `starting`: the error came from the start request, whose failure may hide a
+    /// pipeline that started anyway.
+    pub fn api_error(
+        config: &Config,
+        tracked: Tracked,
+        e: &dune_api::Error,
+        starting: bool,
+        wall_time: Duration,
+    ) -> Outcome {
+        let ambiguous = starting
+            && !matches!(e.status(), Some(s) if (400..500).contains(&s))
+            && !matches!(e.root(), dune_api::Error::Connect { .. });
+        let mut message = format!("{e}. {}.", capitalize(e.hint()));
+        if ambiguous {
+            let check = where_to_check(&config.source);
+            message.push_str(&format!(
+                " Dune may have started a pipeline anyway (the response was lost), so the action did not retry: check {check} before re-running."
+            ));
+        }
+        let problem = Problem::new("Dune API error", message);
+        Outcome::of(config, tracked, Ending::ApiError, Some(problem), wall_time)
+    }
+
+    /// The workflow was cancelled (a signal): exit 1, status `cancelled`, one "Workflow cancelled" error.
+    pub fn workflow_cancelled(
+        config: &Config,
+        tracked: Tracked,
+        message: String,
+        cancel_reason: Option<String>,
+        wall_time: Duration,
+    ) -> Outcome {
+        let problem = Problem::new("Workflow cancelled", message);
+        Outcome {
+            cancel_reason,
+            ..Outcome::of(config, tracked, Ending::Cancelled, Some(problem), wall_time)
+        }
+    }
+
+    /// Stopped while waiting to retry the start after a 429 or a refused connection: nothing started.
+    pub fn stopped_before_start(config: &Config, tracked: Tracked, wall_time: Duration) -> Outcome {
+        Outcome::workflow_cancelled(
+            config,
+            tracked,
+            "The step was stopped before the pipeline started; nothing runs on Dune.".into(),
+            None,
+            wall_time,
+        )
+    }
+
+    /// Stopped while following: the action cancelled `cancelled` node executions.
+    pub fn stopped_while_following(
+        config: &Config,
+        tracked: Tracked,
+        cancelled: usize,
+        wall_time: Duration,
+    ) -> Outcome {
+        Outcome::workflow_cancelled(
+            config,
+            tracked,
+            format!(
+                "The step was stopped before the pipeline ended; the action cancelled {cancelled} node executions on Dune."
+            ),
+            Some("workflow cancelled".into()),
+            wall_time,
+        )
+    }
+
+    /// Stopped while the start request was in flight, and its answer did not come in time.
+    pub fn stopped_while_starting(
+        config: &Config,
+        tracked: Tracked,
+        wall_time: Duration,
+    ) -> Outcome {
+        let check = where_to_check(&config.source);
+        Outcome::workflow_cancelled(
+            config,
+            tracked,
+            format!(
+                "The step was stopped while Dune was starting the pipeline, and Dune's answer did not arrive in time: a pipeline may be running that the action could not cancel. Check {check}."
+            ),
+            Some("workflow cancelled".into()),
+            wall_time,
+        )
+    }
+
+    /// The `timeout` passed; `cancels` says what the action did about the executions still running.
+    pub fn timed_out(
+        config: &Config,
+        tracked: Tracked,
+        cancels: TimeoutCancels,
+        wall_time: Duration,
+    ) -> Outcome {
+        let timeout = humantime::format_duration(config.timeout);
+        let mut reason = None;
+        let message = match cancels.cancelled {
+            Some(done) if cancels.running > 0 => {
+                reason = Some("timeout".to_string());
+                format!(
+                    "The pipeline did not finish within {timeout}; the action cancelled {done} of {} running node executions. Raise `timeout`, or look at the slow nodes in the summary.",
+                    cancels.running
+                )
+            }
+            None if cancels.running > 0 => format!(
+                "The pipeline did not finish within {timeout}; {} node executions are still running on Dune (`cancel_on_timeout` is false). Raise `timeout` if the pipeline needs longer.",
+                cancels.running
+            ),
+            _ => format!(
+                "The pipeline did not finish within {timeout}. Raise `timeout` if the pipeline needs longer."
+            ),
+        };
+        let problem = Problem::new("Dune pipeline timed out", message);
+        Outcome {
+            cancel_reason: reason,
+            ..Outcome::of(config, tracked, Ending::TimedOut, Some(problem), wall_time)
+        }
+    }
+
+    /// The pipeline ended: completed when every node did (and the top-level status is not a failure),
+    /// else failed or cancelled, with the first failed node named.
+    pub fn finished(config: &Config, tracked: Tracked, wall_time: Duration) -> Outcome {
+        let (ending, problem) = finished_ending(&tracked);
+        Outcome::of(config, tracked, ending, problem, wall_time)
+    }
+
+    /// Adds the results fetched after the run. A failed download makes a completed run end with exit 4;
+    /// a stop during the downloads makes it cancelled (exit 1); a run that already failed or timed out
+    /// keeps its own ending.
+    pub fn with_results(mut self, results: Vec<NodeResult>, stopped: bool) -> Outcome {
+        self.results = results;
+        if self.exit_code() != exit::OK {
+            return self;
+        }
+        let failed: Vec<&NodeResult> = self.results.iter().filter(|r| r.error.is_some()).collect();
+        if stopped {
+            self.ending = Ending::Cancelled;
+            self.problem = Some(Problem::new(
+                "Workflow cancelled",
+                "The pipeline completed, but the step was stopped while the results were being downloaded; the files of the nodes that finished were kept.",
+            ));
+        } else if let Some(first) = failed.first() {
+            let message = format!(
+                "The pipeline completed, but the results of {} of {} query nodes could not be read; first: node {}: {} The other nodes' files and the outputs were kept.",
+                failed.len(),
+                self.results.len(),
+                first.node_id,
+                first.error.as_deref().unwrap_or_default()
+            );
+            self.ending = Ending::ApiError;
+            self.problem = Some(Problem::new("Dune results download failed", message));
+        }
+        self
     }
 
     /// The root query's node execution id (the last query node whose query id is the root's; for a
@@ -134,5 +385,103 @@ impl Outcome {
             .filter(|n| n.status.is_bad())
             .map(|n| n.id)
             .collect()
+    }
+}
+
+/// How a pipeline that ended did: the ending and, unless it completed, the problem to report.
+fn finished_ending(tracked: &Tracked) -> (Ending, Option<Problem>) {
+    let top = tracked.raw_status.as_deref().map(normalize);
+    let with = |status| tracked.nodes.iter().filter(move |n| n.status == status);
+    let failed: Vec<_> = with(NodeStatus::Failed).collect();
+    let cancelled: Vec<_> = with(NodeStatus::Cancelled).collect();
+    let skipped = with(NodeStatus::Skipped).count();
+    let top_bad = matches!(top, Some(NodeStatus::Failed | NodeStatus::Cancelled));
+    if tracked.all_completed() && !top_bad
+        || tracked.nodes.is_empty() && top == Some(NodeStatus::Completed)
+    {
+        return (Ending::Completed, None);
+    }
+    if let Some(first) = failed.first() {
+        let msg = first
+            .error
+            .as_ref()
+            .map(|e| e.message.lines().next().unwrap_or("").to_string())
+            .unwrap_or_else(|| "no error message".into());
+        let mut m = format!(
+            "{} of {} nodes failed; first: node {} ({}): {}.",
+            failed.len(),
+            tracked.nodes.len(),
+            first.id,
+            first.label(),
+            msg
+        );
+        if skipped > 0 {
+            m.push_str(&format!(" {skipped} downstream nodes were skipped."));
+        }
+        if let Some(q) = first.query_id() {
+            m.push_str(&format!(" Fix the query at {} and re-run.", query_url(q)));
+        }
+        return (
+            Ending::Failed,
+            Some(Problem::new("Dune pipeline failed", m)),
+        );
+    }
+    if !cancelled.is_empty() || top == Some(NodeStatus::Cancelled) {
+        let ids: Vec<String> = cancelled.iter().map(|n| n.id.to_string()).collect();
+        let who = if ids.is_empty() {
+            "The pipeline was".to_string()
+        } else {
+            format!("Node(s) {} were", ids.join(", "))
+        };
+        return (
+            Ending::Cancelled,
+            Some(Problem::new(
+                "Dune pipeline cancelled",
+                format!(
+                    "{who} cancelled on Dune (by a user, a credit limit, or Dune's execution time limit). Re-run the workflow to try again."
+                ),
+            )),
+        );
+    }
+    let odd: Vec<String> = tracked
+        .nodes
+        .iter()
+        .filter(|n| n.status != NodeStatus::Completed)
+        .map(|n| {
+            format!(
+                "node {} is {:?}",
+                n.id,
+                n.raw_status.as_deref().unwrap_or(n.status.as_str())
+            )
+        })
+        .collect();
+    let message = if odd.is_empty() {
+        format!(
+            "Dune reported the pipeline as {:?}{}.",
+            tracked.raw_status.as_deref().unwrap_or(""),
+            tracked
+                .pipeline_error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        )
+    } else {
+        format!(
+            "The pipeline ended ({:?}) but not every node completed: {}. The action counts anything but `completed` as a failure.",
+            tracked.raw_status.as_deref().unwrap_or(""),
+            odd.join(", ")
+        )
+    };
+    (
+        Ending::Failed,
+        Some(Problem::new("Dune pipeline did not complete", message)),
+    )
+}
+
+/// Where a user can see whether a pipeline started that the action could not name.
+pub fn where_to_check(source: &Source) -> String {
+    match source {
+        Source::Query(q) => format!("the query's recent executions at {}", query_url(q)),
+        Source::File(_) => "the recent executions of the pipeline's queries on dune.com".into(),
     }
 }

@@ -10,15 +10,14 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::cancel::stop_pipeline;
-use crate::clock::Clock;
-use crate::dune::Client;
-use crate::env::Env;
-use crate::github::commands::{Console, Level};
-use crate::github::files::{FileError, Sinks};
-use crate::inputs::{self, Config};
+use crate::config::{self, Config};
 use crate::outcome::{Outcome, RunStatus};
 use crate::pipeline::Tracked;
+use crate::pipeline::cancel::stop_pipeline;
+use crate::runner::console::{Console, Level};
+use crate::runner::env::Env;
+use crate::runner::files::{FileError, Sinks};
+use dune_api::clock::Clock;
 
 /// The program name that selects post mode (the file name of `argv[0]`).
 pub const PROGRAM: &str = "dune-pipeline-action-post";
@@ -42,7 +41,7 @@ pub fn invoked_as_post(argv0: Option<&OsStr>) -> bool {
 /// Saved by the main step at its end: tells the post step to leave the pipeline alone when the user asked
 /// for running executions to be left running on timeout.
 pub fn remember(config: &Config, outcome: &Outcome, sinks: &mut Sinks) -> Result<(), FileError> {
-    if outcome.status == RunStatus::TimedOut && !config.cancel_on_timeout {
+    if outcome.status() == RunStatus::TimedOut && !config.cancel_on_timeout {
         sinks.save_state(STATE_LEAVE_RUNNING, "true")
     } else {
         Ok(())
@@ -57,9 +56,7 @@ fn state(env: &Env, name: &str) -> Option<String> {
 
 /// Runs the post step; always returns exit code 0.
 pub async fn run(env: &Env, console: &Console, clock: Clock) -> u8 {
-    if let Some(key) = inputs::raw_api_key(env) {
-        console.mask(&key);
-    }
+    config::mask_secrets(env, console);
     let Some(id) = state(env, STATE_PIPELINE) else {
         console.line("Post step: the main step started no pipeline; nothing to cancel");
         return 0;
@@ -84,12 +81,7 @@ pub async fn run(env: &Env, console: &Console, clock: Clock) -> u8 {
             return 0;
         }
     };
-    let client = match Client::new(
-        config.api_url.clone(),
-        config.api_key.clone(),
-        clock,
-        config.request_timeout,
-    ) {
+    let client = match config.dune_client(env, clock, console) {
         Ok(c) => c.with_deadline(clock.elapsed() + BUDGET),
         Err(e) => {
             warn(&e.to_string());

@@ -6,21 +6,16 @@ use std::time::Duration;
 
 use octocrab::Octocrab;
 
-use crate::env::Env;
-use crate::github::commands::{one_line, truncate_chars};
-use crate::github::context::Repo;
-use crate::secret::{GitHubToken, redact};
+use crate::runner::console::{one_line, truncate_chars};
+use crate::runner::context::Repo;
+use crate::runner::secret::GitHubToken;
+use dune_api::redact;
 
 /// Timeout of connecting to GitHub (clock time).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Timeout of reading or writing one request or response (clock time).
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The raw token (`github_token` input, else `GITHUB_TOKEN`), for masking before anything is printed.
-pub fn raw_token(env: &Env) -> Option<String> {
-    crate::inputs::input_or_var(env, "github_token", "GITHUB_TOKEN")
-}
 
 /// What went wrong talking to GitHub. No variant carries the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,7 +95,7 @@ impl std::fmt::Debug for GitHubApi {
 
 impl GitHubApi {
     /// A client for `repo` at `api_url` (https, or plain http on loopback for tests). `to_real` converts
-    /// the clock-time timeouts into real time (see [`crate::clock::Clock::to_real`]).
+    /// the clock-time timeouts into real time (see [`dune_api::clock::Clock::to_real`]).
     pub fn new(
         api_url: &str,
         token: &GitHubToken,
@@ -111,7 +106,7 @@ impl GitHubApi {
             url: api_url.to_string(),
             why,
         };
-        let url = crate::inputs::parse_api_url(api_url).map_err(bad)?;
+        let url = crate::config::parse_api_url(api_url).map_err(bad)?;
         let base = format!("{}/", url.as_str().trim_end_matches('/'));
         // NOTE: no retries. A retried POST could add a second comment, and the side channel must not hold
         // the step: one attempt per request, bounded by the timeouts here and the caller's budget.
@@ -196,15 +191,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn token_from_input_or_env() {
-        let env = Env::from_pairs([("INPUT_GITHUB_TOKEN", " ghs_x "), ("GITHUB_TOKEN", "y")]);
-        assert_eq!(raw_token(&env).as_deref(), Some("ghs_x"));
-        let env = Env::from_pairs([("INPUT_GITHUB_TOKEN", ""), ("GITHUB_TOKEN", "y")]);
-        assert_eq!(raw_token(&env).as_deref(), Some("y"));
-        assert_eq!(raw_token(&Env::default()), None);
-    }
 
     #[tokio::test]
     async fn plain_http_only_on_loopback() {

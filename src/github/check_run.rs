@@ -6,9 +6,9 @@ use octocrab::models::CheckRunId;
 use octocrab::params::checks::{CheckRunConclusion, CheckRunOutput, CheckRunStatus};
 
 use crate::github::api::{GitHubApi, GitHubError};
-use crate::github::markdown;
 use crate::outcome::{Outcome, RunStatus};
 use crate::report;
+use crate::report::markdown;
 
 /// GitHub rejects a check run output summary over 65,535 characters.
 pub const MAX_SUMMARY_CHARS: usize = 65_535;
@@ -50,8 +50,8 @@ pub fn conclusion(status: RunStatus) -> CheckRunConclusion {
 fn final_output(outcome: &Outcome, summary: &str) -> CheckRunOutput {
     let nodes = outcome.tracked.nodes.len();
     let title = match &outcome.problem {
-        Some(p) => format!("{}: {}", outcome.status.as_str(), p.title),
-        None => format!("{}: {nodes} nodes", outcome.status.as_str()),
+        Some(p) => format!("{}: {}", outcome.status().as_str(), p.title),
+        None => format!("{}: {nodes} nodes", outcome.status().as_str()),
     };
     CheckRunOutput {
         title,
@@ -106,7 +106,7 @@ pub async fn complete(
         .checks(&api.repo.owner, &api.repo.name)
         .update_check_run(id)
         .status(CheckRunStatus::Completed)
-        .conclusion(conclusion(outcome.status))
+        .conclusion(conclusion(outcome.status()))
         .output(final_output(outcome, summary))
         .send()
         .await
@@ -121,7 +121,7 @@ pub async fn create_completed(
     outcome: &Outcome,
     summary: &str,
 ) -> Result<CheckRunId, GitHubError> {
-    let done = Some(conclusion(outcome.status));
+    let done = Some(conclusion(outcome.status()));
     let output = final_output(outcome, summary);
     create(api, target, CheckRunStatus::Completed, done, output, None).await
 }

@@ -1,10 +1,7 @@
-//! GitHub's side: workflow commands on stdout and the runner's files.
+//! GitHub's REST API, the side channel: the sticky pull-request comment and the check run. It never
+//! changes how the run ends; every failure here is one warning.
 
 pub mod api;
 pub mod check_run;
-pub mod commands;
-pub mod context;
-pub mod files;
-pub mod markdown;
 pub mod pr_comment;
 pub mod publish;

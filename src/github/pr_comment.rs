@@ -6,9 +6,9 @@ use octocrab::models::issues::Comment;
 use serde_json::json;
 
 use crate::github::api::{GitHubApi, GitHubError};
-use crate::github::markdown;
 use crate::outcome::Outcome;
 use crate::report;
+use crate::report::markdown;
 
 /// GitHub rejects comment bodies over 65,536 characters.
 pub const MAX_BODY_CHARS: usize = 65_536;
@@ -149,16 +149,16 @@ pub async fn upsert(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::RunStatus;
+    use crate::outcome::Ending;
     use crate::pipeline::Tracked;
 
     fn outcome(error_len: usize) -> Outcome {
-        use crate::node::{Node, NodeKind, NodeStatus};
+        use crate::pipeline::node::{Node, NodeKind, NodeStatus};
         let mut tracked = Tracked::default();
         for i in 0..40 {
             let mut n = Node::new(i, NodeKind::Query { query_id: Some(i) });
             n.status = NodeStatus::Failed;
-            n.error = Some(crate::dune::models::DuneError {
+            n.error = Some(dune_api::models::DuneError {
                 kind: None,
                 message: "e".repeat(error_len),
                 line: None,
@@ -170,8 +170,7 @@ mod tests {
             query_id: Some(3493826),
             performance: None,
             tracked,
-            status: RunStatus::Failed,
-            exit_code: 1,
+            ending: Ending::Failed,
             problem: None,
             wall_time: std::time::Duration::from_secs(3),
             cancel_reason: None,

@@ -9,15 +9,15 @@ use std::time::Duration;
 use octocrab::models::CheckRunId;
 use tokio::task::JoinHandle;
 
-use crate::clock::Clock;
-use crate::env::Env;
+use crate::config::{Config, Source};
 use crate::github::api::{GitHubApi, GitHubError};
 use crate::github::check_run::{self, CheckRunTarget};
-use crate::github::commands::{Console, Level};
-use crate::github::context::Context;
 use crate::github::pr_comment::{self, Links};
-use crate::inputs::Config;
 use crate::outcome::Outcome;
+use crate::runner::console::{Console, Level};
+use crate::runner::context::Context;
+use crate::runner::env::Env;
+use dune_api::clock::Clock;
 
 /// How long one GitHub operation (create the check, update the comment, complete the check) may take,
 /// in clock time.
@@ -65,10 +65,9 @@ pub struct Publisher {
 
 /// The pipeline in markdown: the root query's link, or the pipeline file.
 fn subject(config: &Config) -> String {
-    match (&config.pipeline_file, config.query_id) {
-        (Some(file), _) => format!("pipeline file {}", crate::report::md_code(&file.path)),
-        (None, Some(q)) => format!("query [{q}](https://dune.com/queries/{q})"),
-        (None, None) => "the pipeline".to_string(),
+    match &config.source {
+        Source::File(file) => format!("pipeline file {}", crate::report::md_code(&file.path)),
+        Source::Query(q) => format!("query {}", crate::report::query_link(*q)),
     }
 }
 
@@ -81,9 +80,9 @@ impl Publisher {
             clock,
             api: None,
             subject: subject(config),
-            key: match (&config.pipeline_file, config.query_id) {
-                (Some(file), _) => pr_comment::file_key(&file.path),
-                (None, q) => pr_comment::query_key(q.unwrap_or_default()),
+            key: match &config.source {
+                Source::File(file) => pr_comment::file_key(&file.path),
+                Source::Query(q) => pr_comment::query_key(*q),
             },
             links: Links::default(),
             pr: None,
@@ -144,9 +143,9 @@ impl Publisher {
             match ctx.head_sha() {
                 Some(sha) => {
                     p.check = Check::NotStarted(CheckRunTarget {
-                        name: match (&config.pipeline_file, config.query_id) {
-                            (Some(file), _) => check_run::name_for_file(&file.path),
-                            (None, q) => check_run::name_for_query(q.unwrap_or_default()),
+                        name: match &config.source {
+                            Source::File(file) => check_run::name_for_file(&file.path),
+                            Source::Query(q) => check_run::name_for_query(*q),
                         },
                         head_sha: sha.to_string(),
                         details_url: ctx.run_url(),

@@ -10,11 +10,11 @@ use reqwest::Url;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use super::config::{ResultsConfig, ResultsFormat};
 use super::file::{PartFile, file_name};
+use super::settings::{ResultsConfig, ResultsFormat};
 use super::{Column, FetchError, Preview, csv};
-use crate::dune::models::{ResultMetadata, ResultPage};
-use crate::dune::{self, Client, MAX_RESULT_PAGE, Response};
+use dune_api::models::{ResultMetadata, ResultPage};
+use dune_api::{Client, MAX_RESULT_PAGE, Response};
 
 /// Longest cell kept for the preview (characters); longer ones are shortened with `…`.
 pub const PREVIEW_CELL_CHARS: usize = 120;
@@ -65,7 +65,7 @@ pub struct Fetcher<'a> {
 impl Fetcher<'_> {
     async fn guard<T>(
         &self,
-        fut: impl Future<Output = Result<T, dune::Error>>,
+        fut: impl Future<Output = Result<T, dune_api::Error>>,
     ) -> Result<T, FetchError> {
         let mut stop = self.stop.clone();
         if *stop.borrow() {
@@ -141,7 +141,7 @@ impl Fetcher<'_> {
                 .await
             {
                 Ok(p) => p,
-                Err(FetchError::Api(dune::Error::TooLarge { .. })) if limit > 1 => {
+                Err(FetchError::Api(dune_api::Error::TooLarge { .. })) if limit > 1 => {
                     // Wider rows than the metadata suggested: ask for fewer.
                     limit = (limit / 2).max(1);
                     set_query(&mut url, "limit", limit);
@@ -388,7 +388,7 @@ fn cell_text(v: &Value) -> Option<String> {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    Some(crate::github::commands::truncate_chars(
+    Some(crate::runner::console::truncate_chars(
         &text,
         PREVIEW_CELL_CHARS,
     ))

@@ -2,23 +2,22 @@
 //! `result_rows` rows, for the job summary) and, with `results_dir`, streamed page by page to a file that a
 //! later step can use without calling Dune again. A failed download is an error for that node only.
 
-pub mod config;
 pub mod csv;
 pub mod fetch;
 pub mod file;
-pub mod preview;
+pub mod settings;
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-pub use config::{ResultsConfig, ResultsFormat};
+use dune_api::Client;
+use tokio::sync::watch;
 
-use crate::app::Runtime;
-use crate::dune::{self, Client};
-use crate::github::commands::{Console, Level, capitalize, truncate_chars};
-use crate::node::{Node, NodeStatus, is_partial};
-use crate::outcome::{Outcome, Problem, RunStatus, exit};
+pub use settings::{ResultsConfig, ResultsFormat};
+
+use crate::pipeline::node::{Node, NodeStatus, is_partial};
+use crate::runner::console::{Console, Level, capitalize, truncate_chars};
 
 /// A column of a result.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +58,7 @@ pub struct NodeResult {
 pub enum FetchError {
     /// The API failed (after the client's retries).
     #[error(transparent)]
-    Api(dune::Error),
+    Api(dune_api::Error),
     /// The file could not be written.
     #[error("could not write {path}: {source}")]
     Io {
@@ -117,61 +116,33 @@ pub fn output(results: &[NodeResult]) -> String {
     .to_string()
 }
 
-/// Fetches the results of the completed query nodes into `outcome.results` (nothing when `result_rows` is
-/// 0, the workflow was cancelled, or the action could not follow the pipeline). A failed download makes a
-/// completed run fail with exit 4 (exit 1 when the workflow was cancelled meanwhile); a run that already
-/// failed or timed out keeps its own exit code.
-pub async fn attach(config: &ResultsConfig, client: &Client, rt: &Runtime, outcome: &mut Outcome) {
-    if config.preview_rows == 0 || *rt.stop.borrow() || outcome.status == RunStatus::Error {
-        return;
-    }
+/// Fetches the results of the completed query nodes in `nodes`, one after another, until `stop` flips.
+/// A failed read or download is an error of that node's result (and an `::error::` naming it), never of
+/// the others.
+pub async fn fetch_all(
+    config: &ResultsConfig,
+    client: &Client,
+    console: &Console,
+    stop: watch::Receiver<bool>,
+    nodes: &[Node],
+) -> Vec<NodeResult> {
     // The pipeline's `timeout` is over; result reads get the client's own per-request retries.
     let client = client.clone().with_deadline(Duration::MAX);
     let fetcher = fetch::Fetcher {
         client: &client,
         config,
-        stop: rt.stop.clone(),
+        stop,
     };
-    let nodes: Vec<Node> = outcome
-        .tracked
-        .nodes
+    let mut results = Vec::new();
+    for node in nodes
         .iter()
         .filter(|n| n.status == NodeStatus::Completed && n.query_id().is_some())
-        .cloned()
-        .collect();
-    for node in &nodes {
-        if let Some(r) = one_node(&fetcher, &rt.console, node).await {
-            outcome.results.push(r);
+    {
+        if let Some(r) = one_node(&fetcher, console, node).await {
+            results.push(r);
         }
     }
-    let failed: Vec<&NodeResult> = outcome
-        .results
-        .iter()
-        .filter(|r| r.error.is_some())
-        .collect();
-    if *rt.stop.borrow() && outcome.exit_code == exit::OK {
-        outcome.status = RunStatus::Cancelled;
-        outcome.exit_code = exit::FAILED;
-        outcome.problem = Some(Problem {
-            title: "Workflow cancelled".into(),
-            message: "The pipeline completed, but the step was stopped while the results were being downloaded; the files of the nodes that finished were kept.".into(),
-        });
-    } else if let Some(first) = failed.first()
-        && outcome.exit_code == exit::OK
-    {
-        outcome.status = RunStatus::Error;
-        outcome.exit_code = exit::API;
-        outcome.problem = Some(Problem {
-            title: "Dune results download failed".into(),
-            message: format!(
-                "The pipeline completed, but the results of {} of {} query nodes could not be read; first: node {}: {} The other nodes' files and the outputs were kept.",
-                failed.len(),
-                outcome.results.len(),
-                first.node_id,
-                first.error.as_deref().unwrap_or_default()
-            ),
-        });
-    }
+    results
 }
 
 async fn one_node(

@@ -1,0 +1,628 @@
+//! The client: one [`Client::send`] with the rate cap, the retry policy, the per-request timeout and the
+//! bounded body read, and one small method per endpoint on top of it.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER, USER_AGENT};
+use reqwest::{Method, Url};
+use serde_json::{Map, Value};
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::definition::Definition;
+use crate::error::{self, Error};
+use crate::models::{self, ExecuteQueryPipelineRequest, ExecutionStatus, PipelineStatus};
+use crate::rate::RateCap;
+use crate::retry::{self, Kind};
+use crate::secret::{ApiKey, redact};
+use crate::text::truncate_chars;
+
+/// Where the client's diagnostics go (one line per request and per retry, the key never in them); the
+/// caller decides where (a debug log, or nowhere: the default).
+pub type DebugHook = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The `User-Agent` sent with every request.
+pub const AGENT: &str = concat!("dune-pipeline-action/", env!("CARGO_PKG_VERSION"));
+
+/// The largest JSON body the client reads (status and definition responses are a few KiB).
+pub const MAX_JSON_BODY: usize = 8 * 1024 * 1024;
+
+/// How much of an error response's body the client reads (for the excerpt in the message).
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// A response that arrived whole.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// The Dune API client.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    key: ApiKey,
+    clock: Clock,
+    request_timeout: Duration,
+    cap: Arc<Mutex<RateCap>>,
+    deadline: Option<Duration>,
+    stop: Option<watch::Receiver<bool>>,
+    /// Where diagnostics go; `None` unless debugging.
+    debug: Option<DebugHook>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client for `base` (for example `https://api.dune.com`) authenticating with `key`.
+    pub fn new(
+        base: Url,
+        key: ApiKey,
+        clock: Clock,
+        request_timeout: Duration,
+    ) -> Result<Client, Error> {
+        let mut headers = HeaderMap::new();
+        let mut key_header = HeaderValue::from_str(key.expose()).map_err(|_| Error::Connect {
+            endpoint: "client set-up".into(),
+            detail: "the API key is not a valid HTTP header value".into(),
+        })?;
+        key_header.set_sensitive(true);
+        headers.insert("x-dune-api-key", key_header);
+        headers.insert(USER_AGENT, HeaderValue::from_static(AGENT));
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(Duration::from_secs(10).min(request_timeout))
+            .timeout(request_timeout)
+            .build()
+            .map_err(|e| Error::Connect {
+                endpoint: "client set-up".into(),
+                detail: e.to_string(),
+            })?;
+        Ok(Client {
+            http,
+            base,
+            key,
+            clock,
+            request_timeout,
+            cap: Arc::new(Mutex::new(RateCap::default())),
+            deadline: None,
+            stop: None,
+            debug: None,
+        })
+    }
+
+    /// Retries stop at this point of clock time (the overall `timeout`).
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Waits for retries are cut short when this flips to `true` (a signal).
+    pub fn with_stop(mut self, stop: watch::Receiver<bool>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// Hands a line about every request and every retry (key redacted) to `hook`.
+    pub fn with_debug(mut self, hook: DebugHook) -> Self {
+        self.debug = Some(hook);
+        self
+    }
+
+    /// An absolute URL for an API path such as `/api/v1/...`.
+    pub fn url(&self, path: &str) -> Url {
+        let mut url = self.base.clone();
+        let joined = format!("{}{}", self.base.path().trim_end_matches('/'), path);
+        url.set_path(&joined);
+        url
+    }
+
+    /// Sleeps `d` of clock time; `false` when interrupted by the stop signal.
+    async fn sleep_unless_stopped(&self, d: Duration) -> bool {
+        match &self.stop {
+            None => {
+                self.clock.sleep(d).await;
+                true
+            }
+            Some(stop) => self.clock.sleep_unless_stopped(d, stop).await,
+        }
+    }
+
+    /// Waits until the rate cap allows a request (or only records it, when `urgent`); `false` when the
+    /// stop signal came first.
+    async fn wait_for_slot(&self, urgent: bool) -> bool {
+        loop {
+            let wait = {
+                let mut cap = match self.cap.lock() {
+                    Ok(c) => c,
+                    Err(p) => p.into_inner(),
+                };
+                let now = self.clock.elapsed();
+                let wait = if urgent {
+                    Duration::ZERO
+                } else {
+                    cap.wait(now)
+                };
+                if wait.is_zero() {
+                    cap.record(now);
+                }
+                wait
+            };
+            if wait.is_zero() {
+                return true;
+            }
+            if !self.sleep_unless_stopped(wait).await {
+                return false;
+            }
+        }
+    }
+
+    fn debug_line(&self, text: &str) {
+        if let Some(hook) = &self.debug {
+            hook(text);
+        }
+    }
+
+    /// Sends one request with the retry policy of `kind`; returns the response when it is a success.
+    pub async fn send(
+        &self,
+        kind: Kind,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        max_body: usize,
+    ) -> Result<Response, Error> {
+        self.send_decoded(kind, method, url, body, max_body, |_, resp| Ok(resp))
+            .await
+    }
+
+    /// Sends one request and decodes the successful response with `decode`, retrying with the policy of
+    /// `kind` (see [`retry`]): transport failures, HTTP errors and bodies that do not decode (a proxy's
+    /// error page with a 200) all go through the one loop, the one rate cap and the one back-off.
+    pub async fn send_decoded<T>(
+        &self,
+        kind: Kind,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        max_body: usize,
+        decode: impl Fn(&str, Response) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let endpoint = format!("{} {}", method, url.path());
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            // Cancels are what a stop is for: they count against the cap but never wait for it.
+            if !self.wait_for_slot(kind == Kind::Cancel).await {
+                return Err(Error::Interrupted { endpoint });
+            }
+            let result = self
+                .attempt(&method, &url, body, max_body, &endpoint)
+                .await
+                .and_then(|resp| decode(&endpoint, resp));
+            let error = match result {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            let retry_after = match &error {
+                Error::Api { retry_after, .. } => *retry_after,
+                _ => None,
+            };
+            if !retry::retryable(kind, &error) {
+                return Err(error);
+            }
+            let wait = retry::delay(attempt, retry_after, rand::random::<f64>());
+            let past_deadline = self
+                .deadline
+                .is_some_and(|deadline| self.clock.elapsed() + wait >= deadline);
+            if attempt >= retry::max_attempts(kind, &error) || past_deadline {
+                return Err(Error::RetriesExhausted {
+                    endpoint,
+                    attempts: attempt,
+                    last: Box::new(error),
+                });
+            }
+            self.debug_line(&format!(
+                "{endpoint}: attempt {attempt} failed ({error}); retrying in {:.1}s",
+                wait.as_secs_f64()
+            ));
+            if !self.sleep_unless_stopped(wait).await {
+                return Err(Error::Interrupted { endpoint });
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&Value>,
+        max_body: usize,
+        endpoint: &str,
+    ) -> Result<Response, Error> {
+        let mut req = self.http.request(method.clone(), url.clone());
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let started = std::time::Instant::now();
+        let mut resp = req
+            .send()
+            .await
+            .map_err(|e| self.transport_error(endpoint, &e))?;
+        let status = resp.status().as_u16();
+        let success = (200..300).contains(&status);
+        let headers = resp.headers().clone();
+        if success
+            && let Some(len) = resp.content_length()
+            && len > max_body as u64
+        {
+            return Err(Error::TooLarge {
+                endpoint: endpoint.to_string(),
+                status,
+                limit: max_body,
+            });
+        }
+        // An error's body only feeds a short excerpt: read its start, and keep the status whatever follows.
+        let limit = if success {
+            max_body
+        } else {
+            max_body.min(MAX_ERROR_BODY)
+        };
+        let mut bytes = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if bytes.len() + chunk.len() > limit {
+                        if !success {
+                            let room = limit - bytes.len();
+                            bytes.extend_from_slice(&chunk[..room]);
+                            break;
+                        }
+                        return Err(Error::TooLarge {
+                            endpoint: endpoint.to_string(),
+                            status,
+                            limit: max_body,
+                        });
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) if success => return Err(self.transport_error(endpoint, &e)),
+                Err(_) => break,
+            }
+        }
+        self.debug_line(&format!(
+            "{endpoint} → {status} ({} bytes, {} ms)",
+            bytes.len(),
+            started.elapsed().as_millis()
+        ));
+        if success {
+            return Ok(Response {
+                status,
+                headers,
+                body: bytes,
+            });
+        }
+        let retry_after = headers
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+        let message = error_message(&headers, &bytes);
+        Err(Error::Api {
+            endpoint: endpoint.to_string(),
+            status,
+            message: redact(&message, &[self.key.expose()]),
+            retry_after,
+        })
+    }
+
+    fn transport_error(&self, endpoint: &str, e: &reqwest::Error) -> Error {
+        // reqwest's messages include the URL (never the key: it travels in a header), but redact anyway.
+        let mut detail = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            detail.push_str(": ");
+            detail.push_str(&s.to_string());
+            source = s.source();
+        }
+        let detail = redact(&detail, &[self.key.expose()]);
+        if e.is_timeout() {
+            Error::Timeout {
+                endpoint: endpoint.to_string(),
+                after: self.request_timeout,
+            }
+        } else if e.is_connect() {
+            Error::Connect {
+                endpoint: endpoint.to_string(),
+                detail,
+            }
+        } else {
+            Error::Dropped {
+                endpoint: endpoint.to_string(),
+                detail,
+            }
+        }
+    }
+
+    async fn json(
+        &self,
+        kind: Kind,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<Value, Error> {
+        self.send_decoded(kind, method, url, body, MAX_JSON_BODY, |endpoint, resp| {
+            decode_json(endpoint, &resp)
+        })
+        .await
+    }
+
+    /// Starts the pipeline rooted at a saved query.
+    /// <https://docs.dune.com/api-reference/executions/endpoint/execute-query-pipeline>
+    pub async fn execute_query_pipeline(
+        &self,
+        query_id: u64,
+        request: &ExecuteQueryPipelineRequest,
+    ) -> Result<String, Error> {
+        let url = self.url(&format!("/api/v1/query/{query_id}/pipeline/execute"));
+        let endpoint = format!("POST {}", url.path());
+        let body = serde_json::to_value(request).map_err(|e| Error::Decode {
+            endpoint: endpoint.clone(),
+            status: 0,
+            content_type: "request".into(),
+            reason: e.to_string(),
+            excerpt: String::new(),
+        })?;
+        let v = self
+            .json(Kind::Start, Method::POST, url, Some(&body))
+            .await?;
+        models::pipeline_execution_id(&v).map_err(unreadable(endpoint, &v))
+    }
+
+    /// Reads the pipeline Dune builds for a saved query (the query and the materialized views in its
+    /// lineage), for the given tier and parameters.
+    /// <https://docs.dune.com/api-reference/queries/endpoint/get-query-pipeline>
+    pub async fn query_pipeline(
+        &self,
+        query_id: u64,
+        performance: &str,
+        query_parameters: Option<&Map<String, Value>>,
+    ) -> Result<Definition, Error> {
+        let mut url = self.url(&format!("/api/v1/query/{query_id}/pipeline"));
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("performance", performance);
+            if let Some(p) = query_parameters {
+                q.append_pair("query_parameters", &Value::Object(p.clone()).to_string());
+            }
+        }
+        let endpoint = format!("GET {}", url.path());
+        let v = self.json(Kind::Read, Method::GET, url, None).await?;
+        Definition::from_response(&v).map_err(unreadable(endpoint, &v))
+    }
+
+    /// Starts an explicit pipeline: the definition's nodes, as they are.
+    /// <https://docs.dune.com/api-reference/pipelines/endpoint/execute-pipeline>
+    pub async fn execute_pipeline(&self, definition: &Definition) -> Result<String, Error> {
+        let url = self.url("/api/v1/pipelines/execute");
+        let endpoint = format!("POST {}", url.path());
+        let v = self
+            .json(Kind::Start, Method::POST, url, Some(&definition.to_value()))
+            .await?;
+        models::pipeline_execution_id(&v).map_err(unreadable(endpoint, &v))
+    }
+
+    /// Reads a pipeline execution's status.
+    /// <https://docs.dune.com/api-reference/pipelines/endpoint/get-pipeline-status>
+    pub async fn pipeline_status(&self, id: &str, fresh: bool) -> Result<PipelineStatus, Error> {
+        let url = self.url(&format!(
+            "/api/v1/pipelines/executions/{}/status",
+            path_segment(id)
+        ));
+        let endpoint = format!("GET {}", url.path());
+        let kind = if fresh { Kind::FreshStatus } else { Kind::Read };
+        let v = self.json(kind, Method::GET, url, None).await?;
+        PipelineStatus::from_value(&v).map_err(unreadable(endpoint, &v))
+    }
+
+    /// Reads one execution's status.
+    /// <https://docs.dune.com/api-reference/executions/endpoint/get-execution-status>
+    pub async fn execution_status(&self, execution_id: &str) -> Result<ExecutionStatus, Error> {
+        let url = self.url(&format!(
+            "/api/v1/execution/{}/status",
+            path_segment(execution_id)
+        ));
+        let endpoint = format!("GET {}", url.path());
+        let v = self.json(Kind::Read, Method::GET, url, None).await?;
+        ExecutionStatus::from_value(&v).map_err(unreadable(endpoint, &v))
+    }
+
+    /// Cancels an execution; `Ok(true)` when Dune says it did.
+    /// <https://docs.dune.com/api-reference/executions/endpoint/cancel-execution>
+    pub async fn cancel_execution(&self, execution_id: &str) -> Result<bool, Error> {
+        let url = self.url(&format!(
+            "/api/v1/execution/{}/cancel",
+            path_segment(execution_id)
+        ));
+        let v = self.json(Kind::Cancel, Method::POST, url, None).await?;
+        Ok(models::cancel_success(&v))
+    }
+}
+
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| truncate_chars(v, 60))
+        .unwrap_or_else(|| "no content type".into())
+}
+
+/// A JSON body that is not what the endpoint documents.
+fn unreadable(endpoint: String, v: &Value) -> impl FnOnce(String) -> Error + '_ {
+    move |reason| Error::Decode {
+        endpoint,
+        status: 200,
+        content_type: "application/json".into(),
+        reason,
+        excerpt: error::excerpt(v.to_string().as_bytes(), 120),
+    }
+}
+
+/// The short, single-line message of an HTTP error response: Dune's `{"error": ...}` when the body has
+/// one, else the content type and an excerpt of the body.
+pub fn error_message(headers: &HeaderMap, body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| match v.get("error") {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => other
+                .get("message")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            None => None,
+        })
+        .map(|m| error::excerpt(m.as_bytes(), 300))
+        .unwrap_or_else(|| {
+            let ct = content_type(headers);
+            format!("{} body: {}", ct, error::excerpt(body, 120))
+        })
+}
+
+/// Reads a successful response's body as JSON; anything else is a [`Error::Decode`] with an excerpt.
+pub fn decode_json(endpoint: &str, resp: &Response) -> Result<Value, Error> {
+    serde_json::from_slice::<Value>(&resp.body).map_err(|e| Error::Decode {
+        endpoint: endpoint.to_string(),
+        status: resp.status,
+        content_type: content_type(&resp.headers),
+        reason: format!("not JSON ({e})"),
+        excerpt: error::excerpt(&resp.body, 120),
+    })
+}
+
+/// Percent-encodes an id taken from a response before it goes into a URL path, so a hostile id cannot
+/// change the path (`../`, `?`, `#`).
+pub fn path_segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~') && !id.starts_with('.')
+        {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The largest page of results the client reads. Pages are bounded by the `limit` the action asks for
+/// (sized from the result's own metadata to a few MiB) and by Dune's own page cap; a page larger than this
+/// is an error ([`Error::TooLarge`]) that the caller answers by asking again for fewer rows.
+pub const MAX_RESULT_PAGE: usize = 24 * 1024 * 1024;
+
+impl Client {
+    /// The URL of the first page of an execution's results: `…/results` (JSON) or `…/results/csv`, `limit`
+    /// rows from offset 0, with `allow_partial_results=true` when asked.
+    /// <https://docs.dune.com/api-reference/executions/endpoint/get-execution-result>
+    /// <https://docs.dune.com/api-reference/executions/endpoint/get-execution-result-csv>
+    pub fn execution_results_url(
+        &self,
+        execution_id: &str,
+        csv: bool,
+        limit: u64,
+        allow_partial: bool,
+    ) -> Url {
+        let suffix = if csv { "/csv" } else { "" };
+        let mut url = self.url(&format!(
+            "/api/v1/execution/{}/results{suffix}",
+            path_segment(execution_id)
+        ));
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("limit", &limit.to_string());
+            q.append_pair("offset", "0");
+            if allow_partial {
+                q.append_pair("allow_partial_results", "true");
+            }
+        }
+        url
+    }
+
+    /// Checks a `next_uri` (or `x-dune-next-uri`) before following it as-is: it must point at the results
+    /// of an execution on this API (same scheme, host, port and base path), because the key goes with it.
+    pub fn next_results_url(&self, raw: &str) -> Result<Url, String> {
+        let url = Url::options()
+            .base_url(Some(&self.base))
+            .parse(raw.trim())
+            .map_err(|e| format!("next page URI {raw:?} is not a URL ({e})"))?;
+        let prefix = format!(
+            "{}/api/v1/execution/",
+            self.base.path().trim_end_matches('/')
+        );
+        if url.scheme() != self.base.scheme()
+            || url.host_str() != self.base.host_str()
+            || url.port_or_known_default() != self.base.port_or_known_default()
+            || !url.path().starts_with(&prefix)
+            || !url.path().contains("/results")
+        {
+            return Err(format!(
+                "next page URI {:?} does not point at this API's results; the action does not send the key elsewhere",
+                error::excerpt(raw.as_bytes(), 200)
+            ));
+        }
+        Ok(url)
+    }
+
+    /// Reads one page of results and hands the whole body to `read`. Transport failures and HTTP errors
+    /// are retried by [`Client::send`] as a [`Kind::Read`]; a body that `read` rejects (a garbled page) is
+    /// fetched again, at most twice. The body is bounded by [`MAX_RESULT_PAGE`].
+    pub async fn execution_results_page<T>(
+        &self,
+        url: &Url,
+        read: impl Fn(&Response) -> Result<T, String>,
+    ) -> Result<T, Error> {
+        let decode = |endpoint: &str, resp: Response| {
+            read(&resp).map_err(|reason| Error::Decode {
+                endpoint: endpoint.to_string(),
+                status: resp.status,
+                content_type: content_type(&resp.headers),
+                reason,
+                excerpt: error::excerpt(&resp.body[..resp.body.len().min(4096)], 120),
+            })
+        };
+        self.send_decoded(
+            Kind::Read,
+            Method::GET,
+            url.clone(),
+            None,
+            MAX_RESULT_PAGE,
+            decode,
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_cannot_escape_the_path() {
+        assert_eq!(
+            path_segment("01HKZJ2683PHF9Q9PHHQ8FW4Q1"),
+            "01HKZJ2683PHF9Q9PHHQ8FW4Q1"
+        );
+        assert_eq!(path_segment("../x?y#z"), "%2E%2E%2Fx%3Fy%23z");
+    }
+}

@@ -1,0 +1,533 @@
+//! A pipeline definition in Dune's own shape (`models.Pipeline`): what `GET /api/v1/query/{id}/pipeline`
+//! returns and what `POST /api/v1/pipelines/execute` takes. Read tolerantly from Dune (unknown keys are
+//! newer fields) or strictly from a document a person wrote (every problem named with the node it is
+//! about), and written back as the request body.
+
+use std::fmt;
+
+use serde_json::{Map, Value, json};
+
+use crate::graph;
+use crate::models::Performance;
+use crate::text::{one_line, truncate_chars};
+
+/// What one node does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Task {
+    /// `query_execution`: runs a saved query.
+    Query {
+        query_id: i64,
+        performance: Option<Performance>,
+        query_parameters: Option<Map<String, Value>>,
+    },
+    /// `materialized_view_refresh`: refreshes a materialized view.
+    View {
+        name: String,
+        performance: Option<Performance>,
+    },
+}
+
+/// One node of a definition (`models.PipelineNode`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefNode {
+    pub id: i64,
+    pub dependencies: Vec<i64>,
+    pub task: Task,
+}
+
+impl DefNode {
+    /// The node's performance tier, when it sets one.
+    pub fn performance(&self) -> Option<Performance> {
+        match &self.task {
+            Task::Query { performance, .. } | Task::View { performance, .. } => *performance,
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        let mut o = Map::new();
+        o.insert("id".into(), json!(self.id));
+        o.insert("dependencies".into(), json!(self.dependencies));
+        match &self.task {
+            Task::Query {
+                query_id,
+                performance,
+                query_parameters,
+            } => {
+                let mut q = Map::new();
+                q.insert("query_id".into(), json!(query_id));
+                if let Some(p) = performance {
+                    q.insert("performance".into(), json!(p.as_str()));
+                }
+                if let Some(params) = query_parameters {
+                    q.insert("query_parameters".into(), Value::Object(params.clone()));
+                }
+                o.insert("query_execution".into(), Value::Object(q));
+            }
+            Task::View { name, performance } => {
+                let mut v = Map::new();
+                v.insert("name".into(), json!(name));
+                if let Some(p) = performance {
+                    v.insert("performance".into(), json!(p.as_str()));
+                }
+                o.insert("materialized_view_refresh".into(), Value::Object(v));
+            }
+        }
+        Value::Object(o)
+    }
+}
+
+/// A pipeline definition: its nodes, in the order they were listed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Definition {
+    pub nodes: Vec<DefNode>,
+}
+
+impl Definition {
+    /// `{"pipeline": {"nodes": [...]}}`: the body of `POST /api/v1/pipelines/execute`, the shape of the
+    /// `GET /api/v1/query/{id}/pipeline` response, and of a pipeline file. Absent settings are left out.
+    pub fn to_value(&self) -> Value {
+        let nodes: Vec<Value> = self.nodes.iter().map(DefNode::to_value).collect();
+        json!({ "pipeline": { "nodes": nodes } })
+    }
+
+    /// Fills in the `performance` and `query_parameters` inputs for the nodes that set none.
+    pub fn with_defaults(
+        mut self,
+        performance: Performance,
+        query_parameters: Option<&Map<String, Value>>,
+    ) -> Definition {
+        for n in &mut self.nodes {
+            match &mut n.task {
+                Task::Query {
+                    performance: p,
+                    query_parameters: q,
+                    ..
+                } => {
+                    p.get_or_insert(performance);
+                    if q.is_none() {
+                        *q = query_parameters.cloned();
+                    }
+                }
+                Task::View { performance: p, .. } => {
+                    p.get_or_insert(performance);
+                }
+            }
+        }
+        self
+    }
+
+    /// Reads Dune's `GET /api/v1/query/{id}/pipeline` response, ignoring keys it does not know.
+    pub fn from_response(v: &Value) -> Result<Definition, String> {
+        read(v, Strictness::Tolerant).map_err(|problems| {
+            let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            shown.join("; ")
+        })
+    }
+
+    /// Reads a definition a person wrote (a pipeline file, already parsed into JSON values) strictly:
+    /// unknown keys, duplicate ids, dependencies on missing nodes and cycles are all problems, each named
+    /// with the node it is about.
+    pub fn from_document(v: &Value) -> Result<Definition, Vec<Problem>> {
+        read(v, Strictness::Strict)
+    }
+}
+
+/// One thing wrong with a definition: the node(s) it is about, when it is about some, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// `node 2`, `nodes 2, 3, 4`, `the 3rd node`; `None` for the file as a whole.
+    pub node: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.node {
+            Some(n) => write!(f, "{n}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strictness {
+    /// A pipeline file: unknown keys are mistakes.
+    Strict,
+    /// Dune's response: unknown keys are newer fields.
+    Tolerant,
+}
+
+const NODE_KEYS: &[&str] = &[
+    "id",
+    "dependencies",
+    "query_execution",
+    "materialized_view_refresh",
+];
+const QUERY_KEYS: &[&str] = &["query_id", "performance", "query_parameters"];
+const VIEW_KEYS: &[&str] = &["name", "performance"];
+
+/// A value as shown in a message: short and on one line.
+fn shown(v: &Value) -> String {
+    let text = match v {
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    };
+    one_line(&truncate_chars(&text, 40))
+}
+
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("the {n}{suffix} node")
+}
+
+fn list(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|k| format!("`{k}`")).collect();
+    quoted.join(", ")
+}
+
+struct Reader {
+    strictness: Strictness,
+    problems: Vec<Problem>,
+}
+
+impl Reader {
+    fn problem(&mut self, node: Option<&str>, message: impl Into<String>) {
+        self.problems.push(Problem {
+            node: node.map(str::to_string),
+            message: message.into(),
+        });
+    }
+
+    /// Reports keys of `obj` outside `known` (strict only). `at` prefixes the key (`query_execution.`).
+    fn unknown_keys(
+        &mut self,
+        node: Option<&str>,
+        at: &str,
+        obj: &Map<String, Value>,
+        known: &[&str],
+    ) {
+        if self.strictness == Strictness::Tolerant {
+            return;
+        }
+        for key in obj.keys().filter(|k| !known.contains(&k.as_str())) {
+            let key = one_line(&truncate_chars(key, 40));
+            self.problem(
+                node,
+                format!("unknown key `{at}{key}` (expected {})", list(known)),
+            );
+        }
+    }
+
+    /// A mapping under `key`, or `None` when absent or null (a problem when it is something else).
+    fn mapping<'v>(
+        &mut self,
+        node: Option<&str>,
+        obj: &'v Map<String, Value>,
+        key: &str,
+        what: &str,
+    ) -> Option<&'v Map<String, Value>> {
+        match obj.get(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(m)) => Some(m),
+            Some(other) => {
+                self.problem(
+                    node,
+                    format!("`{key}` must be a mapping ({what}), got {}", shown(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn performance(
+        &mut self,
+        node: &str,
+        at: &str,
+        obj: &Map<String, Value>,
+    ) -> Option<Performance> {
+        match obj.get("performance") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s == "medium" => Some(Performance::Medium),
+            Some(Value::String(s)) if s == "large" => Some(Performance::Large),
+            Some(other) => {
+                self.problem(
+                    Some(node),
+                    format!(
+                        "`{at}.performance` must be `medium` or `large`, got {}",
+                        shown(other)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn query(&mut self, node: &str, obj: &Map<String, Value>) -> Option<Task> {
+        self.unknown_keys(Some(node), "query_execution.", obj, QUERY_KEYS);
+        let query_id = match obj.get("query_id") {
+            Some(Value::Number(n)) if n.as_i64().is_some_and(|q| q > 0) => n.as_i64(),
+            None | Some(Value::Null) => {
+                self.problem(Some(node), "`query_execution` has no `query_id`");
+                None
+            }
+            Some(other) => {
+                self.problem(
+                    Some(node),
+                    format!(
+                        "`query_execution.query_id` must be a positive integer (the number in https://dune.com/queries/<id>), got {}",
+                        shown(other)
+                    ),
+                );
+                None
+            }
+        };
+        let performance = self.performance(node, "query_execution", obj);
+        let query_parameters = self
+            .mapping(
+                Some(node),
+                obj,
+                "query_parameters",
+                "parameter names and values",
+            )
+            .cloned();
+        Some(Task::Query {
+            query_id: query_id?,
+            performance,
+            query_parameters,
+        })
+    }
+
+    fn view(&mut self, node: &str, obj: &Map<String, Value>) -> Option<Task> {
+        self.unknown_keys(Some(node), "materialized_view_refresh.", obj, VIEW_KEYS);
+        let name = match obj.get("name") {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+            None | Some(Value::Null) => {
+                self.problem(Some(node), "`materialized_view_refresh` has no `name`");
+                None
+            }
+            Some(other) => {
+                self.problem(
+                    Some(node),
+                    format!(
+                        "`materialized_view_refresh.name` must be the view's full name such as dune.team.mv_name, got {}",
+                        shown(other)
+                    ),
+                );
+                None
+            }
+        };
+        let performance = self.performance(node, "materialized_view_refresh", obj);
+        Some(Task::View {
+            name: name?,
+            performance,
+        })
+    }
+
+    fn node(&mut self, position: usize, v: &Value) -> Option<DefNode> {
+        let Some(obj) = v.as_object() else {
+            self.problem(
+                Some(&ordinal(position)),
+                format!(
+                    "must be a mapping with `id`, `dependencies` and `query_execution` or `materialized_view_refresh`, got {}",
+                    shown(v)
+                ),
+            );
+            return None;
+        };
+        let id = match obj.get("id") {
+            Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64()?,
+            None | Some(Value::Null) => {
+                self.problem(Some(&ordinal(position)), "has no `id`");
+                return None;
+            }
+            Some(other) => {
+                self.problem(
+                    Some(&ordinal(position)),
+                    format!("`id` must be an integer, got {}", shown(other)),
+                );
+                return None;
+            }
+        };
+        let name = format!("node {id}");
+        let who = Some(name.as_str());
+        self.unknown_keys(who, "", obj, NODE_KEYS);
+        let mut dependencies = Vec::new();
+        match obj.get("dependencies") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(items)) => {
+                for item in items {
+                    match item.as_i64() {
+                        Some(d) => dependencies.push(d),
+                        None => self.problem(
+                            who,
+                            format!(
+                                "`dependencies` must list node ids (integers), got {}",
+                                shown(item)
+                            ),
+                        ),
+                    }
+                }
+            }
+            Some(other) => self.problem(
+                who,
+                format!(
+                    "`dependencies` must be a list of node ids such as [1, 2], got {}",
+                    shown(other)
+                ),
+            ),
+        }
+        let query = self.mapping(
+            who,
+            obj,
+            "query_execution",
+            "query_id, performance, query_parameters",
+        );
+        let view = self.mapping(who, obj, "materialized_view_refresh", "name, performance");
+        let task = match (query, view) {
+            (Some(q), None) => self.query(&name, q),
+            (None, Some(v)) => self.view(&name, v),
+            (Some(_), Some(_)) => {
+                self.problem(
+                    who,
+                    "has both `query_execution` and `materialized_view_refresh`: a node does exactly one of them",
+                );
+                None
+            }
+            (None, None) => {
+                let neither = !obj.contains_key("query_execution")
+                    && !obj.contains_key("materialized_view_refresh");
+                if neither {
+                    self.problem(
+                        who,
+                        "has neither `query_execution` nor `materialized_view_refresh`: a node does exactly one of them",
+                    );
+                }
+                None
+            }
+        };
+        Some(DefNode {
+            id,
+            dependencies,
+            task: task?,
+        })
+    }
+
+    /// Unique ids, dependencies that exist, no cycles.
+    fn graph(&mut self, nodes: &[DefNode]) {
+        let mut seen: Vec<i64> = Vec::new();
+        for n in nodes {
+            let count = nodes.iter().filter(|m| m.id == n.id).count();
+            if count > 1 && !seen.contains(&n.id) {
+                seen.push(n.id);
+                self.problem(
+                    Some(&format!("node {}", n.id)),
+                    format!(
+                        "the id {} is used by {count} nodes: ids must be unique",
+                        n.id
+                    ),
+                );
+            }
+        }
+        for n in nodes {
+            for d in n
+                .dependencies
+                .iter()
+                .filter(|d| !nodes.iter().any(|m| m.id == **d))
+            {
+                self.problem(
+                    Some(&format!("node {}", n.id)),
+                    format!("depends on node {d}, which is not in the pipeline"),
+                );
+            }
+        }
+        let graph: Vec<graph::Edge<'_>> = nodes
+            .iter()
+            .map(|n| (n.id, n.dependencies.as_slice()))
+            .collect();
+        for cycle in graph::cycles(&graph) {
+            let ids: Vec<String> = cycle.iter().map(i64::to_string).collect();
+            if let [only] = cycle.as_slice() {
+                self.problem(
+                    Some(&format!("node {only}")),
+                    "depends on itself (a dependency cycle)",
+                );
+                continue;
+            }
+            let mut steps: Vec<String> = cycle
+                .windows(2)
+                .map(|w| format!("{} depends on {}", w[0], w[1]))
+                .collect();
+            steps.push(format!("{} depends on {}", ids[ids.len() - 1], ids[0]));
+            self.problem(
+                Some(&format!("nodes {}", ids.join(", "))),
+                format!("form a dependency cycle ({})", steps.join(", ")),
+            );
+        }
+    }
+}
+
+fn read(root: &Value, strictness: Strictness) -> Result<Definition, Vec<Problem>> {
+    let mut r = Reader {
+        strictness,
+        problems: Vec::new(),
+    };
+    let nodes = read_nodes(&mut r, root);
+    if r.problems.is_empty() {
+        r.graph(&nodes);
+    }
+    if r.problems.is_empty() {
+        Ok(Definition { nodes })
+    } else {
+        Err(r.problems)
+    }
+}
+
+fn read_nodes(r: &mut Reader, root: &Value) -> Vec<DefNode> {
+    const SHAPE: &str = "a pipeline is `pipeline: {nodes: [...]}` (Dune's pipeline shape)";
+    let Some(top) = root.as_object() else {
+        let got = if root.is_null() {
+            "an empty document".to_string()
+        } else {
+            shown(root)
+        };
+        r.problem(None, format!("{SHAPE}, got {got}"));
+        return Vec::new();
+    };
+    r.unknown_keys(None, "", top, &["pipeline"]);
+    let Some(pipeline) = r.mapping(None, top, "pipeline", "with `nodes`") else {
+        if !top.contains_key("pipeline") {
+            r.problem(None, format!("has no `pipeline` key: {SHAPE}"));
+        }
+        return Vec::new();
+    };
+    r.unknown_keys(None, "pipeline.", pipeline, &["nodes"]);
+    let items = match pipeline.get("nodes") {
+        Some(Value::Array(items)) if !items.is_empty() => items,
+        Some(Value::Array(_)) => {
+            r.problem(None, "`pipeline.nodes` is empty: list at least one node");
+            return Vec::new();
+        }
+        None | Some(Value::Null) => {
+            r.problem(None, format!("has no `pipeline.nodes`: {SHAPE}"));
+            return Vec::new();
+        }
+        Some(other) => {
+            r.problem(
+                None,
+                format!("`pipeline.nodes` must be a list, got {}", shown(other)),
+            );
+            return Vec::new();
+        }
+    };
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| r.node(i + 1, v))
+        .collect()
+}

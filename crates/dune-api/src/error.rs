@@ -1,0 +1,110 @@
+//! What can go wrong talking to Dune, with the endpoint named in every message and no secret in any.
+
+use std::time::Duration;
+
+/// An error from the Dune API client.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// No connection could be made (DNS, refused, TLS).
+    #[error("{endpoint}: could not connect to the Dune API: {detail}")]
+    Connect { endpoint: String, detail: String },
+    /// The request took longer than `request_timeout`.
+    #[error("{endpoint}: no response within {}", humantime::format_duration(*.after))]
+    Timeout { endpoint: String, after: Duration },
+    /// The connection broke before a whole response arrived.
+    #[error("{endpoint}: the connection was dropped before the response was complete ({detail})")]
+    Dropped { endpoint: String, detail: String },
+    /// Dune answered with an HTTP error.
+    #[error("{endpoint}: HTTP {status}: {message}")]
+    Api {
+        endpoint: String,
+        status: u16,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// The response could not be read as what Dune documents.
+    #[error(
+        "{endpoint}: unreadable response (HTTP {status}, {content_type}): {reason}; body starts: {excerpt}"
+    )]
+    Decode {
+        endpoint: String,
+        status: u16,
+        content_type: String,
+        reason: String,
+        excerpt: String,
+    },
+    /// The response body was larger than the action reads.
+    #[error(
+        "{endpoint}: response body larger than {limit} bytes (HTTP {status}); refusing to read it"
+    )]
+    TooLarge {
+        endpoint: String,
+        status: u16,
+        limit: usize,
+    },
+    /// The overall deadline passed while retrying.
+    #[error("{endpoint}: gave up after {attempts} attempts: {last}")]
+    RetriesExhausted {
+        endpoint: String,
+        attempts: u32,
+        last: Box<Error>,
+    },
+    /// The run was stopped (timeout or cancellation) while a request was waiting to be retried.
+    #[error("{endpoint}: stopped while waiting to retry")]
+    Interrupted { endpoint: String },
+}
+
+impl Error {
+    /// The HTTP status, when Dune answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. }
+            | Error::Decode { status, .. }
+            | Error::TooLarge { status, .. } => Some(*status),
+            Error::RetriesExhausted { last, .. } => last.status(),
+            _ => None,
+        }
+    }
+
+    /// The error behind retries: the last attempt's error for [`Error::RetriesExhausted`], else itself.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::RetriesExhausted { last, .. } => last.root(),
+            e => e,
+        }
+    }
+
+    /// What the user should do about it.
+    pub fn hint(&self) -> &'static str {
+        match self.status() {
+            Some(401) => {
+                "check that the `api_key` input (e.g. secrets.DUNE_API_KEY) holds a valid, unrevoked Dune API key"
+            }
+            Some(402) => {
+                "the request would exceed the billing limits of the key's Dune plan: raise the limits in your Dune settings or wait for the next billing cycle"
+            }
+            Some(403) => {
+                "the key is not allowed to run this query: check the key's scope and that the query is saved, not archived, and visible to the key's owner or team"
+            }
+            Some(404) => {
+                "check `query_id`: the query may not exist, may be private to another account, or may have no pipeline"
+            }
+            Some(400) => "Dune rejected the request: check `performance` and `query_parameters`",
+            Some(429) => {
+                "Dune kept rate-limiting the requests: run fewer pipelines at once or use a plan with higher limits"
+            }
+            Some(s) if s >= 500 => "Dune's API had a server error: re-run the job later",
+            _ => match self.root() {
+                Error::Connect { .. } => {
+                    "check `api_url` and the runner's network (proxies: HTTPS_PROXY is honoured)"
+                }
+                Error::Timeout { .. } | Error::Dropped { .. } => {
+                    "the network or Dune's API is slow or unstable: re-run the job, or raise `request_timeout`"
+                }
+                _ => "re-run the job; if it persists, report it with the log of this step",
+            },
+        }
+    }
+}
+
+pub use crate::text::excerpt;

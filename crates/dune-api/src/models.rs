@@ -1,0 +1,398 @@
+//! Dune's responses, read tolerantly: fields are looked up by name in a JSON object, unknown fields are
+//! ignored, a missing or mistyped field becomes `None`, and status strings are kept verbatim. Only a body
+//! that is not a JSON object at all is an error.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// `POST /api/v1/query/{query_id}/pipeline/execute` body.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecuteQueryPipelineRequest {
+    pub performance: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_parameters: Option<Map<String, Value>>,
+}
+
+fn str_field(obj: &Map<String, Value>, key: &str) -> Option<String> {
+    match obj.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn int_field(obj: &Map<String, Value>, key: &str) -> Option<i64> {
+    match obj.get(key)? {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn num_field(obj: &Map<String, Value>, key: &str) -> Option<f64> {
+    match obj.get(key)? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// An error as Dune reports it: a string, or an object with `type`, `message`, `metadata.line/column`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DuneError {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub message: String,
+    pub line: Option<i64>,
+    pub column: Option<i64>,
+}
+
+impl DuneError {
+    fn from_value(v: &Value) -> Option<DuneError> {
+        match v {
+            Value::String(s) if !s.trim().is_empty() => Some(DuneError {
+                kind: None,
+                message: s.clone(),
+                line: None,
+                column: None,
+            }),
+            Value::Object(o) => {
+                let meta = o.get("metadata").and_then(Value::as_object);
+                let message = str_field(o, "message")
+                    .or_else(|| str_field(o, "error"))
+                    .unwrap_or_else(|| Value::Object(o.clone()).to_string());
+                Some(DuneError {
+                    kind: str_field(o, "type"),
+                    message,
+                    line: meta.and_then(|m| int_field(m, "line")),
+                    column: meta.and_then(|m| int_field(m, "column")),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One node in a pipeline status response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeExecution {
+    /// The node's id (`id`, or `node_id` as the prose docs spell it; the position when both are missing).
+    pub id: i64,
+    /// `true` for `materialized_view_refresh_status`, `false` for `query_execution_status`.
+    pub is_materialized_view: bool,
+    pub status: Option<String>,
+    pub query_id: Option<i64>,
+    pub name: Option<String>,
+    pub execution_id: Option<String>,
+    pub error: Option<DuneError>,
+}
+
+/// `GET /api/v1/pipelines/executions/{id}/status`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineStatus {
+    pub status: Option<String>,
+    pub error: Option<DuneError>,
+    pub nodes: Vec<NodeExecution>,
+}
+
+impl PipelineStatus {
+    /// Reads a status body; `Err` names what is missing when the body is not a JSON object.
+    pub fn from_value(v: &Value) -> Result<PipelineStatus, String> {
+        let obj = v.as_object().ok_or("expected a JSON object")?;
+        let nodes = match obj.get("node_executions") {
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| node_from_value(i, item))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(PipelineStatus {
+            status: str_field(obj, "status").or_else(|| str_field(obj, "state")),
+            error: obj.get("error").and_then(DuneError::from_value),
+            nodes,
+        })
+    }
+}
+
+fn node_from_value(index: usize, v: &Value) -> Option<NodeExecution> {
+    let obj = v.as_object()?;
+    let id = int_field(obj, "id")
+        .or_else(|| int_field(obj, "node_id"))
+        .unwrap_or(index as i64 + 1);
+    let (inner, is_mv) = match (
+        obj.get("materialized_view_refresh_status")
+            .and_then(Value::as_object),
+        obj.get("query_execution_status").and_then(Value::as_object),
+    ) {
+        (Some(mv), _) => (Some(mv), true),
+        (None, Some(q)) => (Some(q), false),
+        (None, None) => (None, false),
+    };
+    let pick_str = |key: &str| {
+        inner
+            .and_then(|i| str_field(i, key))
+            .or_else(|| str_field(obj, key))
+    };
+    Some(NodeExecution {
+        id,
+        is_materialized_view: is_mv || (inner.is_none() && obj.contains_key("name")),
+        status: pick_str("status").or_else(|| pick_str("state")),
+        query_id: inner
+            .and_then(|i| int_field(i, "query_id"))
+            .or_else(|| int_field(obj, "query_id")),
+        name: pick_str("name"),
+        execution_id: pick_str("execution_id").filter(|s| !s.is_empty()),
+        error: inner
+            .and_then(|i| i.get("error"))
+            .or_else(|| obj.get("error"))
+            .and_then(DuneError::from_value),
+    })
+}
+
+/// `GET /api/v1/execution/{execution_id}/status`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExecutionStatus {
+    pub state: Option<String>,
+    pub query_id: Option<i64>,
+    pub submitted_at: Option<String>,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub cancelled_at: Option<String>,
+    pub credits: Option<f64>,
+    pub error: Option<DuneError>,
+    pub total_row_count: Option<i64>,
+}
+
+impl ExecutionStatus {
+    /// Reads an execution status body.
+    pub fn from_value(v: &Value) -> Result<ExecutionStatus, String> {
+        let obj = v.as_object().ok_or("expected a JSON object")?;
+        let meta = obj.get("result_metadata").and_then(Value::as_object);
+        Ok(ExecutionStatus {
+            state: str_field(obj, "state").or_else(|| str_field(obj, "status")),
+            query_id: int_field(obj, "query_id"),
+            submitted_at: str_field(obj, "submitted_at"),
+            started_at: str_field(obj, "execution_started_at"),
+            ended_at: str_field(obj, "execution_ended_at"),
+            cancelled_at: str_field(obj, "cancelled_at"),
+            credits: num_field(obj, "execution_cost_credits"),
+            error: obj.get("error").and_then(DuneError::from_value),
+            total_row_count: meta.and_then(|m| int_field(m, "total_row_count")),
+        })
+    }
+}
+
+/// `POST /api/v1/query/{id}/pipeline/execute` and `POST /api/v1/pipelines/execute`.
+pub fn pipeline_execution_id(v: &Value) -> Result<String, String> {
+    let obj = v.as_object().ok_or("expected a JSON object")?;
+    match obj.get("pipeline_execution_id") {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        _ => Err("no `pipeline_execution_id` in the response".into()),
+    }
+}
+
+/// `POST /api/v1/execution/{id}/cancel`: whether Dune says it cancelled.
+pub fn cancel_success(v: &Value) -> bool {
+    v.get("success").and_then(Value::as_bool).unwrap_or(false)
+}
+
+/// `result.metadata` of a results page (`models.ExecutionResultMetadata`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ResultMetadata {
+    pub column_names: Vec<String>,
+    pub column_types: Vec<String>,
+    /// Rows on this page.
+    pub row_count: Option<u64>,
+    /// Rows of the whole result.
+    pub total_row_count: Option<u64>,
+    /// Raw bytes of the whole result (one header line included).
+    pub total_result_set_bytes: Option<u64>,
+}
+
+impl ResultMetadata {
+    fn from_value(v: &Value) -> Option<ResultMetadata> {
+        let obj = v.as_object()?;
+        let strings = |key: &str| -> Vec<String> {
+            match obj.get(key) {
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|i| match i {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let count = |key: &str| int_field(obj, key).and_then(|n| u64::try_from(n).ok());
+        Some(ResultMetadata {
+            column_names: strings("column_names"),
+            column_types: strings("column_types"),
+            row_count: count("row_count"),
+            total_row_count: count("total_row_count"),
+            total_result_set_bytes: count("total_result_set_bytes"),
+        })
+    }
+}
+
+/// One page of `GET /api/v1/execution/{execution_id}/results` (`models.ReadExecutionResultResponse`), read
+/// without copying the rows: each row is the raw JSON text of its object, borrowed from the body.
+#[derive(Debug)]
+pub struct ResultPage<'a> {
+    pub state: Option<String>,
+    /// `None` when the response has no `result` (the execution did not complete).
+    pub rows: Option<Vec<&'a serde_json::value::RawValue>>,
+    pub metadata: Option<ResultMetadata>,
+    pub next_uri: Option<String>,
+    pub next_offset: Option<u64>,
+    pub error: Option<DuneError>,
+}
+
+#[derive(serde::Deserialize)]
+struct WirePage<'a> {
+    #[serde(default)]
+    state: Option<Value>,
+    #[serde(default, borrow)]
+    result: Option<WireResult<'a>>,
+    #[serde(default)]
+    next_uri: Option<Value>,
+    #[serde(default)]
+    next_offset: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct WireResult<'a> {
+    #[serde(default, borrow)]
+    rows: Option<Vec<&'a serde_json::value::RawValue>>,
+    #[serde(default)]
+    metadata: Option<Value>,
+}
+
+impl<'a> ResultPage<'a> {
+    /// Reads a page; `Err` says why the body is not one (not JSON, `rows` not an array of values).
+    pub fn parse(body: &'a [u8]) -> Result<ResultPage<'a>, String> {
+        let wire: WirePage<'a> =
+            serde_json::from_slice(body).map_err(|e| format!("not a results page ({e})"))?;
+        let text = |v: Option<Value>| match v {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let (rows, metadata) = match wire.result {
+            Some(r) => (
+                Some(r.rows.unwrap_or_default()),
+                r.metadata.as_ref().and_then(ResultMetadata::from_value),
+            ),
+            None => (None, None),
+        };
+        Ok(ResultPage {
+            state: text(wire.state),
+            rows,
+            metadata,
+            next_uri: text(wire.next_uri),
+            next_offset: match wire.next_offset {
+                Some(Value::Number(n)) => n.as_u64(),
+                Some(Value::String(s)) => s.trim().parse().ok(),
+                _ => None,
+            },
+            error: wire.error.as_ref().and_then(DuneError::from_value),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_spec_shaped_status() {
+        let s = PipelineStatus::from_value(&json!({
+            "status": "executing",
+            "node_executions": [
+                {"id": 1, "materialized_view_refresh_status": {"name": "dune.a.mv", "status": "completed", "execution_id": "01A"}},
+                {"id": 2, "query_execution_status": {"query_id": 3493826, "status": "pending"}}
+            ]
+        }))
+        .expect("parses");
+        assert_eq!(s.status.as_deref(), Some("executing"));
+        assert!(s.nodes[0].is_materialized_view);
+        assert_eq!(s.nodes[1].query_id, Some(3493826));
+        assert_eq!(s.nodes[1].execution_id, None);
+    }
+
+    #[test]
+    fn tolerates_doc_variants_and_junk() {
+        let s = PipelineStatus::from_value(&json!({
+            "status": 7,
+            "extra": {"x": 1},
+            "node_executions": [
+                {"node_id": "4", "status": "RUNNING", "query_id": "12"},
+                "junk",
+                {"query_execution_status": null}
+            ]
+        }))
+        .expect("parses");
+        assert_eq!(s.status.as_deref(), Some("7"));
+        assert_eq!(s.nodes.len(), 2);
+        assert_eq!(s.nodes[0].id, 4);
+        assert_eq!(s.nodes[0].status.as_deref(), Some("RUNNING"));
+        assert_eq!(s.nodes[1].id, 3);
+        assert!(PipelineStatus::from_value(&json!([1, 2])).is_err());
+    }
+
+    #[test]
+    fn execution_error_object() {
+        let e = ExecutionStatus::from_value(&json!({
+            "state": "QUERY_STATE_FAILED",
+            "execution_cost_credits": 0,
+            "error": {"type": "FAILED_TYPE_EXECUTION_FAILED", "message": "boom", "metadata": {"line": 1, "column": 8}}
+        }))
+        .expect("parses");
+        let err = e.error.expect("error");
+        assert_eq!((err.line, err.column), (Some(1), Some(8)));
+        assert_eq!(err.message, "boom");
+    }
+
+    #[test]
+    fn result_page_rows_are_borrowed_raw() {
+        let body = br#"{"state":"QUERY_STATE_COMPLETED","result":{"rows":[{"a":1,"b":"x|y"},{"a":2,"b":null}],
+            "metadata":{"column_names":["a","b"],"column_types":["bigint","varchar"],"row_count":2,"total_row_count":5}},
+            "next_uri":"http://h/api/v1/execution/E/results?limit=2&offset=2","next_offset":2}"#;
+        let p = ResultPage::parse(body).expect("parses");
+        let rows = p.rows.expect("rows");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].get(), r#"{"a":1,"b":"x|y"}"#);
+        let m = p.metadata.expect("metadata");
+        assert_eq!(m.column_names, ["a", "b"]);
+        assert_eq!(m.total_row_count, Some(5));
+        assert_eq!(p.next_offset, Some(2));
+        let none =
+            ResultPage::parse(br#"{"state":"QUERY_STATE_FAILED","error":"boom"}"#).expect("parses");
+        assert!(none.rows.is_none());
+        assert!(ResultPage::parse(br#"{"result":{"rows":7}}"#).is_err());
+        assert!(ResultPage::parse(b"<html>").is_err());
+    }
+}
+
+/// Dune's performance tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Performance {
+    Medium,
+    Large,
+}
+
+impl Performance {
+    /// The wire string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Performance::Medium => "medium",
+            Performance::Large => "large",
+        }
+    }
+}

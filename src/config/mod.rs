@@ -1,0 +1,506 @@
+//! Action inputs: read from `INPUT_*` variables exactly as GitHub's toolkit reads them, then validated into
+//! a typed [`Config`]. Every problem names the input and the fix, and is found before any request is sent.
+
+use std::time::Duration;
+
+use reqwest::Url;
+use serde_json::{Map, Value};
+
+pub mod results;
+
+use dune_api::models::Performance;
+use dune_api::{ApiKey, Client, Clock};
+
+use crate::pipeline::definition::{self, PipelineFile};
+use crate::pipeline::plan::Settings;
+pub use crate::pipeline::plan::Source;
+use crate::results::settings::ResultsConfig;
+use crate::runner::console::{Console, escape_data};
+use crate::runner::env::Env;
+use crate::runner::secret::GitHubToken;
+
+/// Dune's default API address.
+pub const DEFAULT_API_URL: &str = "https://api.dune.com";
+
+/// The longest `timeout` accepted (GitHub's job limit on self-hosted runners is 5 days; a day is plenty).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// What runs: a saved query's pipeline or a pipeline file.
+    pub source: Source,
+    /// The Dune API key.
+    pub api_key: ApiKey,
+    /// Performance tier for every node.
+    pub performance: Performance,
+    /// How long to wait for the whole pipeline.
+    pub timeout: Duration,
+    /// Query parameters, passed as `query_parameters`.
+    pub query_parameters: Option<Map<String, Value>>,
+    /// Base URL of the API (no trailing slash).
+    pub api_url: Url,
+    /// Timeout of each HTTP request.
+    pub request_timeout: Duration,
+    /// Cancel the running node executions when `timeout` passes.
+    pub cancel_on_timeout: bool,
+    /// Read and show the plan; execute nothing.
+    pub dry_run: bool,
+    /// What to do with the results of completed query nodes (`result_rows`, `results_dir`,
+    /// `results_format`).
+    pub results: ResultsConfig,
+    /// Token for GitHub's API (`github_token`, else `GITHUB_TOKEN`); only used by `pr_comment` and
+    /// `check_run`.
+    pub github_token: Option<GitHubToken>,
+    /// Write the sticky pull-request comment.
+    pub pr_comment: bool,
+    /// Write a check run on the commit.
+    pub check_run: bool,
+}
+
+/// An invalid input: which one, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("input `{input}`: {message}")]
+pub struct InputError {
+    /// The input's name as written in `with:`.
+    pub input: &'static str,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// An [`InputError`] for `input`.
+pub(crate) fn err(input: &'static str, message: impl Into<String>) -> InputError {
+    InputError {
+        input,
+        message: message.into(),
+    }
+}
+
+/// Quotes a user's value in an input error, shortened and on one line.
+pub(crate) fn quoted(value: &str) -> String {
+    let v: String = value.chars().take(60).collect();
+    let v = crate::runner::console::one_line(&v);
+    if value.chars().count() > 60 {
+        format!("\"{v}…\"")
+    } else {
+        format!("\"{v}\"")
+    }
+}
+
+/// Parses a boolean exactly as the toolkit's `getBooleanInput` (YAML 1.2 core schema).
+pub fn parse_bool(input: &'static str, value: &str, default: bool) -> Result<bool, InputError> {
+    match value {
+        "" => Ok(default),
+        "true" | "True" | "TRUE" => Ok(true),
+        "false" | "False" | "FALSE" => Ok(false),
+        other => Err(err(
+            input,
+            format!("must be `true` or `false`, got {}", quoted(other)),
+        )),
+    }
+}
+
+/// Parses a duration: plain seconds (`600`) or units `s`, `m`, `h` (`90s`, `15m`, `1h`, `1h30m`).
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err("is empty".into());
+    }
+    if let Ok(secs) = v.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    let mut saw_unit = false;
+    for c in v.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return Err(format!("has an unknown unit {c:?} (use s, m or h)")),
+        };
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("needs a number before {c:?}"))?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|x| total.checked_add(x))
+            .ok_or("is too large")?;
+        number.clear();
+        saw_unit = true;
+    }
+    if !number.is_empty() || !saw_unit {
+        return Err("needs a unit after the last number (s, m or h)".into());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+fn duration_input(
+    env: &Env,
+    input: &'static str,
+    default: Duration,
+    max: Duration,
+) -> Result<Duration, InputError> {
+    let raw = env.input(input);
+    if raw.is_empty() {
+        return Ok(default);
+    }
+    let d = parse_duration(&raw).map_err(|why| {
+        err(
+            input,
+            format!(
+                "{} {why}: write seconds (`600`) or a duration (`90s`, `15m`, `1h`)",
+                quoted(&raw)
+            ),
+        )
+    })?;
+    if d.is_zero() {
+        return Err(err(input, "must be longer than zero"));
+    }
+    if d > max {
+        return Err(err(
+            input,
+            format!(
+                "{} is longer than the maximum of {}",
+                quoted(&raw),
+                humantime::format_duration(max)
+            ),
+        ));
+    }
+    Ok(d)
+}
+
+/// Whether a URL host is a loopback address (where plain `http://` is allowed).
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Parses and checks the API base URL.
+pub fn parse_api_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|e| format!("{} is not a URL ({e})", quoted(raw)))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => {
+            return Err(format!(
+                "{} uses plain http: use https (plain http is allowed only for loopback hosts such as 127.0.0.1)",
+                quoted(raw)
+            ));
+        }
+        other => return Err(format!("has scheme `{other}`: use https://")),
+    }
+    if url.host().is_none() {
+        return Err(format!("{} has no host", quoted(raw)));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("contains credentials: remove them (the key goes in `api_key`)".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "{} has a query or fragment: give only the base, such as https://api.dune.com",
+            quoted(raw)
+        ));
+    }
+    let mut url = url;
+    let path = url.path().trim_end_matches('/').to_string();
+    url.set_path(&path);
+    Ok(url)
+}
+
+impl Config {
+    /// The inputs a plan is read and started with.
+    pub fn plan_settings(&self) -> Settings<'_> {
+        Settings {
+            performance: self.performance,
+            query_parameters: self.query_parameters.as_ref(),
+            timeout: self.timeout,
+            dry_run: self.dry_run,
+        }
+    }
+
+    /// The Dune client for these inputs, the one way the main and the post step build it: the base URL,
+    /// the key, the per-request timeout, and with `RUNNER_DEBUG=1` every request as a `::debug::` line.
+    pub fn dune_client(
+        &self,
+        env: &Env,
+        clock: Clock,
+        console: &Console,
+    ) -> Result<Client, dune_api::Error> {
+        let client = Client::new(
+            self.api_url.clone(),
+            self.api_key.clone(),
+            clock,
+            self.request_timeout,
+        )?;
+        if env.get("RUNNER_DEBUG").as_deref() != Some("1") {
+            return Ok(client);
+        }
+        let console = console.clone();
+        Ok(client.with_debug(std::sync::Arc::new(move |text: &str| {
+            console.line(&format!("::debug::{}", escape_data(text)))
+        })))
+    }
+
+    /// Reads and validates every input. Fails on the first problem.
+    pub fn from_env(env: &Env) -> Result<Config, InputError> {
+        let raw_query = env.input("query_id");
+        let raw_file = env.input("pipeline_file");
+        if raw_query.is_empty() && raw_file.is_empty() {
+            return Err(err(
+                "query_id",
+                "is required unless `pipeline_file` is given: set `query_id:` to the id of the saved query at the root of the pipeline (the number in https://dune.com/queries/<id>), or `pipeline_file:` to a pipeline file in the repository",
+            ));
+        }
+        if !raw_query.is_empty() && !raw_file.is_empty() {
+            return Err(err(
+                "pipeline_file",
+                "is given together with `query_id`: set exactly one of `query_id` (run the pipeline Dune builds for a saved query) and `pipeline_file` (run the pipeline in a file)",
+            ));
+        }
+        let query_id = match raw_query.parse::<u64>() {
+            _ if raw_query.is_empty() => None,
+            Ok(id) if id > 0 => Some(id),
+            _ => {
+                return Err(err(
+                    "query_id",
+                    format!(
+                        "must be a positive integer (the number in https://dune.com/queries/<id>), got {}",
+                        quoted(&raw_query)
+                    ),
+                ));
+            }
+        };
+
+        // A dry run of a pipeline file sends nothing, so it needs no key (pull requests from forks get no
+        // secrets); a key that is given is still checked.
+        let offline = !raw_file.is_empty() && parse_bool("dry_run", &env.input("dry_run"), false)?;
+        let api_key = match api_key(env) {
+            Err(_) if offline && raw_api_key(env).is_none() => ApiKey::new(String::new()),
+            key => key?,
+        };
+
+        let raw_perf = env.input("performance");
+        let performance = match raw_perf.to_ascii_lowercase().as_str() {
+            "" | "medium" => Performance::Medium,
+            "large" => Performance::Large,
+            _ => {
+                return Err(err(
+                    "performance",
+                    format!("must be `medium` or `large`, got {}", quoted(&raw_perf)),
+                ));
+            }
+        };
+
+        let timeout = duration_input(env, "timeout", Duration::from_secs(30 * 60), MAX_TIMEOUT)?;
+
+        let raw_params = env.input("query_parameters");
+        let query_parameters = if raw_params.is_empty() {
+            None
+        } else {
+            match serde_json::from_str::<Value>(&raw_params) {
+                Ok(Value::Object(map)) => Some(map),
+                Ok(_) => {
+                    return Err(err(
+                        "query_parameters",
+                        r#"must be a JSON object such as {"chain": "ethereum", "days": 7}"#,
+                    ));
+                }
+                Err(e) => {
+                    return Err(err(
+                        "query_parameters",
+                        format!(
+                            r#"is not valid JSON ({e}): write an object such as {{"chain": "ethereum"}}"#
+                        ),
+                    ));
+                }
+            }
+        };
+
+        let raw_url = input_or_var(env, "api_url", "DUNE_API_BASE_URL")
+            .unwrap_or_else(|| DEFAULT_API_URL.to_string());
+        let api_url = parse_api_url(&raw_url).map_err(|m| err("api_url", m))?;
+
+        let request_timeout = duration_input(
+            env,
+            "request_timeout",
+            Duration::from_secs(30),
+            Duration::from_secs(600),
+        )?;
+        let cancel_on_timeout =
+            parse_bool("cancel_on_timeout", &env.input("cancel_on_timeout"), true)?;
+        let dry_run = parse_bool("dry_run", &env.input("dry_run"), false)?;
+        let source = match query_id {
+            Some(id) => Source::Query(id),
+            None => {
+                let workspace = env.get("GITHUB_WORKSPACE");
+                let definition = definition::read_file(&raw_file, workspace.as_deref())
+                    .map_err(|e| err("pipeline_file", e.to_string()))?;
+                Source::File(PipelineFile {
+                    path: raw_file,
+                    definition,
+                })
+            }
+        };
+        let results = results::from_env(env)?;
+        // NOTE: the token is not validated: a bad one must not stop a pipeline that does not use it; the
+        // GitHub side channel reports it as a warning.
+        let github_token = raw_github_token(env).map(GitHubToken::new);
+        let pr_comment = parse_bool("pr_comment", &env.input("pr_comment"), false)?;
+        let check_run = parse_bool("check_run", &env.input("check_run"), false)?;
+
+        Ok(Config {
+            source,
+            api_key,
+            performance,
+            timeout,
+            query_parameters,
+            api_url,
+            request_timeout,
+            cancel_on_timeout,
+            dry_run,
+            results,
+            github_token,
+            pr_comment,
+            check_run,
+        })
+    }
+}
+
+/// Input `input`, else the variable `var`; trimmed, and `None` when both are empty.
+pub(crate) fn input_or_var(env: &Env, input: &str, var: &str) -> Option<String> {
+    Some(env.input(input))
+        .filter(|v| !v.is_empty())
+        .or_else(|| env.get(var).map(|v| v.trim().to_string()))
+        .filter(|v| !v.is_empty())
+}
+
+/// The raw API key (input, else `DUNE_API_KEY`), for masking before anything else is printed.
+pub fn raw_api_key(env: &Env) -> Option<String> {
+    input_or_var(env, "api_key", "DUNE_API_KEY")
+}
+
+/// The raw GitHub token (`github_token` input, else `GITHUB_TOKEN`), for masking before anything is
+/// printed.
+pub fn raw_github_token(env: &Env) -> Option<String> {
+    input_or_var(env, "github_token", "GITHUB_TOKEN")
+}
+
+/// Masks every secret the inputs hold (`::add-mask::`), before anything else is printed, even when other
+/// inputs are invalid: the main and the post step both start with it.
+pub fn mask_secrets(env: &Env, console: &Console) {
+    if let Some(key) = raw_api_key(env) {
+        console.mask(&key);
+    }
+    if let Some(token) = raw_github_token(env) {
+        console.mask(&token);
+    }
+}
+
+fn api_key(env: &Env) -> Result<ApiKey, InputError> {
+    let key = raw_api_key(env).ok_or_else(|| {
+        err(
+            "api_key",
+            "is empty and DUNE_API_KEY is not set: add `api_key: ${{ secrets.DUNE_API_KEY }}` (create the key under Settings → API on dune.com and store it as a repository secret)",
+        )
+    })?;
+    if key.chars().any(|c| c.is_whitespace() || c.is_control()) || !key.is_ascii() {
+        // Never echo the key, not even part of it.
+        return Err(err(
+            "api_key",
+            "contains spaces, line breaks or non-ASCII characters: check that the secret holds only the key",
+        ));
+    }
+    Ok(ApiKey::new(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn token_from_input_or_env() {
+        let env = Env::from_pairs([("INPUT_GITHUB_TOKEN", " ghs_x "), ("GITHUB_TOKEN", "y")]);
+        assert_eq!(raw_github_token(&env).as_deref(), Some("ghs_x"));
+        let env = Env::from_pairs([("INPUT_GITHUB_TOKEN", ""), ("GITHUB_TOKEN", "y")]);
+        assert_eq!(raw_github_token(&env).as_deref(), Some("y"));
+        assert_eq!(raw_github_token(&Env::default()), None);
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_env(&env(&[
+            ("INPUT_QUERY_ID", " 42 "),
+            ("INPUT_API_KEY", "k123"),
+        ]))
+        .expect("valid");
+        assert_eq!(c.source, Source::Query(42));
+        assert!(!c.dry_run);
+        assert_eq!(c.performance, Performance::Medium);
+        assert_eq!(c.timeout, Duration::from_secs(1800));
+        assert_eq!(c.api_url.as_str(), "https://api.dune.com/");
+        assert!(c.cancel_on_timeout);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("600"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("1.5h").is_err());
+        assert!(parse_duration("10x").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("10m5").is_err());
+        assert!(parse_duration("99999999999999999999h").is_err());
+    }
+
+    #[test]
+    fn booleans_like_the_toolkit() {
+        assert_eq!(parse_bool("x", "True", false), Ok(true));
+        assert_eq!(parse_bool("x", "FALSE", true), Ok(false));
+        assert!(parse_bool("x", "yes", true).is_err());
+        assert!(parse_bool("x", "tRUE", true).is_err());
+    }
+
+    #[test]
+    fn api_url_rules() {
+        assert!(parse_api_url("http://127.0.0.1:8080").is_ok());
+        assert!(parse_api_url("http://localhost:1/").is_ok());
+        assert!(parse_api_url("http://api.dune.com").is_err());
+        assert!(parse_api_url("https://u:p@api.dune.com").is_err());
+        assert!(parse_api_url("ftp://x").is_err());
+        assert_eq!(
+            parse_api_url("https://proxy.example/dune/")
+                .expect("ok")
+                .as_str(),
+            "https://proxy.example/dune"
+        );
+    }
+
+    #[test]
+    fn key_from_env_fallback_and_never_echoed() {
+        let c = Config::from_env(&env(&[("INPUT_QUERY_ID", "1"), ("DUNE_API_KEY", "abc")]))
+            .expect("valid");
+        assert_eq!(c.api_key.expose(), "abc");
+        let e = Config::from_env(&env(&[
+            ("INPUT_QUERY_ID", "1"),
+            ("INPUT_API_KEY", "sek ret"),
+        ]))
+        .expect_err("invalid");
+        assert_eq!(e.input, "api_key");
+        assert!(!e.to_string().contains("sek"));
+    }
+}

@@ -1,0 +1,221 @@
+//! Stopping what the action started. What the action knows about a pipeline can be up to one poll
+//! interval old (30 s late in a run), and a node may have started since; so before cancelling it reads the
+//! pipeline's status once more, then cancels every node execution still pending or executing. Used when
+//! `timeout` passes, when the workflow is cancelled (a signal), and by the post step.
+
+use std::time::{Duration, Instant};
+
+use crate::pipeline::Tracked;
+use crate::pipeline::node::{NodeStatus, normalize};
+use crate::runner::console::{Console, Level};
+use dune_api::Client;
+use dune_api::models::PipelineStatus;
+
+/// What [`stop_pipeline`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stopped {
+    /// How many node executions were still running (and so were asked to cancel).
+    pub running: usize,
+    /// The ids of the nodes Dune confirmed as cancelled.
+    pub cancelled: Vec<i64>,
+}
+
+/// Reads the pipeline's status once (within half of `budget`, real time), folds it into `run`, then
+/// cancels every node execution still pending or executing within what is left of `budget`. A failed read
+/// is a warning: the cancels then go by what `run` already knew. `client` should not retry for long (give
+/// it a deadline).
+pub async fn stop_pipeline(
+    client: &Client,
+    console: &Console,
+    run: &mut Tracked,
+    budget: Duration,
+) -> Stopped {
+    let started = Instant::now();
+    if let Some(id) = run.pipeline_execution_id.clone() {
+        let why = match tokio::time::timeout(budget / 2, client.pipeline_status(&id, false)).await {
+            Ok(Ok(status)) => {
+                merge(run, &status);
+                None
+            }
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!(
+                "no answer within {}",
+                humantime::format_duration(budget / 2)
+            )),
+        };
+        if let Some(why) = why {
+            console.annotate(
+                Level::Warning,
+                Some("Could not read the pipeline status before cancelling"),
+                &format!("{why}; cancelling what the action saw last"),
+            );
+        }
+    }
+    let running = run.cancellable().len();
+    let left = budget.saturating_sub(started.elapsed());
+    let cancelled = cancel_running(client, console, run, left).await;
+    Stopped { running, cancelled }
+}
+
+/// Folds a status response into `run` without logging or reading executions: new nodes are added, and
+/// each node's execution id and status are brought up to date (a node whose execution was already read
+/// after it ended keeps what it has).
+pub fn merge(run: &mut Tracked, status: &PipelineStatus) {
+    if status.status.is_some() {
+        run.raw_status = status.status.clone();
+    }
+    for ne in &status.nodes {
+        let (node, _) = run.node_for(ne);
+        if ne.execution_id.is_some() {
+            node.execution_id = ne.execution_id.clone();
+        }
+        if node.details_read && node.status.is_terminal() {
+            continue;
+        }
+        if let Some(raw) = ne.status.as_deref().filter(|s| !s.is_empty()) {
+            node.status = normalize(raw);
+            node.raw_status = Some(raw.to_string());
+        }
+    }
+}
+
+/// Cancels every execution still running, concurrently, within `budget` of real time. Returns the node ids
+/// Dune confirmed as cancelled.
+async fn cancel_running(
+    client: &Client,
+    console: &Console,
+    run: &mut Tracked,
+    budget: Duration,
+) -> Vec<i64> {
+    let targets = run.cancellable();
+    if targets.is_empty() {
+        return Vec::new();
+    }
+    let calls = targets.iter().map(|(id, exec)| {
+        let client = client.clone();
+        let (id, exec) = (*id, exec.clone());
+        async move {
+            let result = client.cancel_execution(&exec).await;
+            (id, exec, result)
+        }
+    });
+    let results = match tokio::time::timeout(budget, futures_join_all(calls)).await {
+        Ok(r) => r,
+        Err(_) => {
+            console.annotate(
+                Level::Warning,
+                Some("Cancelling took too long"),
+                "some node executions may still be running on Dune",
+            );
+            Vec::new()
+        }
+    };
+    let mut cancelled = Vec::new();
+    for (id, exec, result) in results {
+        match result {
+            Ok(true) => {
+                if let Some(n) = run.node_mut(id) {
+                    n.status = NodeStatus::Cancelled;
+                    n.cancelled_by_action = true;
+                }
+                console.line(&format!("cancelled node {id} (execution {exec})"));
+                cancelled.push(id);
+            }
+            Ok(false) => console.line(&format!(
+                "node {id} (execution {exec}) was not cancelled: Dune says it had already ended"
+            )),
+            Err(e) => console.annotate(
+                Level::Warning,
+                Some(&format!("Could not cancel node {id}")),
+                &e.to_string(),
+            ),
+        }
+    }
+    cancelled
+}
+
+/// Runs futures concurrently and collects their outputs in order (a tiny `join_all`).
+async fn futures_join_all<F>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        if let Ok(v) = h.await {
+            out.push(v);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::node::{Node, NodeKind};
+    use dune_api::models::NodeExecution;
+
+    fn ne(id: i64, status: &str, exec: Option<&str>) -> NodeExecution {
+        NodeExecution {
+            id,
+            is_materialized_view: false,
+            status: Some(status.into()),
+            query_id: Some(100 + id),
+            name: None,
+            execution_id: exec.map(str::to_string),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn merge_brings_stale_nodes_up_to_date() {
+        let mut run = Tracked::default();
+        let mut n1 = Node::new(
+            1,
+            NodeKind::Query {
+                query_id: Some(101),
+            },
+        );
+        n1.status = NodeStatus::Executing;
+        n1.execution_id = Some("E1".into());
+        run.nodes.push(n1);
+        let status = PipelineStatus {
+            status: Some("executing".into()),
+            error: None,
+            nodes: vec![
+                ne(1, "completed", Some("E1")),
+                ne(2, "executing", Some("E2")),
+                ne(3, "pending", None),
+            ],
+        };
+        merge(&mut run, &status);
+        assert_eq!(run.cancellable(), vec![(2, "E2".to_string())]);
+        assert_eq!(run.nodes.len(), 3);
+        assert_eq!(run.nodes[0].status, NodeStatus::Completed);
+    }
+
+    #[test]
+    fn merge_keeps_what_was_read_from_the_execution() {
+        let mut run = Tracked::default();
+        let mut n1 = Node::new(
+            1,
+            NodeKind::Query {
+                query_id: Some(101),
+            },
+        );
+        n1.status = NodeStatus::Failed;
+        n1.details_read = true;
+        run.nodes.push(n1);
+        merge(
+            &mut run,
+            &PipelineStatus {
+                status: None,
+                error: None,
+                nodes: vec![ne(1, "weird", Some("E1"))],
+            },
+        );
+        assert_eq!(run.nodes[0].status, NodeStatus::Failed);
+        assert_eq!(run.nodes[0].execution_id.as_deref(), Some("E1"));
+    }
+}

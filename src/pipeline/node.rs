@@ -1,0 +1,208 @@
+//! A pipeline node as the action tracks it, and the mapping of Dune's (undocumented) status strings onto a
+//! small normalised set. Unknown strings are kept verbatim and classified conservatively: never as success.
+
+use serde::Serialize;
+
+use dune_api::models::DuneError;
+
+/// A node's status, normalised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeStatus {
+    Pending,
+    Executing,
+    Completed,
+    Failed,
+    Cancelled,
+    /// Never started because something upstream failed or was cancelled.
+    Skipped,
+    /// A status string the action does not recognise.
+    Unknown,
+}
+
+impl NodeStatus {
+    /// The normalised name (as in the `nodes` output).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeStatus::Pending => "pending",
+            NodeStatus::Executing => "executing",
+            NodeStatus::Completed => "completed",
+            NodeStatus::Failed => "failed",
+            NodeStatus::Cancelled => "cancelled",
+            NodeStatus::Skipped => "skipped",
+            NodeStatus::Unknown => "unknown",
+        }
+    }
+
+    /// Whether the node has ended (it will not change again).
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            NodeStatus::Completed
+                | NodeStatus::Failed
+                | NodeStatus::Cancelled
+                | NodeStatus::Skipped
+        )
+    }
+
+    /// Whether the node ended without success.
+    pub fn is_bad(self) -> bool {
+        matches!(self, NodeStatus::Failed | NodeStatus::Cancelled)
+    }
+}
+
+/// Normalises a status string from Dune: lowercase words (`executing`) and `QUERY_STATE_*` forms alike,
+/// with common synonyms. Anything else is [`NodeStatus::Unknown`].
+pub fn normalize(raw: &str) -> NodeStatus {
+    let lower = raw.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+    let mut s = lower.as_str();
+    for prefix in [
+        "query_state_",
+        "pipeline_state_",
+        "pipeline_status_",
+        "execution_state_",
+        "node_state_",
+        "state_",
+        "status_",
+    ] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            s = rest;
+            break;
+        }
+    }
+    match s {
+        "pending" | "queued" | "waiting" | "submitted" | "scheduled" | "created"
+        | "not_started" => NodeStatus::Pending,
+        "executing" | "running" | "in_progress" | "started" | "refreshing" | "processing" => {
+            NodeStatus::Executing
+        }
+        "completed" | "complete" | "succeeded" | "success" | "successful" | "completed_partial" => {
+            NodeStatus::Completed
+        }
+        "failed" | "failure" | "error" | "errored" | "expired" => NodeStatus::Failed,
+        "cancelled" | "canceled" | "aborted" => NodeStatus::Cancelled,
+        "skipped" | "blocked" | "upstream_failed" => NodeStatus::Skipped,
+        _ => NodeStatus::Unknown,
+    }
+}
+
+/// Whether a raw status says the result was cut short (`QUERY_STATE_COMPLETED_PARTIAL`).
+pub fn is_partial(raw: &str) -> bool {
+    raw.to_ascii_lowercase().contains("partial")
+}
+
+/// What a node does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeKind {
+    /// Executes a saved query.
+    Query { query_id: Option<i64> },
+    /// Refreshes a materialized view.
+    MaterializedView { name: Option<String> },
+}
+
+/// One node of the pipeline and everything learned about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub id: i64,
+    pub kind: NodeKind,
+    pub status: NodeStatus,
+    /// The status string as Dune sent it (pipeline status, or execution state when that was more precise).
+    pub raw_status: Option<String>,
+    pub execution_id: Option<String>,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub credits: Option<f64>,
+    pub error: Option<DuneError>,
+    /// Node ids this node depends on, when the pipeline definition was read.
+    pub dependencies: Option<Vec<i64>>,
+    /// Whether the action cancelled this node (timeout or cancellation of the workflow).
+    pub cancelled_by_action: bool,
+    /// Whether the execution's own status was read after the node ended.
+    pub details_read: bool,
+}
+
+impl Node {
+    /// A node seen for the first time.
+    pub fn new(id: i64, kind: NodeKind) -> Self {
+        Node {
+            id,
+            kind,
+            status: NodeStatus::Pending,
+            raw_status: None,
+            execution_id: None,
+            started_at: None,
+            ended_at: None,
+            credits: None,
+            error: None,
+            dependencies: None,
+            cancelled_by_action: false,
+            details_read: false,
+        }
+    }
+
+    /// A short label: `query 123` or `view dune.x.y`.
+    pub fn label(&self) -> String {
+        match &self.kind {
+            NodeKind::Query { query_id: Some(q) } => format!("query {q}"),
+            NodeKind::Query { query_id: None } => "query".to_string(),
+            NodeKind::MaterializedView { name: Some(n) } => format!("view {n}"),
+            NodeKind::MaterializedView { name: None } => "materialized view".to_string(),
+        }
+    }
+
+    /// The query id, for query nodes.
+    pub fn query_id(&self) -> Option<i64> {
+        match &self.kind {
+            NodeKind::Query { query_id } => *query_id,
+            NodeKind::MaterializedView { .. } => None,
+        }
+    }
+
+    /// How long the node ran, from the execution's own timestamps.
+    pub fn duration(&self) -> Option<std::time::Duration> {
+        let start =
+            humantime::parse_rfc3339_weak(self.started_at.as_deref()?.trim_end_matches('Z'))
+                .ok()?;
+        let end =
+            humantime::parse_rfc3339_weak(self.ended_at.as_deref()?.trim_end_matches('Z')).ok()?;
+        end.duration_since(start).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_vocabularies() {
+        for (raw, want) in [
+            ("pending", NodeStatus::Pending),
+            ("QUERY_STATE_PENDING", NodeStatus::Pending),
+            ("executing", NodeStatus::Executing),
+            ("QUERY_STATE_EXECUTING", NodeStatus::Executing),
+            ("completed", NodeStatus::Completed),
+            ("QUERY_STATE_COMPLETED", NodeStatus::Completed),
+            ("QUERY_STATE_COMPLETED_PARTIAL", NodeStatus::Completed),
+            ("failed", NodeStatus::Failed),
+            ("QUERY_STATE_FAILED", NodeStatus::Failed),
+            ("QUERY_STATE_EXPIRED", NodeStatus::Failed),
+            ("QUERY_STATE_CANCELLED", NodeStatus::Cancelled),
+            ("QUERY_STATE_CANCELED", NodeStatus::Cancelled),
+            ("Running", NodeStatus::Executing),
+            ("PIPELINE_STATE_FAILED", NodeStatus::Failed),
+            ("weird_state", NodeStatus::Unknown),
+            ("", NodeStatus::Unknown),
+            ("finished", NodeStatus::Unknown),
+        ] {
+            assert_eq!(normalize(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn duration_from_timestamps() {
+        let mut n = Node::new(1, NodeKind::Query { query_id: Some(1) });
+        n.started_at = Some("2026-01-01T00:00:05.123456789Z".into());
+        n.ended_at = Some("2026-01-01T00:01:05.123456789Z".into());
+        assert_eq!(n.duration(), Some(std::time::Duration::from_secs(60)));
+    }
+}

@@ -1,0 +1,253 @@
+//! The plan: which pipeline runs (the one Dune builds for a saved query, or the one in a pipeline file),
+//! its definition when it can be known before anything starts, how it is started, and the dry run that
+//! shows it and stops.
+
+use std::time::Duration;
+
+use dune_api::Client;
+use dune_api::definition::{Definition, Task};
+use dune_api::models::{ExecuteQueryPipelineRequest, Performance};
+use serde_json::{Map, Value};
+
+use super::Tracked;
+use super::definition::{PipelineFile, dependency_order, to_node, to_yaml};
+use crate::runner::console::{Console, Level};
+
+/// What the inputs name to run: a saved query (the pipeline Dune builds for it) or a pipeline file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// `query_id`: the saved query at the root of the pipeline.
+    Query(u64),
+    /// `pipeline_file`: the file, read and validated.
+    File(PipelineFile),
+}
+
+impl Source {
+    /// The root query's id, for a query pipeline.
+    pub fn query_id(&self) -> Option<u64> {
+        match self {
+            Source::Query(q) => Some(*q),
+            Source::File(_) => None,
+        }
+    }
+}
+
+/// The inputs a plan is read and started with.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings<'a> {
+    /// The tier for every node that sets none.
+    pub performance: Performance,
+    /// Query parameters for every query node that sets none.
+    pub query_parameters: Option<&'a Map<String, Value>>,
+    /// The overall `timeout` (for the log line).
+    pub timeout: Duration,
+    /// Show the plan; start nothing.
+    pub dry_run: bool,
+}
+
+/// A link to a saved query on dune.com.
+pub fn query_url(query_id: impl std::fmt::Display) -> String {
+    format!("https://dune.com/queries/{query_id}")
+}
+
+/// What will run.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    /// The pipeline Dune builds for a saved query; its definition as Dune described it beforehand, when it
+    /// could be read.
+    Lineage {
+        query_id: u64,
+        definition: Option<Definition>,
+    },
+    /// The pipeline in a file, with the `performance`/`query_parameters` inputs filled in as defaults.
+    File {
+        path: String,
+        definition: Definition,
+    },
+}
+
+impl Plan {
+    /// The definition, when known.
+    pub fn definition(&self) -> Option<&Definition> {
+        match self {
+            Plan::Lineage { definition, .. } => definition.as_ref(),
+            Plan::File { definition, .. } => Some(definition),
+        }
+    }
+
+    /// `query 3493826` or `pipelines/daily.yml`.
+    pub fn describe(&self) -> String {
+        match self {
+            Plan::Lineage { query_id, .. } => format!("query {query_id}"),
+            Plan::File { path, .. } => path.clone(),
+        }
+    }
+
+    /// Lists the defined nodes in `tracked` before Dune reports on them, so kinds, names and dependencies
+    /// are known from the first status on.
+    pub fn track(&self, tracked: &mut Tracked) {
+        if let Some(d) = self.definition() {
+            tracked.nodes = d.nodes.iter().map(to_node).collect();
+        }
+    }
+}
+
+/// Works out the plan: a pipeline file was read with the inputs; a saved query's pipeline is asked of Dune
+/// (`GET /api/v1/query/{id}/pipeline`). When that fails the run goes ahead without a definition (with a
+/// warning), unless the key was refused or this is a dry run, which has nothing to show without one.
+pub async fn read(
+    source: &Source,
+    settings: Settings<'_>,
+    client: &Client,
+    console: &Console,
+) -> Result<Plan, dune_api::Error> {
+    let plan = match source {
+        Source::File(file) => Plan::File {
+            path: file.path.clone(),
+            definition: file
+                .definition
+                .clone()
+                .with_defaults(settings.performance, settings.query_parameters),
+        },
+        Source::Query(query_id) => {
+            let query_id = *query_id;
+            let read = client
+                .query_pipeline(
+                    query_id,
+                    settings.performance.as_str(),
+                    settings.query_parameters,
+                )
+                .await;
+            let definition = match read {
+                Ok(d) => Some(d),
+                Err(e) if settings.dry_run || e.status() == Some(401) => return Err(e),
+                Err(e) => {
+                    console.annotate(
+                        Level::Warning,
+                        Some("Could not read the pipeline definition"),
+                        &format!(
+                            "{e}. The pipeline runs anyway; without the definition the summary has no DAG and node dependencies are not known."
+                        ),
+                    );
+                    None
+                }
+            };
+            Plan::Lineage {
+                query_id,
+                definition,
+            }
+        }
+    };
+    log(&plan, settings, console);
+    Ok(plan)
+}
+
+/// `3 nodes (1 materialized view, 2 queries)`.
+pub fn node_count(d: &Definition) -> String {
+    let views = d
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.task, Task::View { .. }))
+        .count();
+    let queries = d.nodes.len() - views;
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut parts = Vec::new();
+    if views > 0 {
+        parts.push(plural(views, "materialized view", "materialized views"));
+    }
+    if queries > 0 {
+        parts.push(plural(queries, "query", "queries"));
+    }
+    format!(
+        "{} ({})",
+        plural(d.nodes.len(), "node", "nodes"),
+        parts.join(", ")
+    )
+}
+
+/// `large`, or `2 medium, 1 large` when the nodes differ.
+pub fn tiers(d: &Definition, default: Performance) -> String {
+    let count = |p: Performance| {
+        d.nodes
+            .iter()
+            .filter(|n| n.performance().unwrap_or(default) == p)
+            .count()
+    };
+    let (medium, large) = (count(Performance::Medium), count(Performance::Large));
+    match (medium, large) {
+        (_, 0) => "medium".into(),
+        (0, _) => "large".into(),
+        (m, l) => format!("{m} medium, {l} large"),
+    }
+}
+
+fn log(plan: &Plan, settings: Settings<'_>, console: &Console) {
+    let Some(d) = plan.definition() else {
+        return;
+    };
+    let header = format!(
+        "Pipeline of {}: {}, performance {}",
+        plan.describe(),
+        node_count(d),
+        tiers(d, settings.performance)
+    );
+    if settings.dry_run {
+        console.line(&header);
+    } else {
+        console.group(&header);
+    }
+    for i in dependency_order(d) {
+        let n = &d.nodes[i];
+        let after = if n.dependencies.is_empty() {
+            String::new()
+        } else {
+            let ids: Vec<String> = n.dependencies.iter().map(i64::to_string).collect();
+            format!(", after {}", ids.join(", "))
+        };
+        console.line(&format!(
+            "  node {}: {} ({}){after}",
+            n.id,
+            to_node(n).label(),
+            n.performance().unwrap_or(settings.performance).as_str()
+        ));
+    }
+    if settings.dry_run {
+        console.line("Dry run: nothing is executed. The pipeline definition (save it as a pipeline file and set `pipeline_file`):");
+        console.verbatim(&to_yaml(d));
+    } else {
+        console.end_group();
+    }
+}
+
+/// Starts the pipeline: the saved query's (`POST /api/v1/query/{id}/pipeline/execute`) or the file's
+/// (`POST /api/v1/pipelines/execute`, exactly the nodes of the file).
+pub async fn start(
+    settings: Settings<'_>,
+    plan: &Plan,
+    client: &Client,
+    console: &Console,
+) -> Result<String, dune_api::Error> {
+    let timeout = humantime::format_duration(settings.timeout);
+    match plan {
+        Plan::Lineage { query_id, .. } => {
+            console.line(&format!(
+                "Starting the pipeline of query {query_id} ({}) on {} performance, timeout {timeout}",
+                query_url(query_id),
+                settings.performance.as_str(),
+            ));
+            let request = ExecuteQueryPipelineRequest {
+                performance: settings.performance.as_str(),
+                query_parameters: settings.query_parameters.cloned(),
+            };
+            client.execute_query_pipeline(*query_id, &request).await
+        }
+        Plan::File { path, definition } => {
+            console.line(&format!(
+                "Starting the pipeline in {path}: {}, timeout {timeout}",
+                node_count(definition)
+            ));
+            client.execute_pipeline(definition).await
+        }
+    }
+}

@@ -1,0 +1,455 @@
+//! The reports: step outputs (JSON built from the tracked nodes, kept under GitHub's size limits) and the
+//! job summary (GitHub-flavoured markdown, every remote string escaped, kept under 1 MiB).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+pub mod markdown;
+pub mod mermaid;
+pub mod preview;
+
+use crate::outcome::{Outcome, RunStatus};
+use crate::pipeline::node::{Node, NodeKind, NodeStatus};
+use crate::pipeline::plan::query_url;
+use crate::runner::console::truncate_chars;
+
+/// GitHub drops a step summary over 1 MiB; stay well under it.
+pub const SUMMARY_BUDGET: usize = 1024 * 1024 - 16 * 1024;
+
+/// Outputs of a job may total 1 MB; the `nodes` output gets most of that.
+pub const NODES_OUTPUT_BUDGET: usize = 768 * 1024;
+
+/// One node as the `nodes` output shows it.
+pub fn node_json(n: &Node) -> Value {
+    let mut o = serde_json::Map::new();
+    o.insert("id".into(), json!(n.id));
+    match &n.kind {
+        NodeKind::Query { query_id } => {
+            o.insert("kind".into(), json!("query"));
+            o.insert("query_id".into(), json!(query_id));
+        }
+        NodeKind::MaterializedView { name } => {
+            o.insert("kind".into(), json!("materialized_view"));
+            o.insert("name".into(), json!(name));
+        }
+    }
+    o.insert("status".into(), json!(n.status.as_str()));
+    o.insert("raw_status".into(), json!(n.raw_status));
+    o.insert("execution_id".into(), json!(n.execution_id));
+    o.insert("started_at".into(), json!(n.started_at));
+    o.insert("ended_at".into(), json!(n.ended_at));
+    o.insert("credits".into(), json!(n.credits));
+    o.insert(
+        "error".into(),
+        json!(n.error.as_ref().map(
+            |e| json!({"type": e.kind, "message": e.message, "line": e.line, "column": e.column})
+        )),
+    );
+    if let Some(deps) = &n.dependencies {
+        o.insert("dependencies".into(), json!(deps));
+    }
+    if n.cancelled_by_action {
+        o.insert("cancelled_by_action".into(), json!(true));
+    }
+    Value::Object(o)
+}
+
+/// The `nodes` output: a JSON array, cut (with a final `{"truncated": true, "omitted": N}` marker) when it
+/// would not fit in `budget` bytes.
+pub fn nodes_output(nodes: &[Node], budget: usize) -> String {
+    let full = Value::Array(nodes.iter().map(node_json).collect()).to_string();
+    if full.len() <= budget {
+        return full;
+    }
+    // First shorten error messages, then drop nodes from the end.
+    let mut items: Vec<Value> = nodes
+        .iter()
+        .map(|n| {
+            let mut v = node_json(n);
+            if let Some(Value::String(m)) = v.pointer_mut("/error/message") {
+                *m = truncate_chars(m, 500);
+            }
+            v
+        })
+        .collect();
+    let marker_room = 64;
+    let mut size = 2 + items.iter().map(|v| v.to_string().len() + 1).sum::<usize>();
+    let mut omitted = 0;
+    while size + marker_room > budget && !items.is_empty() {
+        if let Some(last) = items.pop() {
+            size -= last.to_string().len() + 1;
+            omitted += 1;
+        }
+    }
+    if omitted > 0 {
+        items.push(json!({"truncated": true, "omitted": omitted}));
+    }
+    Value::Array(items).to_string()
+}
+
+/// Escapes text for a markdown table cell: no line breaks, no `|`, no HTML, no emphasis or links.
+pub fn md_cell(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '|' => out.push_str("\\|"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '~' | '#' | '!' | '(' | ')' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\r' | '\n' | '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes text for a code span inside a table cell (backslash escapes do not work in code spans, but GFM
+/// tables still need `\|`). A table splits cells at a `|` after an even number of backslashes, so a pipe
+/// that follows an odd run of backslashes gets one more.
+pub fn md_code(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('`');
+    let mut backslashes = 0;
+    for c in text.chars() {
+        match c {
+            '`' => continue,
+            '|' => {
+                if backslashes % 2 == 1 {
+                    out.push('\\');
+                }
+                out.push_str("\\|");
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+        backslashes = if c == '\\' { backslashes + 1 } else { 0 };
+    }
+    out.push('`');
+    out
+}
+
+/// Escapes prose for the summary while keeping our own `code` spans readable: no HTML, no links, no line
+/// breaks, no table-breaking pipes.
+pub fn md_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '|' | '[' | ']' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\r' | '\n' | '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A fenced code block that no backtick run in `text` can close early.
+pub fn code_block(text: &str) -> String {
+    // Control characters go first: removing one can join two backtick runs into a longer one.
+    let clean: String = text
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .collect();
+    let longest = clean.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat((longest + 1).max(3));
+    format!("{fence}text\n{clean}\n{fence}\n")
+}
+
+/// `1m 05s`, `42s`, `1h 02m`.
+pub fn short_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}h {:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m {:02}s", s / 60, s % 60)
+    } else if d.as_millis() < 10_000 && d.subsec_millis() > 0 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn status_icon(s: NodeStatus) -> &'static str {
+    match s {
+        NodeStatus::Completed => "✅",
+        NodeStatus::Failed => "❌",
+        NodeStatus::Cancelled => "🚫",
+        NodeStatus::Skipped => "⏭️",
+        NodeStatus::Executing => "⏳",
+        NodeStatus::Pending => "🕓",
+        NodeStatus::Unknown => "❔",
+    }
+}
+
+fn headline(o: &Outcome) -> String {
+    match o.status() {
+        RunStatus::Completed => "✅ Dune pipeline completed".into(),
+        RunStatus::Failed => "❌ Dune pipeline failed".into(),
+        RunStatus::Cancelled => "🚫 Dune pipeline cancelled".into(),
+        RunStatus::TimedOut => "⏱️ Dune pipeline timed out".into(),
+        RunStatus::Error => "⚠️ Dune pipeline: the action could not finish".into(),
+        RunStatus::Planned => "📋 Dune pipeline plan (dry run: nothing was executed)".into(),
+    }
+}
+
+/// A saved query's id as a markdown link to it on dune.com.
+pub fn query_link(id: impl std::fmt::Display) -> String {
+    format!("[{id}]({})", query_url(&id))
+}
+
+fn format_credits(c: f64) -> String {
+    if c.fract() == 0.0 && c.abs() < 1e15 {
+        format!("{}", c as i64)
+    } else {
+        format!("{c:.2}").trim_end_matches('0').to_string()
+    }
+}
+
+/// Renders the job summary.
+pub fn summary(o: &Outcome) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "## {}\n", headline(o));
+    if let Some(p) = &o.problem {
+        let _ = writeln!(md, "> **{}**: {}\n", md_text(&p.title), md_text(&p.message));
+    }
+    let nodes = &o.tracked.nodes;
+    md.push_str("| | |\n|---|---|\n");
+    if let Some(q) = o.query_id {
+        let _ = writeln!(md, "| Root query | {} |", query_link(q));
+    }
+    if let Some(p) = o.performance {
+        let _ = writeln!(md, "| Performance | {} |", p.as_str());
+    }
+    let _ = writeln!(
+        md,
+        "| Pipeline execution | {} |",
+        o.tracked
+            .pipeline_execution_id
+            .as_deref()
+            .map(md_code)
+            .unwrap_or_else(|| "not started".into())
+    );
+    if let Some(raw) = &o.tracked.raw_status {
+        let _ = writeln!(md, "| Pipeline status (from Dune) | {} |", md_cell(raw));
+    }
+    let _ = writeln!(md, "| Status | {} |", o.status().as_str());
+    let _ = writeln!(md, "| Wall time | {} |", short_duration(o.wall_time));
+    if !nodes.is_empty() {
+        let mut counts: Vec<(NodeStatus, usize)> = Vec::new();
+        for n in nodes {
+            match counts.iter_mut().find(|(s, _)| *s == n.status) {
+                Some((_, c)) => *c += 1,
+                None => counts.push((n.status, 1)),
+            }
+        }
+        let parts: Vec<String> = counts
+            .iter()
+            .map(|(s, c)| format!("{c} {}", s.as_str()))
+            .collect();
+        let _ = writeln!(md, "| Nodes | {} ({}) |", nodes.len(), parts.join(", "));
+        let credits: f64 = nodes.iter().filter_map(|n| n.credits).sum();
+        if nodes.iter().any(|n| n.credits.is_some()) {
+            let _ = writeln!(md, "| Credits | {} |", format_credits(credits));
+        }
+    }
+    md.push('\n');
+
+    let mut tail = String::new();
+    if let Some(err) = &o.tracked.pipeline_error {
+        let _ = writeln!(
+            tail,
+            "**Pipeline error from Dune:**\n\n{}",
+            code_block(&truncate_chars(err, 4000))
+        );
+    }
+    let cancelled: Vec<&Node> = nodes.iter().filter(|n| n.cancelled_by_action).collect();
+    if !cancelled.is_empty() {
+        let ids: Vec<String> = cancelled.iter().map(|n| n.id.to_string()).collect();
+        let _ = writeln!(
+            tail,
+            "**Cancelled by the action** ({}): node{} {}\n",
+            o.cancel_reason.as_deref().unwrap_or("stopped"),
+            if ids.len() == 1 { "" } else { "s" },
+            ids.join(", ")
+        );
+    }
+
+    md.push_str(&crate::report::mermaid::summary_section(o));
+    if !nodes.is_empty() {
+        let header = "### Nodes\n\n| Node | Kind | Query / view | Status | Execution | Duration | Credits |\n|---:|---|---|---|---|---:|---:|\n";
+        md.push_str(header);
+        let mut rows_written = 0;
+        for n in crate::pipeline::dag::nodes_in_order(nodes) {
+            let row = node_row(n);
+            // Keep room for the errors section and the closing note.
+            if md.len() + row.len() + 64 * 1024 > SUMMARY_BUDGET {
+                break;
+            }
+            md.push_str(&row);
+            rows_written += 1;
+        }
+        if rows_written < nodes.len() {
+            let _ = writeln!(
+                md,
+                "\n_{} more nodes are not shown: the summary is limited to 1 MiB. The `nodes` output lists them._",
+                nodes.len() - rows_written
+            );
+        }
+        md.push('\n');
+    }
+    md.push_str(&tail);
+
+    let failed: Vec<&Node> = nodes
+        .iter()
+        .filter(|n| n.status.is_bad() || n.error.is_some())
+        .collect();
+    if !failed.is_empty() {
+        md.push_str("### Errors\n\n");
+        for (shown, n) in failed.iter().enumerate() {
+            let mut section = String::new();
+            let what = match n.query_id() {
+                Some(q) => format!("query {}", query_link(q)),
+                None => md_cell(&n.label()),
+            };
+            let _ = writeln!(
+                section,
+                "#### Node {} · {} · {}\n",
+                n.id,
+                what,
+                n.status.as_str()
+            );
+            match &n.error {
+                Some(e) => {
+                    let mut facts = Vec::new();
+                    if let Some(k) = &e.kind {
+                        facts.push(format!("type {}", md_code(k)));
+                    }
+                    if let Some(l) = e.line {
+                        facts.push(format!("line {l}"));
+                    }
+                    if let Some(c) = e.column {
+                        facts.push(format!("column {c}"));
+                    }
+                    if !facts.is_empty() {
+                        let _ = writeln!(section, "{}\n", facts.join(", "));
+                    }
+                    section.push_str(&code_block(&truncate_chars(&e.message, 8000)));
+                }
+                None => section.push_str("_Dune gave no error message._\n"),
+            }
+            section.push('\n');
+            if md.len() + section.len() + 512 > SUMMARY_BUDGET {
+                let _ = writeln!(
+                    md,
+                    "_{} more errors are not shown: the summary is limited to 1 MiB. The `nodes` output has them._",
+                    failed.len() - shown
+                );
+                break;
+            }
+            md.push_str(&section);
+        }
+    }
+    md.push_str(&crate::report::preview::section(
+        o,
+        SUMMARY_BUDGET.saturating_sub(md.len()),
+    ));
+    md
+}
+
+fn node_row(n: &Node) -> String {
+    let (kind, what) = match &n.kind {
+        NodeKind::Query { query_id: Some(q) } => ("query", query_link(*q)),
+        NodeKind::Query { query_id: None } => ("query", "?".to_string()),
+        NodeKind::MaterializedView { name } => {
+            ("materialized view", md_code(name.as_deref().unwrap_or("?")))
+        }
+    };
+    let status = match (&n.raw_status, n.status) {
+        (Some(raw), NodeStatus::Unknown) => format!(
+            "{} unknown (`{}`)",
+            status_icon(n.status),
+            md_cell(&truncate_chars(raw, 60)).replace('`', "")
+        ),
+        _ => format!("{} {}", status_icon(n.status), n.status.as_str()),
+    };
+    let exec = n
+        .execution_id
+        .as_deref()
+        .map(|e| md_code(&truncate_chars(e, 64)))
+        .unwrap_or_else(|| "–".into());
+    let duration = n
+        .duration()
+        .map(short_duration)
+        .unwrap_or_else(|| "–".into());
+    let credits = n.credits.map(format_credits).unwrap_or_else(|| "–".into());
+    format!(
+        "| {} | {kind} | {what} | {status} | {exec} | {duration} | {credits} |\n",
+        n.id
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_cannot_break_tables_or_inject_html() {
+        let c = md_cell("a|b\n<script>x</script> [l](http://e) `c`");
+        assert!(!c.contains('\n'));
+        assert!(!c.contains("<script"));
+        assert!(!c.replace("\\|", "").contains('|'));
+    }
+
+    #[test]
+    fn code_blocks_outgrow_backticks() {
+        // A control character between backtick runs is removed before the fence is measured.
+        assert!(code_block("`\r``").starts_with("````text\n```\n"));
+        let b = code_block("x ```` y");
+        assert!(b.starts_with("`````text\n"));
+        assert!(b.ends_with("\n`````\n"));
+    }
+
+    #[test]
+    fn nodes_output_is_cut_with_a_marker() {
+        let nodes: Vec<Node> = (0..1000)
+            .map(|i| {
+                let mut n = Node::new(i, NodeKind::Query { query_id: Some(i) });
+                n.error = Some(dune_api::models::DuneError {
+                    kind: None,
+                    message: "x".repeat(5000),
+                    line: None,
+                    column: None,
+                });
+                n
+            })
+            .collect();
+        let out = nodes_output(&nodes, 100_000);
+        assert!(out.len() <= 100_000);
+        let v: Value = serde_json::from_str(&out).expect("json");
+        let arr = v.as_array().expect("array");
+        assert_eq!(
+            arr.last().and_then(|m| m.get("truncated")),
+            Some(&json!(true))
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(short_duration(Duration::from_secs(65)), "1m 05s");
+        assert_eq!(short_duration(Duration::from_secs(3720)), "1h 02m");
+        assert_eq!(short_duration(Duration::from_millis(2500)), "2.5s");
+    }
+}

@@ -1,0 +1,252 @@
+//! Workflow commands (`::error::`, `::group::`, `::add-mask::` …) and the escaping rules GitHub's runner
+//! applies to them. Every line the action prints goes through [`Console`], so remote text (node errors, view
+//! names) can never start a workflow command of its own.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+pub use dune_api::text::{LEGACY_DEFUSED, one_line, truncate_chars};
+
+/// Escapes a command's message the way the toolkit's `escapeData` does (`%` first, then CR and LF).
+pub fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a command property (`title=…`) the way the toolkit's `escapeProperty` does.
+pub fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// GitHub shows at most 4096 characters of an annotation's message.
+pub const MAX_ANNOTATION_CHARS: usize = 4000;
+
+/// Annotation levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Notice,
+    Warning,
+    Error,
+}
+
+impl Level {
+    fn command(self) -> &'static str {
+        match self {
+            Level::Notice => "notice",
+            Level::Warning => "warning",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// `s` with its first character in upper case (a lower-case hint that starts a sentence).
+pub fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// Where log lines go: stdout for the real action, a shared buffer in tests.
+#[derive(Clone)]
+pub struct Console {
+    out: Arc<Mutex<Box<dyn Write + Send>>>,
+    github: bool,
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console")
+            .field("github", &self.github)
+            .finish()
+    }
+}
+
+impl Console {
+    /// A console that writes workflow commands (`github`) or plain terminal lines.
+    pub fn new(out: Box<dyn Write + Send>, github: bool) -> Self {
+        Console {
+            out: Arc::new(Mutex::new(out)),
+            github,
+        }
+    }
+
+    /// Stdout, with workflow commands when running inside GitHub Actions.
+    pub fn stdout(github: bool) -> Self {
+        Console::new(Box::new(std::io::stdout()), github)
+    }
+
+    /// A console writing into a shared buffer (tests, the demo), and the buffer.
+    pub fn buffer(github: bool) -> (Self, SharedBuffer) {
+        let buf = SharedBuffer::default();
+        (Console::new(Box::new(buf.clone()), github), buf)
+    }
+
+    /// Whether workflow commands are emitted (inside GitHub Actions).
+    pub fn is_github(&self) -> bool {
+        self.github
+    }
+
+    fn write_raw(&self, line: &str) {
+        // A poisoned lock only means another thread panicked mid-write; keep logging.
+        let mut out = match self.out.lock() {
+            Ok(out) => out,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // Logging must never fail the run (a closed stdout is not a pipeline failure).
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+
+    /// An ordinary log line. `text` may contain remote text: it is kept on one line.
+    pub fn line(&self, text: &str) {
+        self.write_raw(&one_line(text));
+    }
+
+    /// Tells the runner to mask `secret` in every later log line. Printed only inside GitHub Actions: on a
+    /// terminal it would print the secret itself.
+    pub fn mask(&self, secret: &str) {
+        if self.github && !secret.is_empty() {
+            self.write_raw(&format!("::add-mask::{}", escape_data(secret)));
+        }
+    }
+
+    /// An annotation (`::error title=…::message`); on a terminal `error: title: message`.
+    pub fn annotate(&self, level: Level, title: Option<&str>, message: &str) {
+        let message = truncate_chars(message, MAX_ANNOTATION_CHARS);
+        if self.github {
+            let props = match title {
+                Some(t) if !t.is_empty() => format!(" title={}", escape_property(t)),
+                _ => String::new(),
+            };
+            self.write_raw(&format!(
+                "::{}{}::{}",
+                level.command(),
+                props,
+                escape_data(&message)
+            ));
+        } else {
+            let title = title
+                .map(|t| format!("{}: ", one_line(t)))
+                .unwrap_or_default();
+            self.write_raw(&format!(
+                "{}: {}{}",
+                level.command(),
+                title,
+                one_line(&message)
+            ));
+        }
+    }
+
+    /// Opens a collapsible group in the log.
+    pub fn group(&self, title: &str) {
+        if self.github {
+            self.write_raw(&format!("::group::{}", escape_data(title)));
+        } else {
+            self.write_raw(&format!("▸ {}", one_line(title)));
+        }
+    }
+
+    /// Closes the group opened by [`Console::group`].
+    pub fn end_group(&self) {
+        if self.github {
+            self.write_raw("::endgroup::");
+        }
+    }
+
+    /// Prints a block of (possibly remote, possibly multi-line) text verbatim. Inside GitHub Actions it is
+    /// fenced with `::stop-commands::` and a random token, so nothing in it is read as a command.
+    pub fn verbatim(&self, text: &str) {
+        if self.github {
+            let token = crate::runner::files::random_token();
+            self.write_raw(&format!("::stop-commands::{token}"));
+            for line in text.lines() {
+                self.write_raw(line);
+            }
+            self.write_raw(&format!("::{token}::"));
+        } else {
+            for line in text.lines() {
+                self.write_raw(line);
+            }
+        }
+    }
+}
+
+/// A cloneable in-memory writer.
+#[derive(Clone, Default)]
+pub struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl SharedBuffer {
+    /// Everything written so far, as text.
+    pub fn contents(&self) -> String {
+        let bytes = match self.0.lock() {
+            Ok(b) => b.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Write for SharedBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.lock() {
+            Ok(mut b) => b.extend_from_slice(buf),
+            Err(p) => p.into_inner().extend_from_slice(buf),
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_like_the_toolkit() {
+        assert_eq!(escape_data("a%b\r\nc"), "a%25b%0D%0Ac");
+        assert_eq!(escape_property("a:b,c%\n"), "a%3Ab%2Cc%25%0A");
+        assert_eq!(escape_data("%0A"), "%250A");
+    }
+
+    #[test]
+    fn remote_text_cannot_start_a_command() {
+        let (c, buf) = Console::buffer(true);
+        c.annotate(
+            Level::Error,
+            Some("node 3: x,y"),
+            "boom\n::set-output name=x::y",
+        );
+        c.line("oops\n::error::injected");
+        let out = buf.contents();
+        for line in out.lines() {
+            assert!(
+                line.starts_with("::error title=node 3%3A x%2Cy::") || !line.starts_with("::"),
+                "{line}"
+            );
+        }
+        assert_eq!(out.lines().count(), 2);
+    }
+
+    #[test]
+    fn verbatim_is_fenced_with_a_random_token() {
+        let (c, buf) = Console::buffer(true);
+        c.verbatim("::error::x\nline2");
+        let out = buf.contents();
+        let lines: Vec<_> = out.lines().collect();
+        let token = lines[0].strip_prefix("::stop-commands::").expect("fence");
+        assert!(token.len() >= 32);
+        assert_eq!(lines[3], format!("::{token}::"));
+    }
+
+    #[test]
+    fn mask_only_inside_github() {
+        let (c, buf) = Console::buffer(false);
+        c.mask("secret");
+        assert_eq!(buf.contents(), "");
+    }
+}
