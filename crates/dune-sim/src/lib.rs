@@ -39,6 +39,8 @@ pub struct RecordedRequest {
     pub path: String,
     /// Raw query string; an `api_key` value is replaced by `REDACTED`.
     pub query: Option<String>,
+    /// The `Accept` header the client sent, if any.
+    pub accept: Option<String>,
     /// Request body as text (lossy UTF-8).
     pub body: String,
     /// Whether the request carried an acceptable API key (the key itself is never stored).

@@ -95,6 +95,7 @@ fn record_lines(sim: &Simulator) -> String {
             "method": r.method,
             "path": r.path,
             "query": r.query,
+            "accept": r.accept,
             "body": r.body,
             "api_key_ok": r.api_key_ok,
             "status": r.status,
