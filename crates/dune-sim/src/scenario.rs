@@ -1403,7 +1403,9 @@ faults:
         let end = start + readme[start..].find("```").unwrap();
         let s = Scenario::from_yaml_or_json(&readme[start..end]).unwrap();
         assert_eq!(s.queries[0].nodes.len(), 3);
-        assert_eq!(s.faults[0].responses.len(), 10);
+        assert_eq!(s.faults[0].responses.len(), 11);
+        assert_eq!(s.latest_results[0].age, Duration::from_secs(600));
+        assert_eq!(s.queries[0].nodes[1].columns, Some(4));
         assert!(s.faults[1].responses[0].apply);
     }
 
