@@ -11,7 +11,10 @@ use serde_json::{Map, Value, json};
 
 use crate::engine::{NodeKind, Phase, PipelineRun, PipelineState, RunNode};
 use crate::results;
-use crate::scenario::{FaultEndpoint, NodeDef, Outcome, StatusStyle, check_graph};
+use crate::scenario::{
+    BothStatusObjects, DatapointLimitResponse, FaultEndpoint, LatestResult, NodeDef, Outcome,
+    PartialResults, StatusStyle, check_graph, short_view_name,
+};
 use crate::server::Shared;
 use crate::util::{fnv1a, format_timestamp, is_ulid};
 
@@ -29,6 +32,8 @@ pub(crate) enum Route {
     ExecutionResults(String),
     ExecutionResultsCsv(String),
     ExecutionCancel(String),
+    QueryResults(String),
+    QueryResultsCsv(String),
     NotFound,
 }
 
@@ -48,6 +53,8 @@ impl Route {
             ("GET", ["execution", id, "results"]) => Route::ExecutionResults(s(id)),
             ("GET", ["execution", id, "results", "csv"]) => Route::ExecutionResultsCsv(s(id)),
             ("POST", ["execution", id, "cancel"]) => Route::ExecutionCancel(s(id)),
+            ("GET", ["query", id, "results"]) => Route::QueryResults(s(id)),
+            ("GET", ["query", id, "results", "csv"]) => Route::QueryResultsCsv(s(id)),
             _ => Route::NotFound,
         }
     }
@@ -63,6 +70,8 @@ impl Route {
             Route::ExecutionResults(_) => FaultEndpoint::ExecutionResults,
             Route::ExecutionResultsCsv(_) => FaultEndpoint::ExecutionResultsCsv,
             Route::ExecutionCancel(_) => FaultEndpoint::ExecutionCancel,
+            Route::QueryResults(_) => FaultEndpoint::QueryResults,
+            Route::QueryResultsCsv(_) => FaultEndpoint::QueryResultsCsv,
             Route::NotFound => return None,
         })
     }
@@ -107,6 +116,8 @@ pub(crate) fn dispatch(shared: &Shared, route: &Route, query: Option<&str>, body
         Route::ExecutionStatus(id) => execution_status(shared, id),
         Route::ExecutionResults(id) => execution_results(shared, id, &params, false),
         Route::ExecutionResultsCsv(id) => execution_results(shared, id, &params, true),
+        Route::QueryResults(id) => query_results(shared, id, &params, false),
+        Route::QueryResultsCsv(id) => query_results(shared, id, &params, true),
         Route::ExecutionCancel(id) => cancel_execution(shared, id),
         Route::NotFound => Reply::error(404, "not found"),
     }
@@ -339,9 +350,12 @@ fn execute_pipeline(shared: &Shared, body: &[u8]) -> Reply {
                         format!("node {id}: materialized_view_refresh.name must not be empty"),
                     );
                 }
-                let behaviour =
-                    lookup_behaviour(shared, |d| d.materialized_view.as_deref() == Some(&v.name))
-                        .unwrap_or_else(|| NodeDef::materialized_view(id, v.name.clone()));
+                let behaviour = lookup_behaviour(shared, |d| {
+                    d.materialized_view
+                        .as_deref()
+                        .is_some_and(|m| m == v.name || short_view_name(m) == v.name)
+                })
+                .unwrap_or_else(|| NodeDef::materialized_view(id, v.name.clone()));
                 (NodeKind::View { name: v.name }, v.performance, behaviour)
             }
             (Some(_), Some(_)) => {
@@ -422,6 +436,15 @@ fn start_pipeline(shared: &Shared, specs: Vec<NodeSpec>) -> Reply {
             .insert(id.clone(), (pipeline_id.clone(), i));
         node.execution_id = id;
     }
+    for (i, node) in run.nodes.iter().enumerate() {
+        if let Some(q) = node.query_id() {
+            state
+                .latest
+                .entry(q)
+                .or_default()
+                .push((pipeline_id.clone(), i));
+        }
+    }
     state.pipelines.insert(pipeline_id.clone(), run);
     state.pipelines_started += 1;
     Reply::json(200, &json!({ "pipeline_execution_id": pipeline_id }))
@@ -460,6 +483,7 @@ fn query_pipeline(shared: &Shared, raw_id: &str, params: &Params) -> Reply {
             node.insert("dependencies".into(), json!(n.dependencies));
             match kind_of(n, query_id, &parameters) {
                 NodeKind::View { name } => {
+                    let name = shared.scenario.view_names_in_definition.apply(&name);
                     node.insert(
                         "materialized_view_refresh".into(),
                         json!({ "name": name, "performance": perf }),
@@ -493,7 +517,8 @@ fn node_status_string(shared: &Shared, phase: Phase, forced: Option<&str>) -> St
     };
     let pending = pick(&names.pending, "pending", "QUERY_STATE_PENDING");
     match phase {
-        Phase::Waiting | Phase::Pending => pending,
+        Phase::Waiting => names.waiting.clone().unwrap_or(pending),
+        Phase::Pending => pending,
         Phase::Blocked => names.blocked.clone().unwrap_or(pending),
         Phase::Executing => pick(&names.executing, "executing", "QUERY_STATE_EXECUTING"),
         Phase::Ended(o) => {
@@ -537,14 +562,21 @@ fn pipeline_status(shared: &Shared, id: &str) -> Reply {
                     n.behaviour.status.as_deref()
                 )),
             );
-            let key = match &n.kind {
+            let (key, other) = match &n.kind {
                 NodeKind::Query { query_id, .. } => {
                     st.insert("query_id".into(), json!(query_id));
-                    "query_execution_status"
+                    (
+                        "query_execution_status",
+                        ("materialized_view_refresh_status", json!({"name": ""})),
+                    )
                 }
                 NodeKind::View { name } => {
+                    let name = shared.scenario.view_names_in_status.apply(name);
                     st.insert("name".into(), json!(name));
-                    "materialized_view_refresh_status"
+                    (
+                        "materialized_view_refresh_status",
+                        ("query_execution_status", json!({"query_id": 0})),
+                    )
                 }
             };
             if run.submitted(i, t) {
@@ -553,7 +585,22 @@ fn pipeline_status(shared: &Shared, id: &str) -> Reply {
             if phase == Phase::Ended(Outcome::Failed) {
                 st.insert("error".into(), json!(n.error_message()));
             }
-            json!({ "id": n.id, key: st })
+            let mut node = json!({ "id": n.id, key: st });
+            let unused = match shared.scenario.both_status_objects {
+                BothStatusObjects::Off => None,
+                BothStatusObjects::Null => Some(Value::Null),
+                BothStatusObjects::Empty => {
+                    let (_, mut empty) = other.clone();
+                    for field in ["status", "execution_id", "error"] {
+                        empty[field] = json!("");
+                    }
+                    Some(empty)
+                }
+            };
+            if let (Some(v), Value::Object(m)) = (unused, &mut node) {
+                m.insert(other.0.into(), v);
+            }
+            node
         })
         .collect();
     let names = &shared.scenario.pipeline_status_names;
@@ -591,17 +638,19 @@ fn pipeline_status(shared: &Shared, id: &str) -> Reply {
     Reply::json(200, &Value::Object(body))
 }
 
-/// Everything the execution endpoints need about one node execution, copied out of the lock.
+/// Everything the execution endpoints need about one execution, copied out of the lock.
 struct ExecView {
     execution_id: String,
     query_id: Option<u64>,
     phase: Phase,
-    submitted_at: Duration,
-    started_at: Option<Duration>,
-    ended_at: Option<Duration>,
+    /// Timestamps, in nanoseconds since the Unix epoch.
+    submitted_at: i128,
+    started_at: Option<i128>,
+    ended_at: Option<i128>,
     queue: Duration,
     run_time: Duration,
     rows: u64,
+    columns: u32,
     credits: f64,
     error: Value,
     seed: u64,
@@ -624,6 +673,13 @@ fn lookup_execution(shared: &Shared, raw: &str) -> Result<Lookup, Reply> {
     let id = raw.to_ascii_uppercase();
     let now = shared.now();
     let state = shared.lock();
+    if let Some(&li) = state.static_executions.get(&id) {
+        return Ok(Lookup::Found(Box::new(static_view(
+            shared,
+            &shared.scenario.latest_results[li],
+            id,
+        ))));
+    }
     let Some((pid, i)) = state.executions.get(&id) else {
         return Ok(Lookup::Unknown);
     };
@@ -637,10 +693,36 @@ fn lookup_execution(shared: &Shared, raw: &str) -> Result<Lookup, Reply> {
     Ok(Lookup::Found(Box::new(exec_view(shared, run, *i, t))))
 }
 
+/// `error` object of a failed execution.
+fn error_object(
+    error_type: Option<&str>,
+    message: String,
+    line: Option<u64>,
+    column: Option<u64>,
+) -> Value {
+    let mut error = Map::new();
+    error.insert(
+        "type".into(),
+        json!(error_type.unwrap_or("FAILED_TYPE_EXECUTION_FAILED")),
+    );
+    error.insert("message".into(), json!(message));
+    let mut meta = Map::new();
+    if let Some(l) = line {
+        meta.insert("line".into(), json!(l));
+    }
+    if let Some(c) = column {
+        meta.insert("column".into(), json!(c));
+    }
+    if !meta.is_empty() {
+        error.insert("metadata".into(), Value::Object(meta));
+    }
+    Value::Object(error)
+}
+
 fn exec_view(shared: &Shared, run: &PipelineRun, i: usize, t: Duration) -> ExecView {
     let node = &run.nodes[i];
     let phase = run.phase(i, t);
-    let abs = |d: Duration| shared.event_time(run.created, d);
+    let abs = |d: Duration| shared.timestamp_nanos(shared.event_time(run.created, d));
     let (submit, start, end) = match run.timeline(i) {
         crate::engine::Timeline::Runs {
             submit, start, end, ..
@@ -650,26 +732,6 @@ fn exec_view(shared: &Shared, run: &PipelineRun, i: usize, t: Duration) -> ExecV
     let started = start.filter(|s| t >= *s);
     let ended = (t >= end).then_some(end);
     let b = &node.behaviour;
-    let mut error = Map::new();
-    error.insert(
-        "type".into(),
-        json!(
-            b.error_type
-                .clone()
-                .unwrap_or_else(|| "FAILED_TYPE_EXECUTION_FAILED".to_owned())
-        ),
-    );
-    error.insert("message".into(), json!(node.error_message()));
-    let mut meta = Map::new();
-    if let Some(l) = b.error_line {
-        meta.insert("line".into(), json!(l));
-    }
-    if let Some(c) = b.error_column {
-        meta.insert("column".into(), json!(c));
-    }
-    if !meta.is_empty() {
-        error.insert("metadata".into(), Value::Object(meta));
-    }
     let credits = match phase {
         Phase::Ended(o) => node.credits(o),
         _ => 0.0,
@@ -684,9 +746,49 @@ fn exec_view(shared: &Shared, run: &PipelineRun, i: usize, t: Duration) -> ExecV
         queue: start.unwrap_or(end).saturating_sub(submit),
         run_time: start.map_or(Duration::ZERO, |s| end.saturating_sub(s)),
         rows: node.rows(),
+        columns: b.columns.unwrap_or(results::DEFAULT_COLUMNS),
         credits,
-        error: Value::Object(error),
+        error: error_object(
+            b.error_type.as_deref(),
+            node.error_message(),
+            b.error_line,
+            b.error_column,
+        ),
         seed: fnv1a(&node.execution_id),
+    }
+}
+
+/// A scenario's `latest_results` entry: it ended `age` before the epoch (or the simulator's start).
+fn static_view(shared: &Shared, l: &LatestResult, execution_id: String) -> ExecView {
+    let end = shared
+        .timestamp_nanos(Duration::ZERO)
+        .saturating_sub(l.age.as_nanos() as i128);
+    let start = end.saturating_sub(l.duration.as_nanos() as i128);
+    let credits = match l.state {
+        Outcome::Failed | Outcome::Cancelled => 0.0,
+        _ => 10.0,
+    };
+    ExecView {
+        seed: fnv1a(&execution_id),
+        execution_id,
+        query_id: Some(l.query_id),
+        phase: Phase::Ended(l.state),
+        submitted_at: start,
+        started_at: Some(start),
+        ended_at: Some(end),
+        queue: Duration::ZERO,
+        run_time: l.duration,
+        rows: l.rows.unwrap_or(5),
+        columns: l.columns.unwrap_or(results::DEFAULT_COLUMNS),
+        credits,
+        error: error_object(
+            None,
+            l.error
+                .clone()
+                .unwrap_or_else(|| "Query execution failed (simulated)".to_owned()),
+            None,
+            None,
+        ),
     }
 }
 
@@ -711,8 +813,8 @@ impl ExecView {
     }
 
     /// Fields shared by the status and results responses.
-    fn common(&self, shared: &Shared) -> Map<String, Value> {
-        let ts = |d: Duration| json!(format_timestamp(shared.timestamp_nanos(d)));
+    fn common(&self) -> Map<String, Value> {
+        let ts = |n: i128| json!(format_timestamp(n));
         let mut m = Map::new();
         m.insert("execution_id".into(), json!(self.execution_id));
         if let Some(q) = self.query_id {
@@ -731,7 +833,10 @@ impl ExecView {
             m.insert("execution_ended_at".into(), ts(e));
             match self.outcome() {
                 Some(Outcome::Completed | Outcome::CompletedPartial) => {
-                    m.insert("expires_at".into(), ts(e.saturating_add(RESULT_RETENTION)));
+                    m.insert(
+                        "expires_at".into(),
+                        ts(e.saturating_add(RESULT_RETENTION.as_nanos() as i128)),
+                    );
                 }
                 Some(Outcome::Expired) => {
                     m.insert("expires_at".into(), ts(e));
@@ -749,14 +854,15 @@ impl ExecView {
     }
 
     fn metadata(&self, page_rows: u64, page_bytes: Option<u64>) -> Value {
+        let total_bytes = results::estimated_total_bytes(self.rows, self.columns);
         json!({
-            "column_names": results::COLUMN_NAMES,
-            "column_types": results::COLUMN_TYPES,
+            "column_names": results::column_names(self.columns),
+            "column_types": results::column_types(self.columns),
             "row_count": page_rows,
-            "result_set_bytes": page_bytes.unwrap_or_else(|| results::estimated_total_bytes(self.rows)),
+            "result_set_bytes": page_bytes.unwrap_or(total_bytes),
             "total_row_count": self.rows,
-            "total_result_set_bytes": results::estimated_total_bytes(self.rows),
-            "datapoint_count": self.rows.saturating_mul(results::COLUMN_NAMES.len() as u64),
+            "total_result_set_bytes": total_bytes,
+            "datapoint_count": self.rows.saturating_mul(u64::from(self.columns)),
             "pending_time_millis": self.queue.as_millis() as u64,
             "execution_time_millis": self.run_time.as_millis() as u64,
         })
@@ -782,7 +888,7 @@ fn execution_status(shared: &Shared, raw: &str) -> Reply {
         Ok(_) => return not_found_execution(),
         Err(r) => return r,
     };
-    let mut m = view.common(shared);
+    let mut m = view.common();
     if view.phase == Phase::Pending {
         m.insert("queue_position".into(), json!(1));
     }
@@ -795,24 +901,107 @@ fn execution_status(shared: &Shared, raw: &str) -> Reply {
 
 const PARTIAL_ERROR: &str = "Partial Result, please request with 'allow_partial_results=true'";
 
+/// Message of the 400 for a page above `max_datapoints_per_request`. A guess: Dune documents the
+/// 250,000 datapoints default and the `ignore_max_datapoints_per_request` parameter, but not the
+/// status code or wording of the response.
+fn datapoint_error(datapoints: u64, cap: u64) -> String {
+    format!(
+        "This request would return {datapoints} datapoints, above the limit of {cap} datapoints per request. Request fewer rows or columns (limit, columns), or set ignore_max_datapoints_per_request=true."
+    )
+}
+
 fn execution_results(shared: &Shared, raw: &str, params: &Params, csv: bool) -> Reply {
     let view = match lookup_execution(shared, raw) {
         Ok(Lookup::Found(v)) => *v,
         Ok(_) => return not_found_execution(),
         Err(r) => return r,
     };
-    let (limit, offset, allow_partial) = match (
+    let path = format!("/api/v1/execution/{}/results", view.execution_id);
+    results_page(shared, &view, &path, params, csv)
+}
+
+/// `GET /query/{id}/results[/csv]`: the newest ended execution of the query by a pipeline of this
+/// simulator, else the scenario's `latest_results` entry, else 404.
+fn query_results(shared: &Shared, raw: &str, params: &Params, csv: bool) -> Reply {
+    let query_id = match parse_query_id(raw) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let now = shared.now();
+    let view = {
+        let state = shared.lock();
+        let from_pipeline = state.latest.get(&query_id).and_then(|runs| {
+            runs.iter().rev().find_map(|(pid, i)| {
+                let run = state.pipelines.get(pid)?;
+                let t = run.rel(now);
+                matches!(run.phase(*i, t), Phase::Ended(_)).then(|| exec_view(shared, run, *i, t))
+            })
+        });
+        from_pipeline.or_else(|| {
+            let li = shared
+                .scenario
+                .latest_results
+                .iter()
+                .position(|l| l.query_id == query_id)?;
+            let id = state.static_ids.get(li)?.clone();
+            Some(static_view(shared, &shared.scenario.latest_results[li], id))
+        })
+    };
+    let Some(view) = view else {
+        let known = shared.scenario.queries.iter().any(|q| {
+            q.query_id == query_id || q.nodes.iter().any(|n| n.query_id == Some(query_id))
+        });
+        return Reply::error(
+            404,
+            if known {
+                "No execution found for this query"
+            } else {
+                "Query not found"
+            },
+        );
+    };
+    let path = format!("/api/v1/query/{query_id}/results");
+    results_page(shared, &view, &path, params, csv)
+}
+
+/// A page of results (JSON or CSV) of `view`; `path` is the endpoint `next_uri` points back to.
+fn results_page(shared: &Shared, view: &ExecView, path: &str, params: &Params, csv: bool) -> Reply {
+    let (limit, offset, allow_partial, ignore_cap) = match (
         params.u64("limit"),
         params.u64("offset"),
         params.bool("allow_partial_results"),
+        params.bool("ignore_max_datapoints_per_request"),
     ) {
-        (Ok(l), Ok(o), Ok(a)) => (l, o.unwrap_or(0), a),
-        (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r,
+        (Ok(l), Ok(o), Ok(a), Ok(i)) => (l, o.unwrap_or(0), a, i),
+        (Err(r), _, _, _) | (_, Err(r), _, _) | (_, _, Err(r), _) | (_, _, _, Err(r)) => {
+            return r;
+        }
     };
     let has_rows = match view.outcome() {
         Some(Outcome::Completed) => true,
         Some(Outcome::CompletedPartial) if allow_partial => true,
-        Some(Outcome::CompletedPartial) => return Reply::error(400, PARTIAL_ERROR),
+        Some(Outcome::CompletedPartial) => match shared.scenario.partial_results_without_allow {
+            PartialResults::Error => return Reply::error(400, PARTIAL_ERROR),
+            PartialResults::PartialState if !csv => {
+                return Reply::json(200, &Value::Object(view.common()));
+            }
+            PartialResults::FailedState if !csv => {
+                let mut m = view.common();
+                m.insert("state".into(), json!("QUERY_STATE_FAILED"));
+                m.remove("expires_at");
+                m.insert(
+                    "error".into(),
+                    error_object(
+                        Some("FAILED_TYPE_RESULT_TOO_LARGE"),
+                        PARTIAL_ERROR.to_owned(),
+                        None,
+                        None,
+                    ),
+                );
+                return Reply::json(200, &Value::Object(m));
+            }
+            _ => false,
+        },
         _ => false,
     };
     if !has_rows {
@@ -826,32 +1015,48 @@ fn execution_results(shared: &Shared, raw: &str, params: &Params, csv: bool) -> 
                 ),
             );
         }
-        return Reply::json(200, &Value::Object(view.common(shared)));
+        return Reply::json(200, &Value::Object(view.common()));
     }
     let max = shared.scenario.max_page_rows;
-    let limit = match limit {
+    let mut limit = match limit {
         None | Some(0) => max,
         Some(l) => l.min(max),
     };
     let total = view.rows;
     let start = offset.min(total);
-    let end = start.saturating_add(limit).min(total);
+    let mut end = start.saturating_add(limit).min(total);
+    let cols = u64::from(view.columns.max(1));
+    let cap = shared.scenario.max_datapoints_per_request;
+    let datapoints = (end - start).saturating_mul(cols);
+    if cap > 0 && !ignore_cap && datapoints > cap {
+        match shared.scenario.datapoint_limit_response {
+            DatapointLimitResponse::Error => {
+                return Reply::error(400, datapoint_error(datapoints, cap));
+            }
+            DatapointLimitResponse::Shorten => {
+                limit = (cap / cols).max(1);
+                end = start.saturating_add(limit).min(total);
+            }
+        }
+    }
     let next = (end < total).then_some(end);
     let next_uri = |suffix: &str| {
         next.map(|n| {
-            let mut uri = format!(
-                "{}/api/v1/execution/{}/results{suffix}?limit={limit}&offset={n}",
-                shared.base_url, view.execution_id
-            );
+            let mut uri = format!("{}{path}{suffix}?limit={limit}&offset={n}", shared.base_url);
             if allow_partial {
                 uri.push_str("&allow_partial_results=true");
+            }
+            if ignore_cap {
+                uri.push_str("&ignore_max_datapoints_per_request=true");
             }
             uri
         })
     };
+    let columns = view.columns;
     if csv {
-        let mut out = String::with_capacity(capacity(end - start, 40));
-        results::write_csv(&mut out, view.seed, start, end);
+        let per_row = 10 * u64::from(columns);
+        let mut out = String::with_capacity(capacity(end - start, per_row));
+        results::write_csv(&mut out, view.seed, start, end, columns);
         let mut reply = Reply::raw(200, "text/csv", out);
         if let (Some(n), Some(uri)) = (next, next_uri("/csv")) {
             reply.headers.push(("x-dune-next-uri", uri));
@@ -859,19 +1064,20 @@ fn execution_results(shared: &Shared, raw: &str, params: &Params, csv: bool) -> 
         }
         return reply;
     }
-    let mut head = view.common(shared);
+    let mut head = view.common();
     if let (Some(n), Some(uri)) = (next, next_uri("")) {
         head.insert("next_uri".into(), json!(uri));
         head.insert("next_offset".into(), json!(n));
     }
     // Write `{...head, "result": {"rows": [...], "metadata": {...}}}` without building a Value per row.
     let head = Value::Object(head).to_string();
-    let mut out = String::with_capacity(capacity(end - start, 80) + head.len());
+    let per_row = 20 * u64::from(columns);
+    let mut out = String::with_capacity(capacity(end - start, per_row) + head.len());
     out.push_str(&head[..head.len() - 1]);
     out.push_str(",\"result\":{\"rows\":[");
-    let bytes = results::write_json_rows(&mut out, view.seed, start, end);
+    let bytes = results::write_json_rows(&mut out, view.seed, start, end, columns);
     out.push_str("],\"metadata\":");
-    let meta = view.metadata(end - start, Some(results::header_bytes() + bytes));
+    let meta = view.metadata(end - start, Some(results::header_bytes(columns) + bytes));
     out.push_str(&meta.to_string());
     out.push_str("}}");
     Reply::raw(200, "application/json", out)
@@ -897,6 +1103,9 @@ fn cancel_execution(shared: &Shared, raw: &str) -> Reply {
     let id = raw.to_ascii_uppercase();
     let now = shared.now();
     let mut state = shared.lock();
+    if state.static_executions.contains_key(&id) {
+        return Reply::json(200, &json!({ "success": false }));
+    }
     let Some((pid, i)) = state.executions.get(&id).cloned() else {
         return not_found_execution();
     };

@@ -5,6 +5,26 @@
 //! real second); faults (errors, 429s, dropped connections, truncated, garbage, oversized or slow
 //! bodies) are injected per endpoint; every request is recorded for assertions.
 //!
+//! Built-in scenarios ([`Scenario::builtin`], `dune-sim --builtin NAME`):
+//!
+//! - `demo`: root query 3493826, a chain of five nodes (a materialized view, then four queries);
+//!   `demo-failing`: the same with node 3 failing, so nodes 4 and 5 never start.
+//! - `single`: query 1111, one 5 s node. `query-state`: `demo` with `QUERY_STATE_*` node statuses.
+//! - `mv-only`: root query 4242, two materialized views and a query depending on both.
+//! - `vocab-succeeding` / `vocab-failing`: root query 5550000; a materialized view
+//!   `dune.acme.mv_daily_volume`, queries 5550001 and 5550002 reading it, and the root depending on
+//!   both, reported in an entirely different vocabulary: top-level
+//!   `PIPELINE_EXECUTION_STATUS_{PENDING,RUNNING,SUCCEEDED,ERRORED,ABORTED}`, nodes `scheduled`,
+//!   `in_progress`, `succeeded`, `errored`, `aborted`. In `vocab-failing` node 2 (query 5550001)
+//!   fails, node 4 is `aborted` and the pipeline ends `PIPELINE_EXECUTION_STATUS_ERRORED`.
+//!
+//! Server variants a client must cope with are scenario fields (and `dune-sim` flags):
+//! `status_names` / `pipeline_status_names` (any string for any state), `both_status_objects`,
+//! `view_names_in_status` / `view_names_in_definition`, `max_datapoints_per_request` with
+//! `datapoint_limit_response` and per-node `columns`, `partial_results_without_allow`,
+//! `latest_results` (`GET /query/{id}/results`), and 402/403 fault presets
+//! ([`FaultResponse::billing_limit_exceeded`], [`FaultResponse::forbidden`]).
+//!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! let sim = dune_sim::Simulator::start(dune_sim::Scenario::builtin("demo").expect("builtin")).await?;
@@ -39,6 +59,8 @@ pub struct RecordedRequest {
     pub path: String,
     /// Raw query string; an `api_key` value is replaced by `REDACTED`.
     pub query: Option<String>,
+    /// The `Accept` header the client sent, if any.
+    pub accept: Option<String>,
     /// Request body as text (lossy UTF-8).
     pub body: String,
     /// Whether the request carried an acceptable API key (the key itself is never stored).

@@ -7,7 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser;
-use dune_sim::{Scenario, Simulator};
+use dune_sim::{
+    BothStatusObjects, DatapointLimitResponse, Fault, FaultEndpoint, FaultResponse, PartialResults,
+    Scenario, Simulator, ViewNames,
+};
 
 /// A local simulator of the Dune Analytics API (pipelines, executions, results).
 #[derive(Debug, Parser)]
@@ -28,6 +31,30 @@ struct Args {
     /// Override the scenario's time scale (virtual seconds per real second).
     #[arg(long, value_name = "X")]
     time_scale: Option<f64>,
+    /// Add a fault: ENDPOINT:PRESET, e.g. `pipeline_execute:billing_limit` (402),
+    /// `any:forbidden` (403), `execution_results:request_limit` (402), `pipeline_status:503`.
+    /// PRESET is billing_limit, request_limit, forbidden, rate_limited, drop, garbage or a status
+    /// code. Repeatable; applies to the first matching request.
+    #[arg(long, value_name = "ENDPOINT:PRESET", value_parser = parse_fault)]
+    fault: Vec<Fault>,
+    /// Every pipeline-status node carries both status objects, the unused one `null` or `empty`.
+    #[arg(long, value_name = "null|empty|off", value_parser = parse_word::<BothStatusObjects>)]
+    both_status_objects: Option<BothStatusObjects>,
+    /// How the pipeline status names materialized views.
+    #[arg(long, value_name = "full|short", value_parser = parse_word::<ViewNames>)]
+    view_names_in_status: Option<ViewNames>,
+    /// How the pipeline definition (GET /query/{id}/pipeline) names materialized views.
+    #[arg(long, value_name = "full|short", value_parser = parse_word::<ViewNames>)]
+    view_names_in_definition: Option<ViewNames>,
+    /// Cap on datapoints (rows x columns) per results page (0 = off; Dune's default is 250000).
+    #[arg(long, value_name = "N")]
+    max_datapoints_per_request: Option<u64>,
+    /// What a page over the datapoint cap gets.
+    #[arg(long, value_name = "shorten|error", value_parser = parse_word::<DatapointLimitResponse>)]
+    datapoint_limit_response: Option<DatapointLimitResponse>,
+    /// What /results answers for a partial result without allow_partial_results=true.
+    #[arg(long, value_name = "error|partial_state|failed_state", value_parser = parse_word::<PartialResults>)]
+    partial_results_without_allow: Option<PartialResults>,
     /// Print the built-in scenario names and exit.
     #[arg(long)]
     list: bool,
@@ -35,6 +62,24 @@ struct Args {
     /// `"type": "summary"` line (pipelines started, executions cancelled).
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
+}
+
+/// A snake_case scenario word (`short`, `failed_state`, ...) as the scenario file spells it.
+fn parse_word<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(|e| e.to_string())
+}
+
+fn parse_fault(text: &str) -> Result<Fault, String> {
+    let (endpoint, preset) = text
+        .split_once(':')
+        .ok_or_else(|| format!("expected ENDPOINT:PRESET, got {text:?}"))?;
+    let endpoint: FaultEndpoint = parse_word(endpoint)?;
+    let response = FaultResponse::preset(preset).ok_or_else(|| {
+        format!(
+            "unknown preset {preset:?} (billing_limit, request_limit, forbidden, rate_limited, drop, garbage or a status code)"
+        )
+    })?;
+    Ok(Fault::new(endpoint, [response]))
 }
 
 fn load(args: &Args) -> anyhow::Result<Scenario> {
@@ -56,6 +101,25 @@ fn load(args: &Args) -> anyhow::Result<Scenario> {
     };
     if let Some(x) = args.time_scale {
         scenario.time_scale = x;
+    }
+    scenario.faults.extend(args.fault.iter().cloned());
+    if let Some(x) = args.both_status_objects {
+        scenario.both_status_objects = x;
+    }
+    if let Some(x) = args.view_names_in_status {
+        scenario.view_names_in_status = x;
+    }
+    if let Some(x) = args.view_names_in_definition {
+        scenario.view_names_in_definition = x;
+    }
+    if let Some(x) = args.max_datapoints_per_request {
+        scenario.max_datapoints_per_request = x;
+    }
+    if let Some(x) = args.datapoint_limit_response {
+        scenario.datapoint_limit_response = x;
+    }
+    if let Some(x) = args.partial_results_without_allow {
+        scenario.partial_results_without_allow = x;
     }
     scenario.validate()?;
     Ok(scenario)
@@ -95,6 +159,7 @@ fn record_lines(sim: &Simulator) -> String {
             "method": r.method,
             "path": r.path,
             "query": r.query,
+            "accept": r.accept,
             "body": r.body,
             "api_key_ok": r.api_key_ok,
             "status": r.status,

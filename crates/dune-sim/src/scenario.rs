@@ -40,6 +40,39 @@ pub struct Scenario {
     /// Largest page of result rows; a larger (or absent) `limit` is lowered to this.
     #[serde(default = "default_max_page_rows")]
     pub max_page_rows: u64,
+    /// Extra status-object variant: every node in the pipeline status carries both
+    /// `query_execution_status` and `materialized_view_refresh_status`, the unused one `null`
+    /// (`null`) or with empty strings and zero (`empty`). Default `off` (only the used one).
+    #[serde(
+        default,
+        skip_serializing_if = "BothStatusObjects::is_off",
+        deserialize_with = "BothStatusObjects::deserialize_field"
+    )]
+    pub both_status_objects: BothStatusObjects,
+    /// How the pipeline status names a materialized view: `full` (as in the scenario, the default) or
+    /// `short` (the part after the last `.`, e.g. `mv_daily_volume`).
+    #[serde(default, skip_serializing_if = "ViewNames::is_full")]
+    pub view_names_in_status: ViewNames,
+    /// How the pipeline definition (`GET /query/{id}/pipeline`) names a materialized view.
+    #[serde(default, skip_serializing_if = "ViewNames::is_full")]
+    pub view_names_in_definition: ViewNames,
+    /// Cap on datapoints (rows x columns) per results page; 0 = no cap (the default here; Dune
+    /// documents 250,000). `ignore_max_datapoints_per_request=true` lifts it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_datapoints_per_request: u64,
+    /// What a results page above `max_datapoints_per_request` gets: a shorter page (`shorten`, the
+    /// default) or a 400 error (`error`).
+    #[serde(default, skip_serializing_if = "DatapointLimitResponse::is_shorten")]
+    pub datapoint_limit_response: DatapointLimitResponse,
+    /// What `/results` answers for a `completed_partial` execution without
+    /// `allow_partial_results=true`: `error` (400, the default), `partial_state` (200, state
+    /// `QUERY_STATE_COMPLETED_PARTIAL`, no rows) or `failed_state` (200, state `QUERY_STATE_FAILED`
+    /// with an `error` object, no rows).
+    #[serde(default, skip_serializing_if = "PartialResults::is_error")]
+    pub partial_results_without_allow: PartialResults,
+    /// Latest results of saved queries (`GET /query/{query_id}/results`), before any pipeline runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latest_results: Vec<LatestResult>,
     /// Saved queries that have a pipeline.
     #[serde(default)]
     pub queries: Vec<QueryDef>,
@@ -59,6 +92,13 @@ impl Default for Scenario {
             pipeline_status_names: PipelineStatusNames::default(),
             pipeline_error: true,
             max_page_rows: default_max_page_rows(),
+            both_status_objects: BothStatusObjects::Off,
+            view_names_in_status: ViewNames::Full,
+            view_names_in_definition: ViewNames::Full,
+            max_datapoints_per_request: 0,
+            datapoint_limit_response: DatapointLimitResponse::Shorten,
+            partial_results_without_allow: PartialResults::Error,
+            latest_results: Vec::new(),
             queries: Vec::new(),
             faults: Vec::new(),
         }
@@ -80,6 +120,148 @@ fn default_node_duration() -> Duration {
 fn is_false(b: &bool) -> bool {
     !*b
 }
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// See [`Scenario::both_status_objects`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BothStatusObjects {
+    /// Only the status object of the node's kind (Dune's documented shape).
+    #[default]
+    Off,
+    /// The unused object is `null`. In YAML, `null`, `"null"` and `nulls` all select this.
+    Null,
+    /// The unused object has every field empty: `""` strings and `query_id: 0`.
+    Empty,
+}
+
+impl BothStatusObjects {
+    fn is_off(&self) -> bool {
+        *self == BothStatusObjects::Off
+    }
+
+    /// An explicit YAML/JSON `null` means the `null` variant (absent means `off`).
+    fn deserialize_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Option::<String>::deserialize(d)?.as_deref() {
+            None | Some("null" | "nulls") => Ok(BothStatusObjects::Null),
+            Some("empty") => Ok(BothStatusObjects::Empty),
+            Some("off") => Ok(BothStatusObjects::Off),
+            Some(other) => Err(serde::de::Error::custom(format!(
+                "both_status_objects: expected null, empty or off, got {other:?}"
+            ))),
+        }
+    }
+}
+
+/// See [`Scenario::view_names_in_status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewNames {
+    /// The name as written in the scenario (normally `dune.<owner>.<name>`).
+    #[default]
+    Full,
+    /// Only the part after the last `.`.
+    Short,
+}
+
+impl ViewNames {
+    fn is_full(&self) -> bool {
+        *self == ViewNames::Full
+    }
+
+    /// `name` in this style.
+    pub fn apply<'a>(&self, name: &'a str) -> &'a str {
+        match self {
+            ViewNames::Full => name,
+            ViewNames::Short => short_view_name(name),
+        }
+    }
+}
+
+/// `dune.acme.mv_daily_volume` -> `mv_daily_volume`.
+pub fn short_view_name(name: &str) -> &str {
+    name.rsplit('.').next().unwrap_or(name)
+}
+
+/// See [`Scenario::datapoint_limit_response`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatapointLimitResponse {
+    /// A shorter page (fewer rows), with `next_uri`/`next_offset` for the rest.
+    #[default]
+    Shorten,
+    /// 400 `{"error": "..."}` naming the datapoint limit.
+    Error,
+}
+
+impl DatapointLimitResponse {
+    fn is_shorten(&self) -> bool {
+        *self == DatapointLimitResponse::Shorten
+    }
+}
+
+/// See [`Scenario::partial_results_without_allow`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartialResults {
+    /// 400 `Partial Result, please request with 'allow_partial_results=true'`.
+    #[default]
+    Error,
+    /// 200 with state `QUERY_STATE_COMPLETED_PARTIAL`, `is_execution_finished: true`, no `result`.
+    PartialState,
+    /// 200 with state `QUERY_STATE_FAILED`, `is_execution_finished: true`, an `error`, no `result`.
+    FailedState,
+}
+
+impl PartialResults {
+    fn is_error(&self) -> bool {
+        *self == PartialResults::Error
+    }
+}
+
+/// The latest result of a saved query, served by `GET /query/{query_id}/results[/csv]` until a
+/// pipeline of this simulator runs the query. Its times are the scenario's epoch (or the simulator's
+/// start) minus `age`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatestResult {
+    pub query_id: u64,
+    /// How long before the epoch the execution ended.
+    #[serde(with = "duration_serde")]
+    pub age: Duration,
+    /// Final state of that execution (default completed).
+    #[serde(default)]
+    pub state: Outcome,
+    /// Executing time (default 10 s); it was submitted and started that long before it ended.
+    #[serde(default = "default_node_duration", with = "duration_serde")]
+    pub duration: Duration,
+    /// Result rows (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+    /// Result columns (default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<u32>,
+    /// Error message when the state is `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl LatestResult {
+    /// A completed latest result that ended `age` before the epoch.
+    pub fn new(query_id: u64, age: Duration) -> Self {
+        LatestResult {
+            query_id,
+            age,
+            state: Outcome::Completed,
+            duration: default_node_duration(),
+            rows: None,
+            columns: None,
+            error: None,
+        }
+    }
+}
 
 /// Which strings node statuses use in `GET /pipelines/executions/{id}/status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -97,6 +279,11 @@ pub enum StatusStyle {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatusNames {
+    /// A node whose dependencies are still running (not submitted, no execution id; default: the
+    /// `pending` string).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
+    /// A submitted, queued node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -215,6 +402,10 @@ pub struct NodeDef {
     /// Rows of the result (default 5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows: Option<u64>,
+    /// Columns of the result (default 4: `day`, `chain`, `volume`, `tx_count`; more add `metric_5`,
+    /// `metric_6`, ... of type double; fewer keep the first ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<u32>,
     /// Raw node status string reported once the node has ended (models unknown status strings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -236,6 +427,7 @@ impl NodeDef {
             error_column: None,
             credits: None,
             rows: None,
+            columns: None,
             status: None,
         }
     }
@@ -286,6 +478,12 @@ impl NodeDef {
         self.rows = Some(rows);
         self
     }
+
+    /// Sets the number of result columns.
+    pub fn columns(mut self, columns: u32) -> Self {
+        self.columns = Some(columns);
+        self
+    }
 }
 
 /// Endpoint a fault applies to.
@@ -308,6 +506,10 @@ pub enum FaultEndpoint {
     ExecutionResultsCsv,
     /// `POST /execution/{id}/cancel`
     ExecutionCancel,
+    /// `GET /query/{id}/results`
+    QueryResults,
+    /// `GET /query/{id}/results/csv`
+    QueryResultsCsv,
     /// Every request (that passed authentication), including unknown paths.
     Any,
 }
@@ -355,6 +557,9 @@ pub struct FaultResponse {
     /// Body text of a `status` response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// Message of a `status` response: the body becomes `{"error": "<message>"}` (not with `body`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// Content type of a `status` response (default `application/json`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
@@ -421,6 +626,45 @@ impl FaultResponse {
             status: Some(status),
             ..Default::default()
         }
+    }
+
+    /// A status response with body `{"error": message}`.
+    pub fn error(status: u16, message: impl Into<String>) -> Self {
+        FaultResponse {
+            status: Some(status),
+            error: Some(message.into()),
+            ..Default::default()
+        }
+    }
+
+    /// 402 with Dune's message for an account over its configured limits per billing cycle.
+    pub fn billing_limit_exceeded() -> Self {
+        Self::error(402, BILLING_LIMIT_MESSAGE)
+    }
+
+    /// 402 with Dune's message for a request over the configured limits per request.
+    pub fn request_limit_exceeded() -> Self {
+        Self::error(402, REQUEST_LIMIT_MESSAGE)
+    }
+
+    /// 403 with the message of Dune's spec (archived/unsaved query, or a key without the scope).
+    pub fn forbidden() -> Self {
+        Self::error(403, FORBIDDEN_MESSAGE)
+    }
+
+    /// A preset by name, as accepted by the binary's `--fault ENDPOINT:PRESET`:
+    /// `billing_limit` (402), `request_limit` (402), `forbidden` (403), `rate_limited` (429,
+    /// `Retry-After: 1`), `drop`, `garbage`, or an HTTP status code (`503`).
+    pub fn preset(name: &str) -> Option<Self> {
+        Some(match name {
+            "billing_limit" => Self::billing_limit_exceeded(),
+            "request_limit" => Self::request_limit_exceeded(),
+            "forbidden" => Self::forbidden(),
+            "rate_limited" => Self::rate_limited("1"),
+            "drop" => Self::drop_connection(),
+            "garbage" => Self::garbage(),
+            code => Self::status(code.parse().ok()?),
+        })
     }
 
     /// A 429 with a `Retry-After` header.
@@ -501,7 +745,10 @@ impl FaultResponse {
                 "status",
                 FaultKind::Status {
                     status,
-                    body: self.body.clone(),
+                    body: match &self.error {
+                        Some(m) => Some(serde_json::json!({ "error": m }).to_string()),
+                        None => self.body.clone(),
+                    },
                     content_type: self.content_type.clone(),
                     retry_after: self.retry_after.clone(),
                 },
@@ -543,6 +790,7 @@ impl FaultResponse {
         if self.status.is_none() {
             for (field, set) in [
                 ("body", self.body.is_some()),
+                ("error", self.error.is_some()),
                 ("content_type", self.content_type.is_some()),
                 ("retry_after", self.retry_after.is_some()),
             ] {
@@ -550,6 +798,9 @@ impl FaultResponse {
                     bail!("`{field}` only goes with `status` (found with `{name}`)");
                 }
             }
+        }
+        if self.body.is_some() && self.error.is_some() {
+            bail!("set at most one of `body` and `error`");
         }
         if self.apply && !matches!(name, "status" | "drop" | "garbage" | "oversized") {
             bail!(
@@ -570,7 +821,23 @@ impl FaultResponse {
     }
 }
 
-const BUILTIN_NAMES: &[&str] = &["demo", "demo-failing", "single", "query-state", "mv-only"];
+/// 402 body text for an account over its limits per billing cycle (Dune's troubleshooting page).
+pub const BILLING_LIMIT_MESSAGE: &str = "This api request would exceed your configured limits per billing cycle. Please visit your settings on dune.com and adjust your limits to continue usage.";
+/// 402 body text for a request over the limits per request (dune-docs issue 486).
+pub const REQUEST_LIMIT_MESSAGE: &str = "This api request would exceed your configured limits per request. Please visit your settings on dune.com and adjust your limits to continue usage.";
+/// 403 body text (the example of `models.Error403` in Dune's OpenAPI spec).
+pub const FORBIDDEN_MESSAGE: &str =
+    "Not allowed to execute query. Query is archived, unsaved or not enough permissions";
+
+const BUILTIN_NAMES: &[&str] = &[
+    "demo",
+    "demo-failing",
+    "single",
+    "query-state",
+    "mv-only",
+    "vocab-succeeding",
+    "vocab-failing",
+];
 
 const DEMO_ROOT: u64 = 3_493_826;
 
@@ -589,6 +856,8 @@ impl Scenario {
                 ..Scenario::single_query(1111, Duration::from_secs(5))
             }),
             "mv-only" => Some(mv_only()),
+            "vocab-succeeding" => Some(vocab(false)),
+            "vocab-failing" => Some(vocab(true)),
             _ => None,
         }
     }
@@ -704,6 +973,18 @@ impl Scenario {
             validate_nodes(&q.nodes)
                 .with_context(|| format!("queries[{qi}] (query {})", q.query_id))?;
         }
+        let mut latest = HashSet::new();
+        for (li, l) in self.latest_results.iter().enumerate() {
+            if !latest.insert(l.query_id) {
+                bail!(
+                    "latest_results[{li}]: query_id {} is listed twice",
+                    l.query_id
+                );
+            }
+            if l.columns == Some(0) {
+                bail!("latest_results[{li}]: columns must be at least 1");
+            }
+        }
         for (fi, f) in self.faults.iter().enumerate() {
             if f.responses.is_empty() {
                 bail!("faults[{fi}]: responses must not be empty");
@@ -739,6 +1020,9 @@ fn validate_nodes(nodes: &[NodeDef]) -> anyhow::Result<()> {
                 bail!("node {}: materialized_view must not be empty", n.id)
             }
             _ => {}
+        }
+        if n.columns == Some(0) {
+            bail!("node {}: columns must be at least 1", n.id);
         }
         if let Some(c) = n.credits
             && !(c.is_finite() && c >= 0.0)
@@ -843,6 +1127,68 @@ fn demo(failing: bool) -> Scenario {
                 q(4, 3_493_803, 25, 120),
                 // metrics (the saved query whose pipeline this is)
                 q(5, DEMO_ROOT, 20, 24),
+            ],
+        }],
+        ..Scenario::default()
+    }
+}
+
+/// Root query of the `vocab-*` builtins.
+const VOCAB_ROOT: u64 = 5_550_000;
+
+/// A materialized view, two queries reading it, and the root query joining them, reported in an
+/// entirely different status vocabulary (`PIPELINE_EXECUTION_STATUS_*` at the top, `scheduled`,
+/// `in_progress`, `succeeded`, `errored`, `aborted` per node).
+fn vocab(failing: bool) -> Scenario {
+    let secs = Duration::from_secs;
+    let s = |x: &str| Some(x.to_owned());
+    let mut left = NodeDef::query(2, 5_550_001)
+        .depends_on([1])
+        .queue(secs(1))
+        .duration(secs(20))
+        .rows(30);
+    if failing {
+        left = left.failing("line 3:14: Table 'dune.acme.mv_daily_volume' is being refreshed");
+        left.error_line = Some(3);
+        left.error_column = Some(14);
+    }
+    Scenario {
+        time_scale: 60.0,
+        status_names: StatusNames {
+            waiting: s("scheduled"),
+            pending: s("scheduled"),
+            executing: s("in_progress"),
+            completed: s("succeeded"),
+            failed: s("errored"),
+            cancelled: s("aborted"),
+            completed_partial: s("succeeded"),
+            expired: s("errored"),
+            blocked: s("aborted"),
+        },
+        pipeline_status_names: PipelineStatusNames {
+            pending: s("PIPELINE_EXECUTION_STATUS_PENDING"),
+            executing: s("PIPELINE_EXECUTION_STATUS_RUNNING"),
+            completed: s("PIPELINE_EXECUTION_STATUS_SUCCEEDED"),
+            failed: s("PIPELINE_EXECUTION_STATUS_ERRORED"),
+            cancelled: s("PIPELINE_EXECUTION_STATUS_ABORTED"),
+        },
+        queries: vec![QueryDef {
+            query_id: VOCAB_ROOT,
+            nodes: vec![
+                NodeDef::materialized_view(1, "dune.acme.mv_daily_volume")
+                    .queue(secs(1))
+                    .duration(secs(30)),
+                left,
+                NodeDef::query(3, 5_550_002)
+                    .depends_on([1])
+                    .queue(secs(1))
+                    .duration(secs(25))
+                    .rows(30),
+                NodeDef::query(4, VOCAB_ROOT)
+                    .depends_on([2, 3])
+                    .queue(secs(1))
+                    .duration(secs(15))
+                    .rows(12),
             ],
         }],
         ..Scenario::default()
@@ -1057,7 +1403,9 @@ faults:
         let end = start + readme[start..].find("```").unwrap();
         let s = Scenario::from_yaml_or_json(&readme[start..end]).unwrap();
         assert_eq!(s.queries[0].nodes.len(), 3);
-        assert_eq!(s.faults[0].responses.len(), 10);
+        assert_eq!(s.faults[0].responses.len(), 11);
+        assert_eq!(s.latest_results[0].age, Duration::from_secs(600));
+        assert_eq!(s.queries[0].nodes[1].columns, Some(4));
         assert!(s.faults[1].responses[0].apply);
     }
 

@@ -64,6 +64,13 @@ pub(crate) struct State {
     pub(crate) executions: HashMap<String, (String, usize)>,
     pub(crate) pipelines_started: usize,
     pub(crate) cancelled: Vec<String>,
+    /// Query id -> the pipeline node executions that ran it (pipeline execution id, node index),
+    /// oldest first.
+    pub(crate) latest: HashMap<u64, Vec<(String, usize)>>,
+    /// Execution ids of the scenario's `latest_results`, by index.
+    pub(crate) static_ids: Vec<String>,
+    /// Execution id -> index into the scenario's `latest_results`.
+    pub(crate) static_executions: HashMap<String, usize>,
     pub(crate) requests: Vec<RecordedRequest>,
     /// Per fault: (matching requests seen, responses used).
     fault_progress: Vec<(usize, usize)>,
@@ -103,10 +110,16 @@ impl Shared {
                 responses,
             });
         }
-        let state = State {
+        let mut state = State {
             fault_progress: vec![(0, 0); faults.len()],
             ..State::default()
         };
+        for (i, l) in scenario.latest_results.iter().enumerate() {
+            let ended = epoch_nanos.saturating_sub(l.age.as_nanos() as i128);
+            let id = state.new_id(ended / 1_000_000);
+            state.static_executions.insert(id.clone(), i);
+            state.static_ids.push(id);
+        }
         Ok(Shared {
             base_url,
             epoch_nanos,
@@ -272,6 +285,10 @@ async fn handle(shared: Arc<Shared>, kill: Arc<Notify>, req: Request<Incoming>) 
     let method = parts.method.as_str().to_owned();
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().map(str::to_owned);
+    let accept = parts
+        .headers
+        .get(hyper::header::ACCEPT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let key_ok = shared.key_ok(&parts.headers, query.as_deref());
     let (bytes, body_error) = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
         Ok(collected) => (collected.to_bytes(), None),
@@ -281,6 +298,7 @@ async fn handle(shared: Arc<Shared>, kill: Arc<Notify>, req: Request<Incoming>) 
         method: method.clone(),
         path: path.clone(),
         query: redact_query(query.as_deref()),
+        accept,
         body: String::from_utf8_lossy(&bytes).into_owned(),
         api_key_ok: key_ok,
         status: 0,

@@ -147,3 +147,113 @@ async fn records_requests_on_sigterm() {
     assert_eq!(summary["pipelines_started"], 1);
     assert_eq!(summary["cancelled_executions"], serde_json::json!([exec]));
 }
+
+#[test]
+fn rejects_bad_variant_flags() {
+    for args in [
+        ["--fault", "pipeline_execute"],
+        ["--fault", "nowhere:402"],
+        ["--fault", "any:nope"],
+        ["--view-names-in-status", "tiny"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_dune-sim"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn variant_flags() {
+    let (mut child, base) = spawn_sim([
+        "--builtin",
+        "vocab-succeeding",
+        "--time-scale",
+        "5000",
+        "--fault",
+        "pipeline_execute:billing_limit",
+        "--fault",
+        "query_pipeline:forbidden",
+        "--both-status-objects",
+        "null",
+        "--view-names-in-status",
+        "short",
+        "--max-datapoints-per-request",
+        "8",
+        "--datapoint-limit-response",
+        "error",
+        "--partial-results-without-allow",
+        "failed_state",
+    ]);
+    let client = reqwest::Client::new();
+    let url = |p: &str| format!("{base}/api/v1{p}");
+    let r = client
+        .post(url("/query/5550000/pipeline/execute"))
+        .header("X-Dune-Api-Key", "k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 402);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("billing cycle"));
+    let r = client
+        .get(url("/query/5550000/pipeline"))
+        .header("X-Dune-Api-Key", "k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let started: serde_json::Value = client
+        .post(url("/query/5550000/pipeline/execute"))
+        .header("X-Dune-Api-Key", "k")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pid = started["pipeline_execution_id"].as_str().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let status = loop {
+        let s: serde_json::Value = client
+            .get(url(&format!("/pipelines/executions/{pid}/status")))
+            .header("X-Dune-Api-Key", "k")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if s["status"] == "PIPELINE_EXECUTION_STATUS_SUCCEEDED" {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "{s}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    let n0 = &status["node_executions"][0];
+    assert_eq!(
+        n0["materialized_view_refresh_status"]["name"],
+        "mv_daily_volume"
+    );
+    assert!(n0["query_execution_status"].is_null());
+    let exec = status["node_executions"][3]["query_execution_status"]["execution_id"]
+        .as_str()
+        .unwrap();
+    let r = client
+        .get(url(&format!("/execution/{exec}/results?limit=5")))
+        .header("X-Dune-Api-Key", "k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "5 rows x 4 columns > 8 datapoints");
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+}
