@@ -119,6 +119,11 @@ pub struct Node {
     pub cancelled_by_action: bool,
     /// Whether the execution's own status was read after the node ended.
     pub details_read: bool,
+    /// Clock time (since the action started) of the first status answer that showed the node executing.
+    /// Observed at poll resolution; the execution read's `started_at` is exact, when there is one.
+    pub observed_started: Option<std::time::Duration>,
+    /// Clock time of the first status answer that showed the node ended (at poll resolution).
+    pub observed_ended: Option<std::time::Duration>,
 }
 
 impl Node {
@@ -137,6 +142,8 @@ impl Node {
             dependencies: None,
             cancelled_by_action: false,
             details_read: false,
+            observed_started: None,
+            observed_ended: None,
         }
     }
 
