@@ -1,4 +1,4 @@
-//! The fault matrix: one test per row of README's "When things go wrong" table. Each injects one fault
+//! The fault matrix: one test per row of the table in docs/reliability.md ("The fault matrix"). Each injects one fault
 //! with the simulator (or a closed port, a raw socket, a signal) and checks what the action does and what
 //! the user sees.
 
