@@ -54,18 +54,18 @@ fn state(env: &Env, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// Runs the post step; always returns exit code 0.
-pub async fn run(env: &Env, console: &Console, clock: Clock) -> u8 {
+/// Runs the post step. It cannot fail: every problem is a warning on `console` (the binary exits 0).
+pub async fn run(env: &Env, console: &Console, clock: Clock) {
     config::mask_secrets(env, console);
     let Some(id) = state(env, STATE_PIPELINE) else {
         console.line("Post step: the main step started no pipeline; nothing to cancel");
-        return 0;
+        return;
     };
     if state(env, STATE_LEAVE_RUNNING).as_deref() == Some("true") {
         console.line(&format!(
             "Post step: leaving pipeline execution {id} running (`cancel_on_timeout` is false)"
         ));
-        return 0;
+        return;
     }
     let warn = |message: &str| {
         console.annotate(
@@ -78,14 +78,14 @@ pub async fn run(env: &Env, console: &Console, clock: Clock) -> u8 {
         Ok(c) => c,
         Err(e) => {
             warn(&e.to_string());
-            return 0;
+            return;
         }
     };
     let client = match config.dune_client(env, clock, console) {
         Ok(c) => c.with_deadline(clock.elapsed() + BUDGET),
         Err(e) => {
             warn(&e.to_string());
-            return 0;
+            return;
         }
     };
     let mut run = Tracked {
@@ -98,7 +98,7 @@ pub async fn run(env: &Env, console: &Console, clock: Clock) -> u8 {
         console.line(&format!(
             "Post step: could not learn what pipeline execution {id} is running; nothing was cancelled"
         ));
-        return 0;
+        return;
     }
     if stopped.running == 0 {
         console.line(&format!(
@@ -117,7 +117,6 @@ pub async fn run(env: &Env, console: &Console, clock: Clock) -> u8 {
             }
         ));
     }
-    0
 }
 
 #[cfg(test)]

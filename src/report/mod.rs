@@ -10,6 +10,9 @@ pub mod markdown;
 pub mod mermaid;
 pub mod preview;
 
+#[cfg(test)]
+mod limit_tests;
+
 use crate::outcome::{Outcome, RunStatus};
 use crate::pipeline::node::{Node, NodeKind, NodeStatus};
 use crate::pipeline::plan::query_url;

@@ -7,3 +7,5 @@ pub mod context;
 pub mod env;
 pub mod files;
 pub mod secret;
+#[cfg(test)]
+pub(crate) mod testing;

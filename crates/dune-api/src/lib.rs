@@ -29,6 +29,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod client;
 pub mod clock;
 pub mod definition;
@@ -39,6 +41,8 @@ pub mod rate;
 pub mod retry;
 pub mod secret;
 pub mod text;
+#[cfg(test)]
+mod testing;
 
 pub use client::{
     AGENT, Client, DebugHook, MAX_ERROR_BODY, MAX_JSON_BODY, MAX_RESULT_PAGE, Response,
