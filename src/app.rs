@@ -63,7 +63,7 @@ impl Runtime {
 pub struct Report {
     pub exit_code: u8,
     pub sinks: Sinks,
-    pub outcome: Outcome,
+    pub(crate) outcome: Outcome,
 }
 
 impl Report {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{nodes_output, summary, NODES_OUTPUT_BUDGET};
+use super::{NODES_OUTPUT_BUDGET, nodes_output, summary};
 use crate::outcome::{Ending, Outcome, Problem};
 use crate::pipeline::Tracked;
 use crate::pipeline::node::{Node, NodeKind, NodeStatus};

@@ -771,13 +771,12 @@ async fn assert_signal_cancels(signal: &str) {
         log.contains(&format!("Received SIG{signal}: stopping")),
         "{log}"
     );
-    let outputs: std::collections::BTreeMap<String, String> =
-        crate::common::parse_file_commands(
-            &std::fs::read_to_string(file("output")).expect("outputs written"),
-        )
-        .expect("outputs follow the runner's rules")
-        .into_iter()
-        .collect();
+    let outputs: std::collections::BTreeMap<String, String> = crate::common::parse_file_commands(
+        &std::fs::read_to_string(file("output")).expect("outputs written"),
+    )
+    .expect("outputs follow the runner's rules")
+    .into_iter()
+    .collect();
     assert_eq!(outputs["status"], "cancelled");
     assert_eq!(outputs["failed_nodes"], "[2,3]");
     let summary = std::fs::read_to_string(file("summary")).expect("summary written");

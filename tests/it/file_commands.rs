@@ -60,7 +60,9 @@ pub fn parse_file_commands(text: &str) -> Result<Vec<(String, String)>, String> 
 #[cfg(test)]
 mod tests {
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -68,7 +70,12 @@ mod tests {
         let text = "a=1\nb<<EOF\nx\ny\nEOF\n\nc=d<<e\nempty<<Z\nZ\n";
         assert_eq!(
             super::parse_file_commands(text),
-            Ok(pairs(&[("a", "1"), ("b", "x\ny"), ("c", "d<<e"), ("empty", "")]))
+            Ok(pairs(&[
+                ("a", "1"),
+                ("b", "x\ny"),
+                ("c", "d<<e"),
+                ("empty", "")
+            ]))
         );
     }
 

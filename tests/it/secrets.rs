@@ -54,7 +54,9 @@ fn hits(endpoint: FaultEndpoint, r: &RecordedRequest) -> bool {
     match endpoint {
         FaultEndpoint::PipelineExecute => r.method == "POST" && p.ends_with("/pipeline/execute"),
         FaultEndpoint::PipelineStatus => p.starts_with("/api/v1/pipelines/executions/"),
-        FaultEndpoint::ExecutionStatus => p.starts_with("/api/v1/execution/") && p.ends_with("/status"),
+        FaultEndpoint::ExecutionStatus => {
+            p.starts_with("/api/v1/execution/") && p.ends_with("/status")
+        }
         FaultEndpoint::ExecutionCancel => r.method == "POST" && p.ends_with("/cancel"),
         other => panic!("no matcher for {other:?}"),
     }

@@ -46,7 +46,8 @@ async fn main() -> anyhow::Result<()> {
     // Either the real thing (key from the environment, real time) or a simulator started here.
     let (_simulator, base, key, clock) = match base_url {
         Some(url) => {
-            let key = std::env::var("DUNE_API_KEY").context("set DUNE_API_KEY to your Dune API key")?;
+            let key =
+                std::env::var("DUNE_API_KEY").context("set DUNE_API_KEY to your Dune API key")?;
             (None, url, key, Clock::real())
         }
         None => {

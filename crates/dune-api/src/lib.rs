@@ -40,9 +40,9 @@ pub mod models;
 pub mod rate;
 pub mod retry;
 pub mod secret;
-pub mod text;
 #[cfg(test)]
 mod testing;
+pub mod text;
 
 pub use client::{
     AGENT, Client, DebugHook, MAX_ERROR_BODY, MAX_JSON_BODY, MAX_RESULT_PAGE, Response,
