@@ -20,16 +20,16 @@ use crate::runner::files::{FileError, Sinks};
 use dune_api::clock::Clock;
 
 /// The program name that selects post mode (the file name of `argv[0]`).
-pub const PROGRAM: &str = "dune-pipeline-action-post";
+pub(crate) const PROGRAM: &str = "dune-pipeline-action-post";
 
 /// The state the main step saves: the pipeline execution id (`STATE_pipeline_execution_id` here).
-pub const STATE_PIPELINE: &str = "pipeline_execution_id";
+pub(crate) const STATE_PIPELINE: &str = "pipeline_execution_id";
 
 /// The state the main step saves when it deliberately left executions running (`cancel_on_timeout: false`).
-pub const STATE_LEAVE_RUNNING: &str = "leave_running";
+pub(crate) const STATE_LEAVE_RUNNING: &str = "leave_running";
 
 /// How long the post step may spend reading the status and cancelling (real time).
-pub const BUDGET: Duration = Duration::from_secs(30);
+pub(crate) const BUDGET: Duration = Duration::from_secs(30);
 
 /// Whether the binary was started under the post step's name.
 pub fn invoked_as_post(argv0: Option<&OsStr>) -> bool {
@@ -40,7 +40,11 @@ pub fn invoked_as_post(argv0: Option<&OsStr>) -> bool {
 
 /// Saved by the main step at its end: tells the post step to leave the pipeline alone when the user asked
 /// for running executions to be left running on timeout.
-pub fn remember(config: &Config, outcome: &Outcome, sinks: &mut Sinks) -> Result<(), FileError> {
+pub(crate) fn remember(
+    config: &Config,
+    outcome: &Outcome,
+    sinks: &mut Sinks,
+) -> Result<(), FileError> {
     if outcome.status() == RunStatus::TimedOut && !config.cancel_on_timeout {
         sinks.save_state(STATE_LEAVE_RUNNING, "true")
     } else {

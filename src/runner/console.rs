@@ -5,22 +5,22 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-pub use dune_api::text::{LEGACY_DEFUSED, one_line, truncate_chars};
+pub(crate) use dune_api::text::{one_line, truncate_chars};
 
 /// Escapes a command's message the way the toolkit's `escapeData` does (`%` first, then CR and LF).
-pub fn escape_data(text: &str) -> String {
+pub(crate) fn escape_data(text: &str) -> String {
     text.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
 }
 
 /// Escapes a command property (`title=…`) the way the toolkit's `escapeProperty` does.
-pub fn escape_property(text: &str) -> String {
+pub(crate) fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
 /// GitHub shows at most 4096 characters of an annotation's message.
-pub const MAX_ANNOTATION_CHARS: usize = 4000;
+pub(crate) const MAX_ANNOTATION_CHARS: usize = 4000;
 
 /// Annotation levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +41,7 @@ impl Level {
 }
 
 /// `s` with its first character in upper case (a lower-case hint that starts a sentence).
-pub fn capitalize(s: &str) -> String {
+pub(crate) fn capitalize(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
         Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use rand::RngCore;
 
 /// A fresh 128-bit random token, hex-encoded (delimiters, stop-commands tokens).
-pub fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -32,7 +32,7 @@ pub enum FileError {
 
 /// Formats one `name<<DELIM … DELIM` block. The delimiter is random (`ghadelimiter_` and 128 random bits,
 /// like the toolkit's uuid) and drawn again in the (astronomically unlikely) case the value contains it.
-pub fn heredoc(name: &str, value: &str) -> Result<String, FileError> {
+pub(crate) fn heredoc(name: &str, value: &str) -> Result<String, FileError> {
     if name.is_empty() || name.contains(['\n', '\r']) {
         return Err(FileError::BadName(name.to_string()));
     }
