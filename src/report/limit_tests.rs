@@ -5,11 +5,13 @@
 use std::time::Duration;
 
 use super::{NODES_OUTPUT_BUDGET, nodes_output, summary};
-use crate::outcome::{Ending, Outcome, Problem};
+use crate::config::Config;
+use crate::outcome::Outcome;
 use crate::pipeline::Tracked;
 use crate::pipeline::node::{Node, NodeKind, NodeStatus};
+use crate::runner::env::Env;
 use crate::runner::testing::gfm::outside_code_blocks;
-use dune_api::models::{DuneError, Performance};
+use dune_api::models::DuneError;
 
 /// GitHub: "`$GITHUB_STEP_SUMMARY` ... supports content up to a size of 1024k": 1 MiB per step, in bytes.
 const GITHUB_SUMMARY_LIMIT: usize = 1_048_576;
@@ -48,26 +50,19 @@ fn huge_outcome(nodes: usize, error_len: usize) -> Outcome {
             n
         })
         .collect();
-    Outcome {
-        query_id: Some(1),
-        performance: Some(Performance::Medium),
-        tracked: Tracked {
-            pipeline_execution_id: Some("01HKZJ2683PHF9Q9PHHQ8FW4Q1".into()),
-            raw_status: Some("failed".into()),
-            pipeline_error: Some("e".repeat(100_000)),
-            nodes,
-            ..Tracked::default()
-        },
-        ending: Ending::Failed,
-        problem: Some(Problem {
-            title: "Dune pipeline failed".into(),
-            message: "m".repeat(10_000),
-        }),
-        wall_time: Duration::from_secs(5),
-        cancel_reason: None,
-        plan: None,
-        results: Vec::new(),
-    }
+    // Built through the outcome's own constructor (not a literal), so new fields need no edit here.
+    let mut env = Env::default();
+    env.set_input("query_id", "1");
+    env.set_input("api_key", "k");
+    let config = Config::from_env(&env).expect("config");
+    let tracked = Tracked {
+        pipeline_execution_id: Some("01HKZJ2683PHF9Q9PHHQ8FW4Q1".into()),
+        raw_status: Some("failed".into()),
+        pipeline_error: Some("e".repeat(100_000)),
+        nodes,
+        ..Tracked::default()
+    };
+    Outcome::finished(&config, tracked, Duration::from_secs(5))
 }
 
 #[test]
