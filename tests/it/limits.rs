@@ -55,6 +55,7 @@ fn huge_outcome(nodes: usize, error_len: usize) -> Outcome {
         cancel_reason: None,
         plan: None,
         results: Vec::new(),
+        fresh: None,
     }
 }
 

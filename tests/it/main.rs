@@ -7,6 +7,7 @@ mod common;
 mod dag;
 mod fake_github;
 mod faults;
+mod fresh;
 mod github;
 mod layers;
 mod limits;
