@@ -135,53 +135,48 @@ async fn a_fresh_result_is_reused_and_nothing_runs() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_result_older_than_max_age_runs_the_pipeline() {
+/// Runs `query_id` with `max_age` against a fresh simulator; checks that the pipeline ran (completed) and
+/// that the log gave one reason, which is returned with the simulator.
+async fn runs_anyway(query_id: &str, max_age: &str) -> (String, Simulator) {
     let sim = Simulator::start(scenario()).await.expect("simulator");
     let done = ActionRun::against(&sim, SPEED)
-        .input("query_id", "3493826")
-        .input("max_age", "5m")
+        .input("query_id", query_id)
+        .input("max_age", max_age)
         .run()
         .await;
     assert_eq!(done.exit_code, 0, "{}", done.log);
     assert_eq!(sim.pipelines_started(), 1);
     assert_eq!(done.outputs["status"], "completed");
-    let why = log_lines(&done, "Running the pipeline: max_age 5m:");
+    assert!(!done.summary.contains("max_age"), "{}", done.summary);
+    let why = log_lines(&done, &format!("Running the pipeline: max_age {max_age}:"));
     assert_eq!(why.len(), 1, "{}", done.log);
+    (why[0].to_string(), sim)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_result_older_than_max_age_runs_the_pipeline() {
+    let (why, sim) = runs_anyway("3493826", "5m").await;
     assert!(
-        why[0].contains("the latest result of query 3493826")
-            && why[0].contains("ended 10m")
-            && why[0].contains("more than max_age"),
-        "{}",
-        why[0]
+        why.contains("the latest result of query 3493826")
+            && why.contains("ended 10m")
+            && why.contains("more than max_age"),
+        "{why}"
     );
-    // The reads came before the start.
+    // The read came before the start.
     let paths: Vec<String> = sim.requests().into_iter().map(|r| r.path).collect();
     let read = paths
         .iter()
         .position(|p| p.ends_with("/query/3493826/results"));
     let start = paths.iter().position(|p| p.ends_with("/pipeline/execute"));
     assert!(read < start && read.is_some(), "{paths:?}");
-    assert!(!done.summary.contains("max_age"), "{}", done.summary);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_query_never_run_runs_the_pipeline() {
-    let sim = Simulator::start(scenario()).await.expect("simulator");
-    let done = ActionRun::against(&sim, SPEED)
-        .input("query_id", "4000")
-        .input("max_age", "1h")
-        .run()
-        .await;
-    assert_eq!(done.exit_code, 0, "{}", done.log);
-    assert_eq!(sim.pipelines_started(), 1);
-    assert_eq!(done.outputs["status"], "completed");
-    let why = log_lines(&done, "Running the pipeline: max_age 1h:");
-    assert_eq!(why.len(), 1, "{}", done.log);
+    let (why, sim) = runs_anyway("4000", "1h").await;
     assert!(
-        why[0].contains("query 4000 has no result to reuse") && why[0].contains("404"),
-        "{}",
-        why[0]
+        why.contains("query 4000 has no result to reuse") && why.contains("404"),
+        "{why}"
     );
     // A 404 is an answer, not a failure: read once.
     assert_eq!(latest_reads(&sim).len(), 1);
@@ -189,19 +184,10 @@ async fn a_query_never_run_runs_the_pipeline() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_latest_result_runs_the_pipeline() {
-    let sim = Simulator::start(scenario()).await.expect("simulator");
-    let done = ActionRun::against(&sim, SPEED)
-        .input("query_id", "104")
-        .input("max_age", "1h")
-        .run()
-        .await;
-    assert_eq!(done.exit_code, 0, "{}", done.log);
-    assert_eq!(sim.pipelines_started(), 1);
-    let why = log_lines(&done, "Running the pipeline:");
+    let (why, _) = runs_anyway("104", "1h").await;
     assert!(
-        why.len() == 1 && why[0].contains("is QUERY_STATE_FAILED, not a complete result"),
-        "{}",
-        done.log
+        why.contains("is QUERY_STATE_FAILED, not a complete result"),
+        "{why}"
     );
 }
 
