@@ -162,7 +162,7 @@ async fn execute(
     plan: Plan,
     github: &mut Publisher,
 ) -> Outcome {
-    let fresh = check_fresh(config, client, &rt.console, &plan).await;
+    let fresh = check_fresh(config, client, rt, &plan).await;
     if let Some(check) = fresh.clone().filter(|c| c.is_fresh() && !config.dry_run) {
         return Outcome::fresh(config, check, rt.clock.elapsed());
     }
@@ -184,16 +184,19 @@ async fn execute(
 async fn check_fresh(
     config: &Config,
     client: &Client,
-    console: &Console,
+    rt: &Runtime,
     plan: &Plan,
 ) -> Option<FreshCheck> {
+    let (console, clock) = (&rt.console, rt.clock);
     let max_age = config.max_age?;
     if config.dry_run && config.api_key.expose().is_empty() {
         console
             .line("Dry run: `max_age` is not checked without an API key (nothing is sent to Dune)");
         return None;
     }
-    let check = fresh::check(plan, max_age, client).await;
+    // The check is worth a minute of retries, not the whole `timeout`: after that the pipeline just runs.
+    let deadline = (clock.elapsed() + fresh::CHECK_BUDGET).min(config.timeout);
+    let check = fresh::check(plan, max_age, &client.clone().with_deadline(deadline)).await;
     match (config.dry_run, check.is_fresh()) {
         (true, true) => console.line(&format!(
             "Dry run: a run now would be skipped: {}",

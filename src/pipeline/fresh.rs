@@ -19,6 +19,9 @@ use dune_api::models::LatestResult;
 use super::node::{Node, NodeKind, NodeStatus, is_partial, normalize};
 use super::plan::Plan;
 
+/// How long (clock time) the reads of the check may take with their retries; then the pipeline runs.
+pub const CHECK_BUDGET: Duration = Duration::from_secs(60);
+
 /// Rows asked for with a latest result: the check needs its metadata only (the preview is read later, by
 /// execution id, with `result_rows`).
 const CHECK_ROWS: u64 = 1;

@@ -191,6 +191,52 @@ async fn a_failed_latest_result_runs_the_pipeline() {
     );
 }
 
+/// [`scenario`] with the latest-result reads failing `n` times with a 503.
+fn failing_reads(n: usize) -> Scenario {
+    let mut s = scenario();
+    s.faults.push(dune_sim::Fault::new(
+        dune_sim::FaultEndpoint::QueryResults,
+        vec![dune_sim::FaultResponse::status(503); n],
+    ));
+    s
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_read_is_retried_then_the_pipeline_runs() {
+    // One 503: retried, still fresh.
+    let sim = Simulator::start(failing_reads(1)).await.expect("simulator");
+    let done = ActionRun::against(&sim, SPEED)
+        .input("query_id", "3493826")
+        .input("max_age", "1h")
+        .run()
+        .await;
+    assert_eq!(done.outputs["status"], "fresh", "{}", done.log);
+    assert_eq!(latest_reads(&sim).len(), 2);
+
+    // 503 for good: the check gives up within its minute of retries and the pipeline runs.
+    let sim = Simulator::start(failing_reads(50))
+        .await
+        .expect("simulator");
+    let done = ActionRun::against(&sim, SPEED)
+        .input("query_id", "3493826")
+        .input("max_age", "1h")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 0, "{}", done.log);
+    assert_eq!(done.outputs["status"], "completed");
+    assert_eq!(sim.pipelines_started(), 1);
+    let why = log_lines(&done, "Running the pipeline: max_age 1h:");
+    assert!(
+        why.len() == 1
+            && why[0].contains("the latest result of query 3493826 could not be read")
+            && why[0].contains("503"),
+        "{}",
+        done.log
+    );
+    let reads = latest_reads(&sim).len();
+    assert!((2..12).contains(&reads), "{reads} reads");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_invalid_max_age_is_exit_2_and_sends_nothing() {
     let sim = Simulator::start(scenario()).await.expect("simulator");
