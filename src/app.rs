@@ -11,6 +11,7 @@ use crate::config::{self, Config};
 use crate::github::publish::Publisher;
 use crate::outcome::{Outcome, RunStatus, TimeoutCancels, exit};
 use crate::pipeline::cancel::stop_pipeline;
+use crate::pipeline::fresh::{self, FreshCheck};
 use crate::pipeline::plan::{self, Plan};
 use crate::pipeline::schedule::Schedule;
 use crate::pipeline::{End, Follower, Tracked};
@@ -125,14 +126,19 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
         && !*rt.stop.borrow()
         && outcome.status() != RunStatus::Error;
     if wants_results {
-        let results = crate::results::fetch_all(
-            &config.results,
-            &client,
-            &console,
-            rt.stop.clone(),
-            &outcome.tracked.nodes,
-        )
-        .await;
+        // A fresh run executed nothing: its results are the reused executions'.
+        let reused = match &outcome.fresh {
+            Some(check) if outcome.status() == RunStatus::Fresh => check.nodes(),
+            _ => Vec::new(),
+        };
+        let nodes = if reused.is_empty() {
+            &outcome.tracked.nodes
+        } else {
+            &reused
+        };
+        let results =
+            crate::results::fetch_all(&config.results, &client, &console, rt.stop.clone(), nodes)
+                .await;
         outcome = outcome.with_results(results, *rt.stop.borrow());
     }
     sink_warn(
@@ -145,7 +151,9 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
     Report::new(sinks, outcome)
 }
 
-/// Runs the plan (or, for a dry run, only shows it) and says how it ended.
+/// Runs the plan (or, for a dry run, only shows it) and says how it ended. With `max_age`, the sink
+/// queries' latest results are checked first, and a run whose results are all fresh enough executes
+/// nothing.
 async fn execute(
     config: &Config,
     client: &Client,
@@ -154,6 +162,10 @@ async fn execute(
     plan: Plan,
     github: &mut Publisher,
 ) -> Outcome {
+    let fresh = check_fresh(config, client, rt, &plan).await;
+    if let Some(check) = fresh.clone().filter(|c| c.is_fresh() && !config.dry_run) {
+        return Outcome::fresh(config, check, rt.clock.elapsed());
+    }
     let mut tracked = Tracked::default();
     plan.track(&mut tracked);
     let mut outcome = if config.dry_run {
@@ -163,7 +175,41 @@ async fn execute(
         conclude(config, client, rt, tracked, end).await
     };
     outcome.plan = Some(plan);
+    outcome.fresh = fresh;
     outcome
+}
+
+/// The `max_age` check, when asked for; logs, in one line, why the pipeline runs (or, for a dry run,
+/// whether a run would be skipped).
+async fn check_fresh(
+    config: &Config,
+    client: &Client,
+    rt: &Runtime,
+    plan: &Plan,
+) -> Option<FreshCheck> {
+    let (console, clock) = (&rt.console, rt.clock);
+    let max_age = config.max_age?;
+    if config.dry_run && config.api_key.expose().is_empty() {
+        console
+            .line("Dry run: `max_age` is not checked without an API key (nothing is sent to Dune)");
+        return None;
+    }
+    // The check is worth a minute of retries, not the whole `timeout`: after that the pipeline just runs.
+    let deadline = (clock.elapsed() + fresh::CHECK_BUDGET).min(config.timeout);
+    let check = fresh::check(plan, max_age, &client.clone().with_deadline(deadline)).await;
+    match (config.dry_run, check.is_fresh()) {
+        (true, true) => console.line(&format!(
+            "Dry run: a run now would be skipped: {}",
+            check.describe()
+        )),
+        (true, false) => console.line(&format!(
+            "Dry run: a run now would execute the pipeline: {}",
+            check.describe()
+        )),
+        (false, true) => {}
+        (false, false) => console.line(&format!("Running the pipeline: {}", check.describe())),
+    }
+    Some(check)
 }
 
 async fn start_and_follow(
@@ -310,6 +356,18 @@ pub(crate) fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) ->
             console.annotate(Level::Error, Some(&p.title), &p.message);
         }
         Some(p) => console.annotate(Level::Warning, Some(&p.title), &p.message),
+        None if outcome.status() == RunStatus::Fresh => console.annotate(
+            Level::Notice,
+            Some("Fresh Dune result reused"),
+            &format!(
+                "Nothing executed, no credits spent: {}",
+                outcome
+                    .fresh
+                    .as_ref()
+                    .map(FreshCheck::describe)
+                    .unwrap_or_default()
+            ),
+        ),
         None if outcome.status() == RunStatus::Planned => console.line(&format!(
             "Dry run: {} nodes planned, nothing executed",
             nodes.len()

@@ -38,6 +38,10 @@ pub struct Cli {
     /// Show the plan (DAG and definition as YAML) and execute nothing: `true` or `false` (input `dry_run`).
     #[arg(long)]
     pub dry_run: Option<String>,
+    /// Reuse the latest results instead of running when every sink query completed within this
+    /// duration, e.g. `1h` (input `max_age`).
+    #[arg(long)]
+    pub max_age: Option<String>,
     /// A pipeline file (YAML or JSON) to run instead of `--query-id` (input `pipeline_file`).
     #[arg(long)]
     pub pipeline_file: Option<String>,
@@ -88,6 +92,7 @@ impl Cli {
             ("request_timeout", &self.request_timeout),
             ("cancel_on_timeout", &self.cancel_on_timeout),
             ("dry_run", &self.dry_run),
+            ("max_age", &self.max_age),
             ("pipeline_file", &self.pipeline_file),
             ("result_rows", &self.result_rows),
             ("results_dir", &self.results_dir),

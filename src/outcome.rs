@@ -8,6 +8,7 @@ use dune_api::models::Performance;
 
 use crate::config::{Config, InputError, Source};
 use crate::pipeline::Tracked;
+use crate::pipeline::fresh::FreshCheck;
 use crate::pipeline::node::{NodeStatus, normalize};
 use crate::pipeline::plan::{Plan, query_url};
 use crate::results::NodeResult;
@@ -28,6 +29,8 @@ pub enum RunStatus {
     Error,
     /// A dry run: the plan was shown, nothing was executed.
     Planned,
+    /// `max_age`: the latest results were young enough; nothing was executed, they were reused.
+    Fresh,
 }
 
 impl RunStatus {
@@ -40,6 +43,7 @@ impl RunStatus {
             RunStatus::TimedOut => "timed_out",
             RunStatus::Error => "error",
             RunStatus::Planned => "planned",
+            RunStatus::Fresh => "fresh",
         }
     }
 }
@@ -65,6 +69,8 @@ pub enum Ending {
     Completed,
     /// A dry run showed the plan (exit 0).
     Planned,
+    /// Every sink query's latest result ended within `max_age`: nothing executed, they were reused (exit 0).
+    Fresh,
     /// A node or the pipeline failed, or the pipeline ended without every node completing (exit 1).
     Failed,
     /// Cancelled on Dune, or the workflow was cancelled (exit 1).
@@ -83,6 +89,7 @@ impl Ending {
         match self {
             Ending::Completed => RunStatus::Completed,
             Ending::Planned => RunStatus::Planned,
+            Ending::Fresh => RunStatus::Fresh,
             Ending::Failed => RunStatus::Failed,
             Ending::Cancelled => RunStatus::Cancelled,
             Ending::TimedOut => RunStatus::TimedOut,
@@ -93,7 +100,7 @@ impl Ending {
     /// The step's exit code.
     pub fn exit_code(self) -> u8 {
         match self {
-            Ending::Completed | Ending::Planned => exit::OK,
+            Ending::Completed | Ending::Planned | Ending::Fresh => exit::OK,
             Ending::Failed | Ending::Cancelled => exit::FAILED,
             Ending::InvalidInput => exit::INPUT,
             Ending::TimedOut => exit::TIMED_OUT,
@@ -134,6 +141,8 @@ pub struct Outcome {
     pub plan: Option<Plan>,
     /// The results of completed query nodes (when `result_rows` is not 0).
     pub results: Vec<NodeResult>,
+    /// What the `max_age` check found, when it ran.
+    pub fresh: Option<FreshCheck>,
 }
 
 /// What cancelling achieved, for the message of a run that timed out.
@@ -164,6 +173,7 @@ impl Outcome {
             cancel_reason: None,
             plan: None,
             results: Vec::new(),
+            fresh: None,
         }
     }
 
@@ -192,6 +202,17 @@ impl Outcome {
             cancel_reason: None,
             plan: None,
             results: Vec::new(),
+            fresh: None,
+        }
+    }
+
+    /// Every sink query's latest result is young enough (`check` is fresh): `fresh`, exit 0, nothing
+    /// started, no pipeline execution.
+    pub fn fresh(config: &Config, check: FreshCheck, wall_time: Duration) -> Outcome {
+        Outcome {
+            performance: None,
+            fresh: Some(check),
+            ..Outcome::of(config, Tracked::default(), Ending::Fresh, None, wall_time)
         }
     }
 
@@ -333,15 +354,22 @@ impl Outcome {
             return self;
         }
         let failed: Vec<&NodeResult> = self.results.iter().filter(|r| r.error.is_some()).collect();
+        let what = if self.ending == Ending::Fresh {
+            "A fresh enough result was reused"
+        } else {
+            "The pipeline completed"
+        };
         if stopped {
             self.ending = Ending::Cancelled;
             self.problem = Some(Problem::new(
                 "Workflow cancelled",
-                "The pipeline completed, but the step was stopped while the results were being downloaded; the files of the nodes that finished were kept.",
+                format!(
+                    "{what}, but the step was stopped while the results were being downloaded; the files of the nodes that finished were kept."
+                ),
             ));
         } else if let Some(first) = failed.first() {
             let message = format!(
-                "The pipeline completed, but the results of {} of {} query nodes could not be read; first: node {}: {} The other nodes' files and the outputs were kept.",
+                "{what}, but the results of {} of {} query nodes could not be read; first: node {}: {} The other nodes' files and the outputs were kept.",
                 failed.len(),
                 self.results.len(),
                 first.node_id,
@@ -356,6 +384,16 @@ impl Outcome {
     /// The root query's node execution id (the last query node whose query id is the root's; for a
     /// pipeline file, the one query node that no other node depends on).
     pub fn root_execution_id(&self) -> Option<String> {
+        if let Some(check) = self.fresh.as_ref().filter(|c| c.is_fresh()) {
+            // The same rule over the reused results: the root query's, else the only sink's.
+            let reused = check.reused();
+            let root = match self.query_id {
+                Some(q) => reused.iter().find(|r| r.query_id == q),
+                None if reused.len() == 1 => reused.first(),
+                None => None,
+            };
+            return root.map(|r| r.execution_id.clone());
+        }
         let nodes = &self.tracked.nodes;
         let root = match self.query_id {
             Some(q) => nodes.iter().rev().find(|n| n.query_id() == Some(q as i64)),

@@ -25,6 +25,9 @@ pub const DEFAULT_API_URL: &str = "https://api.dune.com";
 /// The longest `timeout` accepted (GitHub's job limit on self-hosted runners is 5 days; a day is plenty).
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
+/// The longest `max_age` accepted: Dune keeps results for 90 days.
+pub const MAX_MAX_AGE: Duration = Duration::from_secs(90 * 24 * 3600);
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -56,6 +59,9 @@ pub struct Config {
     pub pr_comment: bool,
     /// Write a check run on the commit.
     pub check_run: bool,
+    /// Reuse the sink queries' latest results instead of running, when every one ended within this
+    /// (`max_age`; `None`: always run).
+    pub max_age: Option<Duration>,
 }
 
 /// An invalid input: which one, and what to do.
@@ -338,6 +344,11 @@ impl Config {
         let cancel_on_timeout =
             parse_bool("cancel_on_timeout", &env.input("cancel_on_timeout"), true)?;
         let dry_run = parse_bool("dry_run", &env.input("dry_run"), false)?;
+        let max_age = if env.input("max_age").is_empty() {
+            None
+        } else {
+            Some(duration_input(env, "max_age", Duration::ZERO, MAX_MAX_AGE)?)
+        };
         let source = match query_id {
             Some(id) => Source::Query(id),
             None => {
@@ -371,6 +382,7 @@ impl Config {
             github_token,
             pr_comment,
             check_run,
+            max_age,
         })
     }
 }
@@ -465,6 +477,32 @@ mod tests {
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("10m5").is_err());
         assert!(parse_duration("99999999999999999999h").is_err());
+    }
+
+    #[test]
+    fn max_age_is_an_optional_duration() {
+        let with = |v: &str| {
+            Config::from_env(&env(&[
+                ("INPUT_QUERY_ID", "1"),
+                ("INPUT_API_KEY", "k"),
+                ("INPUT_MAX_AGE", v),
+            ]))
+        };
+        assert_eq!(with("").expect("valid").max_age, None);
+        assert_eq!(
+            with("1h").expect("valid").max_age,
+            Some(Duration::from_secs(3600))
+        );
+        for bad in ["soon", "0", "2161h"] {
+            let e = with(bad).expect_err(bad);
+            assert_eq!(e.input, "max_age");
+        }
+        assert!(
+            with("soon")
+                .expect_err("soon")
+                .to_string()
+                .contains("`15m`")
+        );
     }
 
     #[test]

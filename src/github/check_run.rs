@@ -37,7 +37,8 @@ pub fn name_for_file(path: &str) -> String {
 /// The conclusion for a run's status.
 pub fn conclusion(status: RunStatus) -> CheckRunConclusion {
     match status {
-        RunStatus::Completed => CheckRunConclusion::Success,
+        // A reused result is as good as a completed run: the data is fresh.
+        RunStatus::Completed | RunStatus::Fresh => CheckRunConclusion::Success,
         RunStatus::Failed | RunStatus::Error => CheckRunConclusion::Failure,
         RunStatus::TimedOut => CheckRunConclusion::TimedOut,
         RunStatus::Cancelled => CheckRunConclusion::Cancelled,
@@ -51,6 +52,9 @@ fn final_output(outcome: &Outcome, summary: &str) -> CheckRunOutput {
     let nodes = outcome.tracked.nodes.len();
     let title = match &outcome.problem {
         Some(p) => format!("{}: {}", outcome.status().as_str(), p.title),
+        None if outcome.status() == RunStatus::Fresh => {
+            "fresh: latest result reused, nothing executed".to_string()
+        }
         None => format!("{}: {nodes} nodes", outcome.status().as_str()),
     };
     CheckRunOutput {

@@ -176,6 +176,7 @@ mod tests {
             cancel_reason: None,
             plan: None,
             results: Vec::new(),
+            fresh: None,
         }
     }
 

@@ -1,10 +1,12 @@
 //! The pipeline as the action sees it: its nodes and their statuses, the DAG, pipeline files, the plan
-//! (what will run, how it starts), the follower and its polling schedule, and cancelling.
+//! (what will run, how it starts), the `max_age` check of earlier results, the follower and its polling
+//! schedule, and cancelling.
 
 pub(crate) mod cancel;
 pub(crate) mod dag;
 pub(crate) mod definition;
 pub(crate) mod follow;
+pub(crate) mod fresh;
 pub(crate) mod node;
 pub(crate) mod plan;
 pub mod schedule;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+pub mod fresh;
 pub mod markdown;
 pub mod mermaid;
 pub mod preview;
@@ -206,6 +207,7 @@ fn headline(o: &Outcome) -> String {
         RunStatus::TimedOut => "⏱️ Dune pipeline timed out".into(),
         RunStatus::Error => "⚠️ Dune pipeline: the action could not finish".into(),
         RunStatus::Planned => "📋 Dune pipeline plan (dry run: nothing was executed)".into(),
+        RunStatus::Fresh => "♻️ Dune pipeline: fresh result reused (nothing was executed)".into(),
     }
 }
 
@@ -244,7 +246,11 @@ pub fn summary(o: &Outcome) -> String {
             .pipeline_execution_id
             .as_deref()
             .map(md_code)
-            .unwrap_or_else(|| "not started".into())
+            .unwrap_or_else(|| if o.status() == RunStatus::Fresh {
+                "none: nothing executed".into()
+            } else {
+                "not started".into()
+            })
     );
     if let Some(raw) = &o.tracked.raw_status {
         let _ = writeln!(md, "| Pipeline status (from Dune) | {} |", md_cell(raw));
@@ -291,6 +297,7 @@ pub fn summary(o: &Outcome) -> String {
         );
     }
 
+    md.push_str(&fresh::section(o));
     md.push_str(&crate::report::mermaid::summary_section(o));
     if !nodes.is_empty() {
         let header = "### Nodes\n\n| Node | Kind | Query / view | Status | Execution | Duration | Credits |\n|---:|---|---|---|---|---:|---:|\n";

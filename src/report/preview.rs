@@ -245,6 +245,7 @@ mod tests {
             cancel_reason: None,
             plan: None,
             results,
+            fresh: None,
         }
     }
 

@@ -8,6 +8,7 @@ mod dag;
 mod fake_github;
 mod faults;
 mod file_commands;
+mod fresh;
 mod gfm;
 mod github;
 mod layers;

@@ -12,7 +12,9 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::definition::Definition;
 use crate::error::{self, Error};
-use crate::models::{self, ExecuteQueryPipelineRequest, ExecutionStatus, PipelineStatus};
+use crate::models::{
+    self, ExecuteQueryPipelineRequest, ExecutionStatus, LatestResult, PipelineStatus,
+};
 use crate::rate::RateCap;
 use crate::retry::{self, Kind};
 use crate::secret::{ApiKey, redact};
@@ -449,6 +451,40 @@ impl Client {
         let endpoint = format!("GET {}", url.path());
         let v = self.json(Kind::Read, Method::GET, url, None).await?;
         ExecutionStatus::from_value(&v).map_err(unreadable(endpoint, &v))
+    }
+
+    /// Reads the latest result of a saved query, whoever ran it: its execution, state, end time and
+    /// metadata, with at most `limit` rows (which are not kept), and Dune's `Date` header. Partial results
+    /// are allowed so that their state can be told apart from an error. A query that never ran is a 404.
+    /// <https://docs.dune.com/api-reference/executions/endpoint/get-query-result>
+    pub async fn query_latest_result(
+        &self,
+        query_id: u64,
+        limit: u64,
+    ) -> Result<LatestResult, Error> {
+        let mut url = self.url(&format!("/api/v1/query/{query_id}/results"));
+        url.query_pairs_mut()
+            .append_pair("limit", &limit.to_string())
+            .append_pair("allow_partial_results", "true");
+        self.send_decoded(
+            Kind::Read,
+            Method::GET,
+            url,
+            None,
+            MAX_JSON_BODY,
+            |endpoint, resp| {
+                let v = decode_json(endpoint, &resp)?;
+                let mut latest =
+                    LatestResult::from_value(&v).map_err(unreadable(endpoint.to_string(), &v))?;
+                latest.server_date = resp
+                    .headers
+                    .get(reqwest::header::DATE)
+                    .and_then(|d| d.to_str().ok())
+                    .and_then(|d| httpdate::parse_http_date(d).ok());
+                Ok(latest)
+            },
+        )
+        .await
     }
 
     /// Cancels an execution; `Ok(true)` when Dune says it did.

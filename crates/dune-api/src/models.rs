@@ -335,6 +335,62 @@ impl<'a> ResultPage<'a> {
     }
 }
 
+/// The latest result of a saved query (`GET /api/v1/query/{query_id}/results`, a
+/// `models.ReadExecutionResultResponse`), without its rows: which execution it is, how it ended and when,
+/// and the server's clock when it answered.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LatestResult {
+    /// The execution whose result this is.
+    pub execution_id: Option<String>,
+    /// The query it ran.
+    pub query_id: Option<i64>,
+    /// `QUERY_STATE_COMPLETED`, ... verbatim.
+    pub state: Option<String>,
+    /// `execution_ended_at` as Dune wrote it.
+    pub ended_at_raw: Option<String>,
+    /// `execution_ended_at`, when it is an RFC 3339 UTC timestamp.
+    pub ended_at: Option<std::time::SystemTime>,
+    /// `result.metadata`, when the response has a result.
+    pub metadata: Option<ResultMetadata>,
+    /// Dune's error, when the execution failed.
+    pub error: Option<DuneError>,
+    /// The response's `Date` header: the server's "now", to measure the result's age with the clock that
+    /// wrote `execution_ended_at` rather than the runner's (which may be skewed).
+    pub server_date: Option<std::time::SystemTime>,
+}
+
+impl LatestResult {
+    /// Reads a latest-result body (rows are skipped); `server_date` is left for the caller.
+    pub fn from_value(v: &Value) -> Result<LatestResult, String> {
+        let obj = v.as_object().ok_or("expected a JSON object")?;
+        let ended_at_raw = str_field(obj, "execution_ended_at");
+        Ok(LatestResult {
+            execution_id: str_field(obj, "execution_id").filter(|s| !s.trim().is_empty()),
+            query_id: int_field(obj, "query_id"),
+            state: str_field(obj, "state"),
+            ended_at: ended_at_raw.as_deref().and_then(parse_timestamp),
+            ended_at_raw,
+            metadata: obj
+                .get("result")
+                .and_then(|r| r.get("metadata"))
+                .and_then(ResultMetadata::from_value),
+            error: obj.get("error").and_then(DuneError::from_value),
+            server_date: None,
+        })
+    }
+}
+
+/// Parses an RFC 3339 UTC timestamp as Dune writes them (`2024-12-20T11:04:18.724658237Z`; `+00:00` is
+/// taken as `Z`); other offsets are not read.
+pub fn parse_timestamp(raw: &str) -> Option<std::time::SystemTime> {
+    let t = raw.trim();
+    let t = t
+        .strip_suffix("+00:00")
+        .map(|head| format!("{head}Z"))
+        .unwrap_or_else(|| t.to_string());
+    humantime::parse_rfc3339_weak(&t).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,6 +443,26 @@ mod tests {
         let err = e.error.expect("error");
         assert_eq!((err.line, err.column), (Some(1), Some(8)));
         assert_eq!(err.message, "boom");
+    }
+
+    #[test]
+    fn latest_result_metadata_and_times() {
+        let l = LatestResult::from_value(&json!({
+            "execution_id": "01HKZJ2683PHF9Q9PHHQ8FW4Q1", "query_id": 7, "state": "QUERY_STATE_COMPLETED",
+            "execution_ended_at": "2026-01-01T00:00:20.500000000Z",
+            "result": {"rows": [{"a": 1}], "metadata": {"column_names": ["a"], "total_row_count": 9}}
+        }))
+        .expect("parses");
+        assert_eq!(l.query_id, Some(7));
+        assert_eq!(l.metadata.expect("metadata").total_row_count, Some(9));
+        let epoch = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_225_600);
+        assert_eq!(
+            l.ended_at,
+            Some(epoch + std::time::Duration::from_millis(20_500))
+        );
+        assert_eq!(parse_timestamp("2026-01-01T00:00:00+00:00"), Some(epoch));
+        assert_eq!(parse_timestamp("2026-01-01T01:00:00+01:00"), None);
+        assert!(LatestResult::from_value(&json!("x")).is_err());
     }
 
     #[test]

@@ -165,6 +165,16 @@ impl Shared {
         }
     }
 
+    /// The `Date` header: the simulator's "now", the epoch (or the start) plus virtual time, so that
+    /// the age of a timestamp it served (`latest_results` end at the epoch minus their `age`) can be
+    /// measured against it the way a client measures Dune's timestamps against Dune's `Date`.
+    pub(crate) fn http_date(&self) -> String {
+        let nanos = self.timestamp_nanos(self.now()).max(0);
+        let at = std::time::UNIX_EPOCH
+            + Duration::from_secs(u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX / 2));
+        httpdate::fmt_http_date(at)
+    }
+
     pub(crate) fn unix_millis(&self, t: Duration) -> i128 {
         self.timestamp_nanos(t) / 1_000_000
     }
@@ -335,14 +345,14 @@ async fn handle(shared: Arc<Shared>, kill: Arc<Notify>, req: Request<Incoming>) 
             shared.set_status(index, reply.status);
             let len = reply.body.len();
             let body = drip_body(reply.body.clone(), shared.real(over));
-            build(&reply, body, Some(len))
+            build(&shared, &reply, body, Some(len))
         }
         FaultKind::DropMidBody => {
             let reply = normal();
             shared.set_status(index, reply.status);
             let len = reply.body.len();
             let body = truncated_body(reply.body.clone());
-            build(&reply, body, Some(len))
+            build(&shared, &reply, body, Some(len))
         }
         FaultKind::Drop => {
             kill.notify_one();
@@ -382,7 +392,7 @@ async fn handle(shared: Arc<Shared>, kill: Arc<Notify>, req: Request<Incoming>) 
         FaultKind::Oversized(n) => {
             shared.set_status(index, 200);
             let reply = Reply::raw(200, "application/json", Bytes::new());
-            build(&reply, oversized_body(n), usize::try_from(n).ok())
+            build(&shared, &reply, oversized_body(n), usize::try_from(n).ok())
         }
     }
 }
@@ -392,15 +402,24 @@ fn send(shared: &Shared, index: usize, reply: Reply) -> Response<Body> {
     let body = Full::new(reply.body.clone())
         .map_err(|never| match never {})
         .boxed_unsync();
-    build(&reply, body, None)
+    build(shared, &reply, body, None)
 }
 
-/// Status and headers of `reply` with `body`; `content_length` for streamed bodies.
-fn build(reply: &Reply, body: Body, content_length: Option<usize>) -> Response<Body> {
+/// Status and headers of `reply` with `body`; `content_length` for streamed bodies. The `Date` header is
+/// the simulator's clock (see [`Shared::http_date`]), not the machine's.
+fn build(
+    shared: &Shared,
+    reply: &Reply,
+    body: Body,
+    content_length: Option<usize>,
+) -> Response<Body> {
     let mut response = Response::new(body);
     *response.status_mut() =
         StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&shared.http_date()) {
+        headers.insert(hyper::header::DATE, v);
+    }
     if let Ok(v) = HeaderValue::from_str(&reply.content_type) {
         headers.insert(CONTENT_TYPE, v);
     }

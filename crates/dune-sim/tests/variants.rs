@@ -512,3 +512,52 @@ async fn latest_results_of_a_query() {
     );
     let _ = LatestResult::new(1, common::secs(1));
 }
+
+/// The `Date` header is the simulator's clock (the epoch plus virtual time), so a latest result's age can
+/// be measured against it: 10 minutes and a few virtual seconds, whatever the machine's clock says.
+#[tokio::test]
+async fn date_header_is_the_simulators_clock() {
+    let api = Api::start(latest_scenario()).await;
+    let r = api.raw_get("/query/5/results?limit=1").await;
+    let date = r
+        .headers()
+        .get("date")
+        .and_then(|d| d.to_str().ok())
+        .map(str::to_owned)
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    let now = std::time::SystemTime::UNIX_EPOCH
+        + std::time::Duration::from_secs(1_767_225_600)
+        + api.sim.virtual_now();
+    let date = httpdate_parse(&date);
+    let lag = now.duration_since(date).unwrap();
+    assert!(lag < std::time::Duration::from_secs(3600), "{lag:?}");
+    assert_eq!(body["execution_ended_at"], "2025-12-31T23:50:00.000000000Z");
+    // Also on errors.
+    assert!(
+        api.raw_get("/query/999/results")
+            .await
+            .headers()
+            .contains_key("date")
+    );
+}
+
+/// `Thu, 01 Jan 2026 00:00:05 GMT` → time (enough of RFC 9110's IMF-fixdate for this test).
+fn httpdate_parse(s: &str) -> std::time::SystemTime {
+    let parts: Vec<&str> = s.split([' ', ':']).collect();
+    assert_eq!(
+        (parts[2], parts[3], parts[7]),
+        ("Jan", "2026", "GMT"),
+        "{s}"
+    );
+    let day: u64 = parts[1].parse().unwrap();
+    let (h, m, sec): (u64, u64, u64) = (
+        parts[4].parse().unwrap(),
+        parts[5].parse().unwrap(),
+        parts[6].parse().unwrap(),
+    );
+    std::time::SystemTime::UNIX_EPOCH
+        + std::time::Duration::from_secs(
+            1_767_225_600 + (day - 1) * 86_400 + h * 3600 + m * 60 + sec,
+        )
+}
