@@ -11,19 +11,51 @@ use crate::graph;
 use crate::models::Performance;
 use crate::text::{one_line, truncate_chars};
 
+/// A node's performance tier as a definition states it: one the action knows, or a tier it does not
+/// (a newer Dune may add tiers), passed through verbatim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tier {
+    Known(Performance),
+    Other(String),
+}
+
+impl Tier {
+    /// The wire string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Tier::Known(p) => p.as_str(),
+            Tier::Other(s) => s,
+        }
+    }
+
+    fn from_wire(s: &str) -> Tier {
+        match s {
+            "medium" => Tier::Known(Performance::Medium),
+            "large" => Tier::Known(Performance::Large),
+            other => Tier::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<Performance> for Tier {
+    fn from(p: Performance) -> Tier {
+        Tier::Known(p)
+    }
+}
+
 /// What one node does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Task {
     /// `query_execution`: runs a saved query.
     Query {
         query_id: i64,
-        performance: Option<Performance>,
+        performance: Option<Tier>,
         query_parameters: Option<Map<String, Value>>,
     },
     /// `materialized_view_refresh`: refreshes a materialized view.
     View {
         name: String,
-        performance: Option<Performance>,
+        performance: Option<Tier>,
     },
 }
 
@@ -37,9 +69,9 @@ pub struct DefNode {
 
 impl DefNode {
     /// The node's performance tier, when it sets one.
-    pub fn performance(&self) -> Option<Performance> {
+    pub fn performance(&self) -> Option<&Tier> {
         match &self.task {
-            Task::Query { performance, .. } | Task::View { performance, .. } => *performance,
+            Task::Query { performance, .. } | Task::View { performance, .. } => performance.as_ref(),
         }
     }
 
@@ -103,13 +135,13 @@ impl Definition {
                     query_parameters: q,
                     ..
                 } => {
-                    p.get_or_insert(performance);
+                    p.get_or_insert(Tier::Known(performance));
                     if q.is_none() {
                         *q = query_parameters.cloned();
                     }
                 }
                 Task::View { performance: p, .. } => {
-                    p.get_or_insert(performance);
+                    p.get_or_insert(Tier::Known(performance));
                 }
             }
         }
@@ -245,21 +277,17 @@ impl Reader {
         }
     }
 
-    fn performance(
-        &mut self,
-        node: &str,
-        at: &str,
-        obj: &Map<String, Value>,
-    ) -> Option<Performance> {
+    /// The node's tier: any non-empty string is passed through (a newer Dune may add tiers; Dune itself
+    /// answers an unknown one with a 400 naming it).
+    fn performance(&mut self, node: &str, at: &str, obj: &Map<String, Value>) -> Option<Tier> {
         match obj.get("performance") {
             None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s == "medium" => Some(Performance::Medium),
-            Some(Value::String(s)) if s == "large" => Some(Performance::Large),
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(Tier::from_wire(s.trim())),
             Some(other) => {
                 self.problem(
                     Some(node),
                     format!(
-                        "`{at}.performance` must be `medium` or `large`, got {}",
+                        "`{at}.performance` must be a tier name such as `medium` or `large`, got {}",
                         shown(other)
                     ),
                 );
