@@ -267,7 +267,10 @@ pipeline:
             {"id": 1, "dependencies": [], "query_execution": {"query_id": 7, "performance": "turbo"}}
         ]}}))
         .expect("reads");
-        assert_eq!(read.nodes[0].performance(), Some(&Tier::Other("turbo".into())));
+        assert_eq!(
+            read.nodes[0].performance(),
+            Some(&Tier::Other("turbo".into()))
+        );
     }
 
     #[test]

@@ -172,7 +172,13 @@ impl Tracked {
 /// Whether two names are the same materialized view: equal, or equal in their last part when one of them
 /// is the short name (`mv_daily_volume` and `dune.acme.mv_daily_volume`). Case is ignored.
 pub fn same_view(a: &str, b: &str) -> bool {
-    let short = |s: &str| s.rsplit('.').next().unwrap_or(s).trim().to_ascii_lowercase();
+    let short = |s: &str| {
+        s.rsplit('.')
+            .next()
+            .unwrap_or(s)
+            .trim()
+            .to_ascii_lowercase()
+    };
     a.trim().eq_ignore_ascii_case(b.trim())
         || ((!a.contains('.') || !b.contains('.')) && short(a) == short(b))
 }
@@ -424,7 +430,9 @@ impl Follower<'_> {
                 .filter(|n| {
                     !n.status.is_terminal()
                         && n.execution_id.is_some()
-                        && n.raw_status.as_deref().is_some_and(|r| normalize(r) == NodeStatus::Unknown)
+                        && n.raw_status
+                            .as_deref()
+                            .is_some_and(|r| normalize(r) == NodeStatus::Unknown)
                 })
                 .map(|n| n.id)
                 .collect();
@@ -643,7 +651,11 @@ mod tests {
         let found = run.contradictions(&[status_node(1, 10), status_node(2, 10)]);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].0, 2);
-        assert!(found[0].1.contains("as query 10, the definition as query 20"));
+        assert!(
+            found[0]
+                .1
+                .contains("as query 10, the definition as query 20")
+        );
         let mut run = run;
         run.forget_definition();
         assert!(run.nodes.is_empty());

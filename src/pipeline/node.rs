@@ -114,7 +114,13 @@ fn classify(s: &str) -> NodeStatus {
     if s.is_empty() {
         return NodeStatus::Unknown;
     }
-    if has(&["skip", "blocked", "upstream_fail", "upstream_error", "upstream_cancel"]) {
+    if has(&[
+        "skip",
+        "blocked",
+        "upstream_fail",
+        "upstream_error",
+        "upstream_cancel",
+    ]) {
         return NodeStatus::Skipped;
     }
     if matches!(tokens.first(), Some(&("not" | "never")))
@@ -129,8 +135,16 @@ fn classify(s: &str) -> NodeStatus {
             NodeStatus::Cancelled
         };
     }
-    if has(&["fail", "error", "abort", "expire", "reject", "crash", "timeout", "timed_out"])
-        || token(&["killed", "terminated", "invalid"])
+    if has(&[
+        "fail",
+        "error",
+        "abort",
+        "expire",
+        "reject",
+        "crash",
+        "timeout",
+        "timed_out",
+    ]) || token(&["killed", "terminated", "invalid"])
     {
         return if ongoing {
             NodeStatus::Executing
@@ -139,7 +153,15 @@ fn classify(s: &str) -> NodeStatus {
         };
     }
     if has(&["complet", "success", "succeed", "finish"])
-        || token(&["done", "ok", "passed", "executed", "processed", "refreshed", "ran"])
+        || token(&[
+            "done",
+            "ok",
+            "passed",
+            "executed",
+            "processed",
+            "refreshed",
+            "ran",
+        ])
     {
         return if negated {
             NodeStatus::Unknown
@@ -149,13 +171,15 @@ fn classify(s: &str) -> NodeStatus {
             NodeStatus::Completed
         };
     }
-    if has(&["pending", "queue", "wait", "schedul", "submit", "creat", "accept", "initiali"])
-        || token(&["new", "ready", "idle", "init", "received"])
+    if has(&[
+        "pending", "queue", "wait", "schedul", "submit", "creat", "accept", "initiali",
+    ]) || token(&["new", "ready", "idle", "init", "received"])
     {
         return NodeStatus::Pending;
     }
-    if has(&["execut", "running", "progress", "start", "process", "refresh", "active", "busy", "working"])
-        || token(&["run", "live"])
+    if has(&[
+        "execut", "running", "progress", "start", "process", "refresh", "active", "busy", "working",
+    ]) || token(&["run", "live"])
     {
         return NodeStatus::Executing;
     }

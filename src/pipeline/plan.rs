@@ -277,7 +277,10 @@ mod tests {
             {"id": 3, "dependencies": [1], "query_execution": {"query_id": 6, "performance": "large"}}
         ]}}))
         .expect("reads");
-        assert_eq!(tiers(&d, Performance::Medium), "1 medium, 1 large, 1 xlarge");
+        assert_eq!(
+            tiers(&d, Performance::Medium),
+            "1 medium, 1 large, 1 xlarge"
+        );
         assert_eq!(tiers(&d, Performance::Large), "2 large, 1 xlarge");
         let one = Definition::from_response(&serde_json::json!({"pipeline": {"nodes": [
             {"id": 1, "dependencies": [], "query_execution": {"query_id": 5}}

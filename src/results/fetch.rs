@@ -157,7 +157,10 @@ impl Fetcher<'_> {
                     // Dune's per-request limit is lower than the action assumed: lower the page size once,
                     // then give up with Dune's own words.
                     if lowered || limit <= 1 {
-                        return Err(FetchError::PageLimit { source: e, rows: limit });
+                        return Err(FetchError::PageLimit {
+                            source: e,
+                            rows: limit,
+                        });
                     }
                     lowered = true;
                     limit = lowered_limit(limit, &e, columns);
@@ -243,7 +246,9 @@ pub fn page_rows(metadata: Option<&ResultMetadata>, format: ResultsFormat) -> u6
     let per_row = (values + overhead).max(16);
     let target = TARGET_PAGE_BYTES.min(MAX_RESULT_PAGE as u64 / 2);
     let by_datapoints = MAX_DATAPOINTS_PER_REQUEST / (m.column_names.len() as u64).max(1);
-    (target / per_row).min(by_datapoints).clamp(1, MAX_PAGE_ROWS)
+    (target / per_row)
+        .min(by_datapoints)
+        .clamp(1, MAX_PAGE_ROWS)
 }
 
 /// Whether Dune refused a results request for asking too much at once (a "limit exceeded" kind of
@@ -479,7 +484,10 @@ mod tests {
             12_500
         );
         assert!(
-            page_rows(Some(&meta(1_000_000, 20_000_000, 20)), ResultsFormat::JsonLines) <= 12_500
+            page_rows(
+                Some(&meta(1_000_000, 20_000_000, 20)),
+                ResultsFormat::JsonLines
+            ) <= 12_500
         );
     }
 
@@ -506,7 +514,10 @@ mod tests {
         assert!(is_limit_error(&vague));
         assert_eq!(lowered_limit(1000, &vague, 4), 250);
         assert_eq!(lowered_limit(1, &vague, 4), 1);
-        assert!(!is_limit_error(&api(402, "would exceed your configured limits per request")));
+        assert!(!is_limit_error(&api(
+            402,
+            "would exceed your configured limits per request"
+        )));
         assert!(!is_limit_error(&api(400, "invalid offset")));
         assert!(!is_limit_error(&api(429, "rate limit exceeded")));
     }

@@ -75,11 +75,10 @@ pub enum FetchError {
     #[error("stopped: the workflow was cancelled")]
     Stopped,
     /// Dune kept refusing pages for exceeding its per-request limit, even after the page size was lowered.
-    #[error("{source} (Dune refused {rows} rows a page, after the action lowered the page size once)")]
-    PageLimit {
-        source: dune_api::Error,
-        rows: u64,
-    },
+    #[error(
+        "{source} (Dune refused {rows} rows a page, after the action lowered the page size once)"
+    )]
+    PageLimit { source: dune_api::Error, rows: u64 },
 }
 
 impl FetchError {

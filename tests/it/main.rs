@@ -14,6 +14,7 @@ mod metadata;
 mod polling;
 mod post;
 mod properties;
+mod real_dune;
 mod results;
 mod secrets;
 mod stop_during_start;

@@ -71,7 +71,9 @@ impl DefNode {
     /// The node's performance tier, when it sets one.
     pub fn performance(&self) -> Option<&Tier> {
         match &self.task {
-            Task::Query { performance, .. } | Task::View { performance, .. } => performance.as_ref(),
+            Task::Query { performance, .. } | Task::View { performance, .. } => {
+                performance.as_ref()
+            }
         }
     }
 

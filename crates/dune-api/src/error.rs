@@ -174,7 +174,11 @@ mod tests {
         );
         assert_eq!(cycle.limit(), Some(Limit::BillingCycle));
         assert!(cycle.hint().contains("limit per billing cycle"));
-        assert!(cycle.to_string().contains("HTTP 402: This api request would exceed"));
+        assert!(
+            cycle
+                .to_string()
+                .contains("HTTP 402: This api request would exceed")
+        );
         let request = api(
             402,
             "This api request would exceed your configured limits per request.",

@@ -398,7 +398,10 @@ mod tests {
         assert_eq!(n[0].name.as_deref(), Some("dune.a.mv"));
         assert_eq!(n[0].execution_id.as_deref(), Some("01A"));
         assert!(!n[1].is_materialized_view);
-        assert_eq!((n[1].query_id, n[1].execution_id.as_deref()), (Some(77), Some("01B")));
+        assert_eq!(
+            (n[1].query_id, n[1].execution_id.as_deref()),
+            (Some(77), Some("01B"))
+        );
         assert_eq!(n[1].name, None);
         assert!(!n[2].is_materialized_view);
         assert_eq!(n[2].query_id, Some(78));
