@@ -70,7 +70,7 @@ fn write_file(run: &ActionRun, path: &str, text: &str) {
     std::fs::write(full, text).expect("write");
 }
 
-fn node_statuses(done: &Finished) -> Vec<(i64, String)> {
+pub(crate) fn node_statuses(done: &Finished) -> Vec<(i64, String)> {
     done.json("nodes")
         .as_array()
         .expect("array")

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::common::{ActionRun, Finished, keyed};
+use crate::dag::node_statuses;
 use dune_sim::{
     BothStatusObjects, DatapointLimitResponse, Fault, FaultEndpoint, FaultResponse, PartialResults,
     PipelineStatusNames, Scenario, Simulator, StatusNames, ViewNames,
@@ -57,20 +58,6 @@ fn action(sim: &Simulator) -> ActionRun {
     ActionRun::against(sim, SPEED)
         .input("query_id", "5550000")
         .input("timeout", "20m")
-}
-
-fn node_statuses(done: &Finished) -> Vec<(i64, String)> {
-    done.json("nodes")
-        .as_array()
-        .expect("array")
-        .iter()
-        .map(|n| {
-            (
-                n["id"].as_i64().expect("id"),
-                n["status"].as_str().expect("status").to_string(),
-            )
-        })
-        .collect()
 }
 
 fn error_lines(done: &Finished) -> Vec<&str> {
@@ -128,7 +115,9 @@ fn assert_ended_within(sim: &Simulator, at: Duration, grace: Option<Duration>, l
     }
 }
 
-fn assert_failed_naming_node_2(done: &Finished) {
+/// A `vocab-failing` run ended as it should: exit 1 naming node 2, node 4 skipped, at the first status
+/// answer after the last node stopped running (or `grace` after that).
+fn assert_failed_run(sim: &Simulator, done: &Finished, grace: Option<Duration>) {
     assert_eq!(done.exit_code, 1, "{}", done.log);
     assert_eq!(done.outputs["status"], "failed");
     let errors = error_lines(done);
@@ -141,6 +130,17 @@ fn assert_failed_naming_node_2(done: &Finished) {
             && ended.contains("line 3:14"),
         "{ended}"
     );
+    assert_ended_within(sim, LAST_NODE_ENDS, grace, &done.log);
+    assert_eq!(
+        node_statuses(done),
+        [
+            (1, "completed".into()),
+            (2, "failed".into()),
+            (3, "completed".into()),
+            // Blocked below the failure (`aborted` without an execution, or an unknown word): never started.
+            (4, "skipped".into()),
+        ]
+    );
 }
 
 // ── Status words ───────────────────────────────────────────────────────────────────────────────────────
@@ -151,19 +151,8 @@ async fn a_vocabulary_known_only_by_meaning() {
     // was ever in a list of the action's.
     let sim = Simulator::start(vocab(true)).await.expect("simulator");
     let done = action(&sim).run().await;
-    assert_failed_naming_node_2(&done);
     // Ended by the top-level word, at the first status answer after the pipeline failed.
-    assert_ended_within(&sim, LAST_NODE_ENDS, None, &done.log);
-    assert_eq!(
-        node_statuses(&done),
-        [
-            (1, "completed".into()),
-            (2, "failed".into()),
-            (3, "completed".into()),
-            // `aborted` without an execution, below the failure: it never started.
-            (4, "skipped".into()),
-        ]
-    );
+    assert_failed_run(&sim, &done, None);
 
     let sim = Simulator::start(vocab(false)).await.expect("simulator");
     let done = action(&sim).run().await;
@@ -180,17 +169,7 @@ async fn a_failing_run_in_unknown_words_ends_once_no_node_runs() {
         .await
         .expect("simulator");
     let done = action(&sim).run().await;
-    assert_failed_naming_node_2(&done);
-    assert_ended_within(&sim, LAST_NODE_ENDS, None, &done.log);
-    assert_eq!(
-        node_statuses(&done),
-        [
-            (1, "completed".into()),
-            (2, "failed".into()),
-            (3, "completed".into()),
-            (4, "skipped".into()),
-        ]
-    );
+    assert_failed_run(&sim, &done, None);
     // The words are kept verbatim.
     let nodes = done.json("nodes");
     assert_eq!(nodes[1]["raw_status"], "delta");
@@ -204,9 +183,8 @@ async fn a_failing_run_in_unknown_words_ends_once_no_node_runs() {
     .await
     .expect("simulator");
     let done = action(&sim).run().await;
-    assert_failed_naming_node_2(&done);
     let grace = dune_pipeline_action::pipeline::follow::SETTLE_GRACE;
-    assert_ended_within(&sim, LAST_NODE_ENDS, Some(grace), &done.log);
+    assert_failed_run(&sim, &done, Some(grace));
     assert!(
         done.log.contains("no node can make progress"),
         "{}",
