@@ -8,8 +8,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dune_pipeline_action::runner::files::parse_file_commands;
 use dune_sim::{Scenario, Simulator};
+
+#[path = "../tests/it/file_commands.rs"]
+mod file_commands;
+use file_commands::parse_file_commands;
 
 const ROWS: u64 = 1_000_000;
 const QUERY_ID: u64 = 777;

@@ -24,14 +24,14 @@ use crate::runner::files::Sinks;
 const MAX_NODE_ANNOTATIONS: usize = 9;
 
 /// How long cancelling may take after a signal (the runner kills the step 10 s after the first signal).
-pub const SIGNAL_CANCEL_BUDGET: Duration = Duration::from_secs(4);
+pub(crate) const SIGNAL_CANCEL_BUDGET: Duration = Duration::from_secs(4);
 
 /// How long a start request already in flight may still take after a signal (real time; the runner kills
 /// the step 10 s after the first signal, and the cancels need their own seconds).
-pub const START_ANSWER_GRACE: Duration = Duration::from_secs(3);
+pub(crate) const START_ANSWER_GRACE: Duration = Duration::from_secs(3);
 
 /// How long cancelling may take after the timeout.
-pub const TIMEOUT_CANCEL_BUDGET: Duration = Duration::from_secs(20);
+pub(crate) const TIMEOUT_CANCEL_BUDGET: Duration = Duration::from_secs(20);
 
 /// What the action runs with besides its inputs.
 #[derive(Clone)]
@@ -63,7 +63,7 @@ impl Runtime {
 pub struct Report {
     pub exit_code: u8,
     pub sinks: Sinks,
-    pub outcome: Outcome,
+    pub(crate) outcome: Outcome,
 }
 
 impl Report {
@@ -264,7 +264,7 @@ async fn conclude(
 
 /// Writes outputs, annotations and the summary for `outcome`; returns the summary (the PR comment and the
 /// check run show it too).
-pub fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) -> String {
+pub(crate) fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) -> String {
     let nodes = &outcome.tracked.nodes;
     let failed = outcome.failed_nodes();
     for n in nodes

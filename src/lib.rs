@@ -4,15 +4,19 @@
 //! The library can be driven in-process: build a [`runner::env::Env`] and an [`app::Runtime`], call
 //! [`app::run`]. `ARCHITECTURE.md` draws the layers; imports point down only.
 
+//!
+//! Public: what `main`, the benches and the integration tests use (`app`, `cli`, `post`, `demo`, the
+//! runner's console, environment and files, the poll schedule); everything else is the crate's own.
+
 pub mod app;
 pub mod cli;
-pub mod config;
+pub(crate) mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
-pub mod github;
-pub mod outcome;
+pub(crate) mod github;
+pub(crate) mod outcome;
 pub mod pipeline;
 pub mod post;
-pub mod report;
-pub mod results;
+pub(crate) mod report;
+pub(crate) mod results;
 pub mod runner;

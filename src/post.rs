@@ -20,16 +20,16 @@ use crate::runner::files::{FileError, Sinks};
 use dune_api::clock::Clock;
 
 /// The program name that selects post mode (the file name of `argv[0]`).
-pub const PROGRAM: &str = "dune-pipeline-action-post";
+pub(crate) const PROGRAM: &str = "dune-pipeline-action-post";
 
 /// The state the main step saves: the pipeline execution id (`STATE_pipeline_execution_id` here).
-pub const STATE_PIPELINE: &str = "pipeline_execution_id";
+pub(crate) const STATE_PIPELINE: &str = "pipeline_execution_id";
 
 /// The state the main step saves when it deliberately left executions running (`cancel_on_timeout: false`).
-pub const STATE_LEAVE_RUNNING: &str = "leave_running";
+pub(crate) const STATE_LEAVE_RUNNING: &str = "leave_running";
 
 /// How long the post step may spend reading the status and cancelling (real time).
-pub const BUDGET: Duration = Duration::from_secs(30);
+pub(crate) const BUDGET: Duration = Duration::from_secs(30);
 
 /// Whether the binary was started under the post step's name.
 pub fn invoked_as_post(argv0: Option<&OsStr>) -> bool {
@@ -40,7 +40,11 @@ pub fn invoked_as_post(argv0: Option<&OsStr>) -> bool {
 
 /// Saved by the main step at its end: tells the post step to leave the pipeline alone when the user asked
 /// for running executions to be left running on timeout.
-pub fn remember(config: &Config, outcome: &Outcome, sinks: &mut Sinks) -> Result<(), FileError> {
+pub(crate) fn remember(
+    config: &Config,
+    outcome: &Outcome,
+    sinks: &mut Sinks,
+) -> Result<(), FileError> {
     if outcome.status() == RunStatus::TimedOut && !config.cancel_on_timeout {
         sinks.save_state(STATE_LEAVE_RUNNING, "true")
     } else {
@@ -54,18 +58,18 @@ fn state(env: &Env, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// Runs the post step; always returns exit code 0.
-pub async fn run(env: &Env, console: &Console, clock: Clock) -> u8 {
+/// Runs the post step. It cannot fail: every problem is a warning on `console` (the binary exits 0).
+pub async fn run(env: &Env, console: &Console, clock: Clock) {
     config::mask_secrets(env, console);
     let Some(id) = state(env, STATE_PIPELINE) else {
         console.line("Post step: the main step started no pipeline; nothing to cancel");
-        return 0;
+        return;
     };
     if state(env, STATE_LEAVE_RUNNING).as_deref() == Some("true") {
         console.line(&format!(
             "Post step: leaving pipeline execution {id} running (`cancel_on_timeout` is false)"
         ));
-        return 0;
+        return;
     }
     let warn = |message: &str| {
         console.annotate(
@@ -78,14 +82,14 @@ pub async fn run(env: &Env, console: &Console, clock: Clock) -> u8 {
         Ok(c) => c,
         Err(e) => {
             warn(&e.to_string());
-            return 0;
+            return;
         }
     };
     let client = match config.dune_client(env, clock, console) {
         Ok(c) => c.with_deadline(clock.elapsed() + BUDGET),
         Err(e) => {
             warn(&e.to_string());
-            return 0;
+            return;
         }
     };
     let mut run = Tracked {
@@ -98,7 +102,7 @@ pub async fn run(env: &Env, console: &Console, clock: Clock) -> u8 {
         console.line(&format!(
             "Post step: could not learn what pipeline execution {id} is running; nothing was cancelled"
         ));
-        return 0;
+        return;
     }
     if stopped.running == 0 {
         console.line(&format!(
@@ -117,7 +121,6 @@ pub async fn run(env: &Env, console: &Console, clock: Clock) -> u8 {
             }
         ));
     }
-    0
 }
 
 #[cfg(test)]

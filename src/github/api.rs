@@ -52,16 +52,6 @@ pub enum GitHubError {
 }
 
 impl GitHubError {
-    /// The HTTP status, when GitHub answered.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            GitHubError::Api { status, .. } | GitHubError::RateLimited { status, .. } => {
-                Some(*status)
-            }
-            _ => None,
-        }
-    }
-
     /// Whether the token was refused (401) or lacks a permission (403 that is not a rate limit, or 404:
     /// GitHub answers 404 to a token that cannot see the resource, and 403 "Resource not accessible by
     /// integration" to one that cannot write it).

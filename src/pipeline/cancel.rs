@@ -218,4 +218,63 @@ mod tests {
         assert_eq!(run.nodes[0].status, NodeStatus::Failed);
         assert_eq!(run.nodes[0].execution_id.as_deref(), Some("E1"));
     }
+
+    /// Against the simulator: what the action saw last is stale (node 1 has ended since, and nodes 2 and
+    /// 3, which it never saw running, are executing now); the cancels must reach them.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn cancelling_reads_the_status_again_first() {
+        const SPEED: f64 = 50.0;
+        let scenario = dune_sim::Scenario::from_yaml_or_json(
+            r#"
+time_scale: 50 # SPEED
+api_key: k
+queries:
+  - query_id: 500
+    nodes:
+      - {id: 1, query_id: 501, duration: 2s}
+      - {id: 2, query_id: 502, dependencies: [1], duration: 1h}
+      - {id: 3, query_id: 500, dependencies: [1], duration: 1h}
+"#,
+        )
+        .expect("scenario");
+        let sim = dune_sim::Simulator::start(scenario)
+            .await
+            .expect("simulator");
+        let client = Client::new(
+            sim.base_url().parse().expect("url"),
+            dune_api::ApiKey::new("k"),
+            dune_api::Clock::scaled(SPEED),
+            Duration::from_secs(30),
+        )
+        .expect("client");
+        let request = dune_api::models::ExecuteQueryPipelineRequest {
+            performance: "medium",
+            query_parameters: None,
+        };
+        let id = client
+            .execute_query_pipeline(500, &request)
+            .await
+            .expect("start");
+        let mut stale = Tracked {
+            pipeline_execution_id: Some(id.clone()),
+            ..Tracked::default()
+        };
+        let first = client.pipeline_status(&id, true).await.expect("status");
+        merge(&mut stale, &first);
+        assert_eq!(stale.cancellable().len(), 1, "{stale:?}");
+        // Let node 1 end and nodes 2 and 3 start (2 s of virtual time, then some).
+        while sim.virtual_now() < Duration::from_secs(4) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let (console, _log) = Console::buffer(true);
+        let stopped = stop_pipeline(
+            &client.clone().with_deadline(Duration::ZERO),
+            &console,
+            &mut stale,
+            Duration::from_secs(4),
+        )
+        .await;
+        assert_eq!(stopped.cancelled, vec![2, 3]);
+        assert_eq!(sim.cancelled_executions().len(), 2);
+    }
 }

@@ -1,12 +1,12 @@
 //! The pipeline as the action sees it: its nodes and their statuses, the DAG, pipeline files, the plan
 //! (what will run, how it starts), the follower and its polling schedule, and cancelling.
 
-pub mod cancel;
-pub mod dag;
-pub mod definition;
-pub mod follow;
-pub mod node;
-pub mod plan;
+pub(crate) mod cancel;
+pub(crate) mod dag;
+pub(crate) mod definition;
+pub(crate) mod follow;
+pub(crate) mod node;
+pub(crate) mod plan;
 pub mod schedule;
 
-pub use follow::{End, Follower, Tracked};
+pub(crate) use follow::{End, Follower, Tracked};

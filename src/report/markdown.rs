@@ -71,4 +71,44 @@ mod tests {
         assert!(out.chars().count() <= 50);
         assert!(out.len() > 50);
     }
+
+    mod properties {
+        use crate::report::{code_block, md_cell, md_code, md_text};
+        use crate::runner::testing::gfm::unescaped_pipes;
+        use crate::runner::testing::hostile;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn md_cell_and_md_text_cannot_break_a_table_or_inject_html(s in hostile()) {
+                for out in [md_cell(&s), md_text(&s)] {
+                    prop_assert!(!out.contains(['\n', '\r', '<']), "{out:?}");
+                    prop_assert_eq!(unescaped_pipes(&out), 0, "{:?}", out);
+                }
+            }
+
+            #[test]
+            fn md_code_is_one_intact_code_span(s in hostile()) {
+                let out = md_code(&s);
+                prop_assert!(out.starts_with('`') && out.ends_with('`') && out.len() >= 2);
+                prop_assert_eq!(out.matches('`').count(), 2, "{:?}", out);
+                prop_assert!(!out.contains(['\n', '\r']));
+                prop_assert_eq!(unescaped_pipes(&out), 0, "{:?}", out);
+            }
+
+            #[test]
+            fn code_block_cannot_be_closed_early(s in hostile()) {
+                let block = code_block(&s);
+                let fence: String = block.chars().take_while(|c| *c == '`').collect();
+                prop_assert!(fence.len() >= 3);
+                let inner: Vec<&str> = block.trim_end_matches('\n').lines().collect();
+                prop_assert_eq!(inner.last().copied(), Some(fence.as_str()));
+                for line in &inner[1..inner.len() - 1] {
+                    prop_assert!(!line.trim_start().starts_with(fence.as_str()), "{line:?}");
+                }
+            }
+        }
+    }
 }

@@ -10,6 +10,9 @@ pub mod markdown;
 pub mod mermaid;
 pub mod preview;
 
+#[cfg(test)]
+mod limit_tests;
+
 use crate::outcome::{Outcome, RunStatus};
 use crate::pipeline::node::{Node, NodeKind, NodeStatus};
 use crate::pipeline::plan::query_url;
@@ -18,8 +21,9 @@ use crate::runner::console::truncate_chars;
 /// GitHub drops a step summary over 1 MiB; stay well under it.
 pub const SUMMARY_BUDGET: usize = 1024 * 1024 - 16 * 1024;
 
-/// Outputs of a job may total 1 MB; the `nodes` output gets most of that.
-pub const NODES_OUTPUT_BUDGET: usize = 768 * 1024;
+/// Outputs of a job may total 1 MB, sized by GitHub in UTF-16 (up to two bytes for each UTF-8 byte); the
+/// `nodes` output gets most of that: 448 KiB of UTF-8 is at most 896 KiB in UTF-16.
+pub const NODES_OUTPUT_BUDGET: usize = 448 * 1024;
 
 /// One node as the `nodes` output shows it.
 pub fn node_json(n: &Node) -> Value {

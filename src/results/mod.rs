@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use dune_api::Client;
 use tokio::sync::watch;
 
-pub use settings::{ResultsConfig, ResultsFormat};
+pub use settings::ResultsConfig;
 
 use crate::pipeline::node::{Node, NodeStatus, is_partial, normalize};
 use crate::runner::console::{Console, Level, capitalize, truncate_chars};

@@ -5,22 +5,22 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-pub use dune_api::text::{LEGACY_DEFUSED, one_line, truncate_chars};
+pub(crate) use dune_api::text::{one_line, truncate_chars};
 
 /// Escapes a command's message the way the toolkit's `escapeData` does (`%` first, then CR and LF).
-pub fn escape_data(text: &str) -> String {
+pub(crate) fn escape_data(text: &str) -> String {
     text.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
 }
 
 /// Escapes a command property (`title=…`) the way the toolkit's `escapeProperty` does.
-pub fn escape_property(text: &str) -> String {
+pub(crate) fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
 /// GitHub shows at most 4096 characters of an annotation's message.
-pub const MAX_ANNOTATION_CHARS: usize = 4000;
+pub(crate) const MAX_ANNOTATION_CHARS: usize = 4000;
 
 /// Annotation levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +41,7 @@ impl Level {
 }
 
 /// `s` with its first character in upper case (a lower-case hint that starts a sentence).
-pub fn capitalize(s: &str) -> String {
+pub(crate) fn capitalize(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
         Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
@@ -248,5 +248,54 @@ mod tests {
         let (c, buf) = Console::buffer(false);
         c.mask("secret");
         assert_eq!(buf.contents(), "");
+    }
+
+    mod properties {
+        use super::*;
+        use crate::runner::testing::hostile;
+        use crate::runner::testing::workflow_commands::{
+            commands, runner_unescape_data, runner_unescape_property,
+        };
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn escape_data_round_trips_and_stays_on_one_line(s in hostile()) {
+                let e = escape_data(&s);
+                prop_assert!(!e.contains(['\n', '\r']));
+                prop_assert_eq!(runner_unescape_data(&e), s);
+            }
+
+            #[test]
+            fn escape_property_round_trips_and_cannot_end_the_property(s in hostile()) {
+                let e = escape_property(&s);
+                prop_assert!(!e.contains(['\n', '\r', ':', ',']));
+                prop_assert_eq!(runner_unescape_property(&e), s);
+            }
+
+            #[test]
+            fn remote_text_never_issues_a_command(title in hostile(), message in hostile(), text in hostile()) {
+                let (c, buf) = Console::buffer(true);
+                c.line(&format!("node 1 {text}"));
+                c.annotate(Level::Error, Some(&title), &message);
+                c.annotate(Level::Warning, None, &text);
+                c.group(&format!("node 1 ({text}) failed"));
+                c.verbatim(&message);
+                c.end_group();
+                let commands = commands(&buf.contents());
+                let names: Vec<String> = commands
+                    .iter()
+                    .map(|l| l.trim_start_matches("::").split([' ', ':']).next().unwrap_or("").to_string())
+                    .collect();
+                prop_assert_eq!(names, ["error", "warning", "group", "stop-commands", "endgroup"]);
+                // The annotation's message arrives whole, as the runner reads it.
+                // `::error title=…::data` (an escaped title holds no `:`).
+                let rest = &commands[0][2..];
+                let data = &rest[rest.find("::").map_or(0, |i| i + 2)..];
+                prop_assert_eq!(runner_unescape_data(data), truncate_chars(&message, 4000));
+            }
+        }
     }
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use rand::RngCore;
 
 /// A fresh 128-bit random token, hex-encoded (delimiters, stop-commands tokens).
-pub fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -32,7 +32,7 @@ pub enum FileError {
 
 /// Formats one `name<<DELIM … DELIM` block. The delimiter is random (`ghadelimiter_` and 128 random bits,
 /// like the toolkit's uuid) and drawn again in the (astronomically unlikely) case the value contains it.
-pub fn heredoc(name: &str, value: &str) -> Result<String, FileError> {
+pub(crate) fn heredoc(name: &str, value: &str) -> Result<String, FileError> {
     if name.is_empty() || name.contains(['\n', '\r']) {
         return Err(FileError::BadName(name.to_string()));
     }
@@ -133,61 +133,12 @@ impl Sinks {
     }
 }
 
-/// Parses a `GITHUB_OUTPUT`-style file with the runner's rules (`EnvFileKeyValuePairs`): `NAME=VALUE` lines
-/// and `NAME<<DELIM` heredocs, LF only. Used by tests and by the post step to read state back.
-pub fn parse_file_commands(text: &str) -> Result<Vec<(String, String)>, String> {
-    let mut out = Vec::new();
-    let lines: Vec<&str> = text.split('\n').collect();
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i];
-        i += 1;
-        if line.is_empty() {
-            continue;
-        }
-        let eq = line.find('=');
-        let heredoc = line.find("<<");
-        match (eq, heredoc) {
-            (Some(e), h) if h.is_none_or(|h| e < h) => {
-                let (name, value) = (&line[..e], &line[e + 1..]);
-                if name.is_empty() {
-                    return Err(format!("Invalid format '{line}'"));
-                }
-                out.push((name.to_string(), value.to_string()));
-            }
-            (_, Some(h)) => {
-                let (name, delimiter) = (&line[..h], &line[h + 2..]);
-                if name.is_empty() || delimiter.is_empty() {
-                    return Err(
-                        "Name must not be empty and delimiter must not be empty".to_string()
-                    );
-                }
-                let mut value_lines = Vec::new();
-                loop {
-                    if i >= lines.len() {
-                        return Err(format!("Matching delimiter not found '{delimiter}'"));
-                    }
-                    let l = lines[i];
-                    i += 1;
-                    if l == delimiter {
-                        if i > lines.len() || (i == lines.len() && !text.ends_with('\n')) {
-                            return Err("EOF marker missing new line".to_string());
-                        }
-                        break;
-                    }
-                    value_lines.push(l);
-                }
-                out.push((name.to_string(), value_lines.join("\n")));
-            }
-            _ => return Err(format!("Invalid format '{line}'")),
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runner::testing::file_commands::parse_file_commands;
+    use crate::runner::testing::hostile;
+    use proptest::prelude::*;
 
     #[test]
     fn heredoc_round_trips_through_the_runner_rules() {
@@ -214,5 +165,19 @@ mod tests {
     fn bad_names_are_rejected() {
         assert!(heredoc("", "x").is_err());
         assert!(heredoc("a\nb", "x").is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn heredoc_round_trips_any_values(values in prop::collection::vec(("[a-z_]{1,12}", hostile()), 1..5)) {
+            let mut file = String::new();
+            for (name, value) in &values {
+                file.push_str(&heredoc(name, value).expect("valid name"));
+            }
+            let parsed = parse_file_commands(&file).expect("the runner accepts the file");
+            prop_assert_eq!(parsed, values);
+        }
     }
 }

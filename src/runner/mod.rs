@@ -3,7 +3,9 @@
 //! Nothing here knows about Dune or about the run; every other module writes to the runner through it.
 
 pub mod console;
-pub mod context;
+pub(crate) mod context;
 pub mod env;
 pub mod files;
-pub mod secret;
+pub(crate) mod secret;
+#[cfg(test)]
+pub(crate) mod testing;

@@ -9,8 +9,11 @@ use dune_api::clock::Clock;
 use dune_pipeline_action::app::{self, Runtime};
 use dune_pipeline_action::runner::console::{Console, SharedBuffer};
 use dune_pipeline_action::runner::env::Env;
-use dune_pipeline_action::runner::files::parse_file_commands;
 use dune_sim::{Scenario, Simulator};
+
+pub use crate::file_commands::parse_file_commands;
+pub use crate::gfm::{outside_code_blocks, unescaped_pipes};
+pub use crate::workflow_commands::commands;
 
 /// The key every test scenario expects.
 pub const KEY: &str = "test-key-5f3a9c";
@@ -201,30 +204,6 @@ pub fn snapshot_settings() -> insta::Settings {
     settings
 }
 
-/// Every line the runner would act on as a workflow command, with `::stop-commands::` fences honoured,
-/// leading whitespace trimmed (as the runner does), and bare CRs ending lines (as .NET's ReadLine does).
-pub fn commands(log: &str) -> Vec<String> {
-    let mut fence: Option<String> = None;
-    let mut out = Vec::new();
-    for line in log.split(['\n', '\r']) {
-        let line = line.trim_start();
-        if let Some(token) = &fence {
-            if line == format!("::{token}::") {
-                fence = None;
-            }
-            continue;
-        }
-        if let Some(token) = line.strip_prefix("::stop-commands::") {
-            fence = Some(token.to_string());
-        }
-        if line.starts_with("::") || line.contains("##[") {
-            out.push(line.to_string());
-        }
-    }
-    assert!(fence.is_none(), "an unclosed stop-commands fence");
-    out
-}
-
 /// Node 1 (query 501) runs for `first`; nodes 2 (query 502) and 3 (query 500, the root) depend on it and
 /// run for an hour.
 pub fn long_running(speed: f64, first: &str) -> Scenario {
@@ -245,8 +224,8 @@ queries:
 }
 
 /// Runs the post step in-process as the runner would after a main step of query 500 that saved `state`
-/// (with `RUNNER_DEBUG=1`); returns its exit code and log.
-pub async fn post_step(api_url: &str, state: &[(&str, &str)], speed: f64) -> (u8, String) {
+/// (with `RUNNER_DEBUG=1`); returns its log.
+pub async fn post_step(api_url: &str, state: &[(&str, &str)], speed: f64) -> String {
     let mut env = Env::default();
     env.set("GITHUB_ACTIONS", "true");
     env.set("RUNNER_DEBUG", "1");
@@ -257,41 +236,6 @@ pub async fn post_step(api_url: &str, state: &[(&str, &str)], speed: f64) -> (u8
         env.set(format!("STATE_{k}"), *v);
     }
     let (console, log) = Console::buffer(true);
-    let code = dune_pipeline_action::post::run(&env, &console, Clock::scaled(speed)).await;
-    (code, log.contents())
-}
-
-/// The summary without its fenced code blocks (where HTML is shown, not rendered).
-pub fn outside_code_blocks(md: &str) -> String {
-    let mut out = String::new();
-    let mut fence: Option<String> = None;
-    for line in md.lines() {
-        let ticks: String = line.chars().take_while(|c| *c == '`').collect();
-        match &fence {
-            Some(f) if ticks.len() >= f.len() && line.trim_end() == ticks => fence = None,
-            Some(_) => {}
-            None if ticks.len() >= 3 => fence = Some(ticks),
-            None => {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-    }
-    out
-}
-
-/// `|` that a GFM table reads as a cell separator (cmark-gfm: a backslash escapes the next character).
-pub fn unescaped_pipes(text: &str) -> usize {
-    let mut n = 0;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                chars.next();
-            }
-            '|' => n += 1,
-            _ => {}
-        }
-    }
-    n
+    dune_pipeline_action::post::run(&env, &console, Clock::scaled(speed)).await;
+    log.contents()
 }

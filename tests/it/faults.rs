@@ -1,4 +1,4 @@
-//! The fault matrix: one test per row of README's "When things go wrong" table. Each injects one fault
+//! The fault matrix: one test per row of the table in docs/reliability.md ("The fault matrix"). Each injects one fault
 //! with the simulator (or a closed port, a raw socket, a signal) and checks what the action does and what
 //! the user sees.
 
@@ -12,10 +12,6 @@ use std::time::{Duration, Instant};
 use crate::common::{
     ActionRun, Finished, KEY, keyed, long_running, outside_code_blocks, unescaped_pipes,
 };
-use dune_api::Client;
-use dune_api::secret::ApiKey;
-use dune_pipeline_action::pipeline::Tracked;
-use dune_pipeline_action::runner::console::Console;
 use dune_sim::{Fault, FaultEndpoint, FaultResponse, RecordedRequest, Scenario, Simulator};
 
 const SPEED: f64 = 50.0;
@@ -662,8 +658,7 @@ async fn timeout_with_cancel_on_timeout_false_cancels_nothing() {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let (code, log) = crate::common::post_step(&sim.base_url(), &state, SPEED).await;
-    assert_eq!(code, 0);
+    let log = crate::common::post_step(&sim.base_url(), &state, SPEED).await;
     assert_eq!(sim.requests().len(), before, "{log}");
     assert!(log.contains("leaving pipeline execution"), "{log}");
 }
@@ -691,50 +686,6 @@ async fn cancel_failing_at_timeout_is_a_warning() {
         "{}",
         done.log
     );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn cancelling_reads_the_status_again_first() {
-    // What the action saw last is stale: node 1 has ended since, and nodes 2 and 3 (which the action never
-    // saw running) are executing now. The cancels must reach them.
-    let sim = sim(long_running(SPEED, "2s")).await;
-    let clock = dune_api::clock::Clock::scaled(SPEED);
-    let client = Client::new(
-        sim.base_url().parse().expect("url"),
-        ApiKey::new(KEY),
-        clock,
-        Duration::from_secs(30),
-    )
-    .expect("client");
-    let request = dune_api::models::ExecuteQueryPipelineRequest {
-        performance: "medium",
-        query_parameters: None,
-    };
-    let id = client
-        .execute_query_pipeline(500, &request)
-        .await
-        .expect("start");
-    let mut stale = Tracked {
-        pipeline_execution_id: Some(id.clone()),
-        ..Tracked::default()
-    };
-    let first = client.pipeline_status(&id, true).await.expect("status");
-    dune_pipeline_action::pipeline::cancel::merge(&mut stale, &first);
-    assert_eq!(stale.cancellable().len(), 1, "{stale:?}");
-    // Let node 1 end and node 2 start (3 s of virtual time).
-    while sim.virtual_now() < Duration::from_secs(4) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let (console, _log) = Console::buffer(true);
-    let stopped = dune_pipeline_action::pipeline::cancel::stop_pipeline(
-        &client.clone().with_deadline(Duration::ZERO),
-        &console,
-        &mut stale,
-        Duration::from_secs(4),
-    )
-    .await;
-    assert_eq!(stopped.cancelled, vec![2, 3]);
-    assert_eq!(sim.cancelled_executions().len(), 2);
 }
 
 /// Runs the binary in "GitHub Actions" against `sim`, sends `signal` once the pipeline runs, and checks
@@ -820,13 +771,12 @@ async fn assert_signal_cancels(signal: &str) {
         log.contains(&format!("Received SIG{signal}: stopping")),
         "{log}"
     );
-    let outputs: std::collections::BTreeMap<String, String> =
-        dune_pipeline_action::runner::files::parse_file_commands(
-            &std::fs::read_to_string(file("output")).expect("outputs written"),
-        )
-        .expect("outputs follow the runner's rules")
-        .into_iter()
-        .collect();
+    let outputs: std::collections::BTreeMap<String, String> = crate::common::parse_file_commands(
+        &std::fs::read_to_string(file("output")).expect("outputs written"),
+    )
+    .expect("outputs follow the runner's rules")
+    .into_iter()
+    .collect();
     assert_eq!(outputs["status"], "cancelled");
     assert_eq!(outputs["failed_nodes"], "[2,3]");
     let summary = std::fs::read_to_string(file("summary")).expect("summary written");

@@ -183,7 +183,8 @@ async fn a_failing_run_in_unknown_words_ends_once_no_node_runs() {
     .await
     .expect("simulator");
     let done = action(&sim).run().await;
-    let grace = dune_pipeline_action::pipeline::follow::SETTLE_GRACE;
+    // The settle grace documented in docs/how-it-works.md.
+    let grace = Duration::from_secs(10);
     assert_failed_run(&sim, &done, Some(grace));
     assert!(
         done.log.contains("no node can make progress"),

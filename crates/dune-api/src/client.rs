@@ -34,8 +34,11 @@ pub const MAX_ERROR_BODY: usize = 64 * 1024;
 /// A response that arrived whole.
 #[derive(Debug)]
 pub struct Response {
+    /// The HTTP status code.
     pub status: u16,
+    /// The response headers.
     pub headers: HeaderMap,
+    /// The whole body (bounded by the read's limit).
     pub body: Vec<u8>,
 }
 
@@ -649,5 +652,62 @@ mod tests {
             "01HKZJ2683PHF9Q9PHHQ8FW4Q1"
         );
         assert_eq!(path_segment("../x?y#z"), "%2E%2E%2Fx%3Fy%23z");
+    }
+
+    mod properties {
+        use super::*;
+        use crate::models::{cancel_success, pipeline_execution_id};
+        use crate::testing::{hostile, json};
+        use proptest::prelude::*;
+
+        fn headers(content_type: &str) -> HeaderMap {
+            let mut h = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_str(content_type) {
+                h.insert(CONTENT_TYPE, v);
+            }
+            h
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn parsing_any_json_never_panics(v in json()) {
+                let _ = PipelineStatus::from_value(&v);
+                let _ = ExecutionStatus::from_value(&v);
+                let _ = pipeline_execution_id(&v);
+                let _ = cancel_success(&v);
+                if let Value::Object(o) = &v {
+                    prop_assert!(PipelineStatus::from_value(&v).is_ok(), "{o:?}");
+                }
+            }
+
+            #[test]
+            fn parsing_any_bytes_never_panics_and_errors_stay_short(
+                body in prop_oneof![
+                    prop::collection::vec(any::<u8>(), 0..2048),
+                    json().prop_map(|v| v.to_string().into_bytes()),
+                    hostile().prop_map(String::into_bytes),
+                ],
+                status in 100u16..600,
+                content_type in hostile(),
+            ) {
+                let resp = Response { status, headers: headers(&content_type), body: body.clone() };
+                match decode_json("GET /api/v1/x", &resp) {
+                    Ok(v) => {
+                        let _ = PipelineStatus::from_value(&v);
+                        let _ = ExecutionStatus::from_value(&v);
+                    }
+                    Err(e) => {
+                        let text = e.to_string();
+                        prop_assert!(!text.contains(['\n', '\r']), "{text:?}");
+                        prop_assert!(text.chars().count() < 600, "{text:?}");
+                    }
+                }
+                let message = error_message(&resp.headers, &body);
+                prop_assert!(!message.contains(['\n', '\r']), "{message:?}");
+                prop_assert!(message.chars().count() <= 300, "{message:?}");
+            }
+        }
     }
 }

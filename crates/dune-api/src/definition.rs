@@ -15,7 +15,9 @@ use crate::text::{one_line, truncate_chars};
 /// (a newer Dune may add tiers), passed through verbatim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tier {
+    /// `medium` or `large`.
     Known(Performance),
+    /// Any other tier name, verbatim.
     Other(String),
 }
 
@@ -48,13 +50,18 @@ impl From<Performance> for Tier {
 pub enum Task {
     /// `query_execution`: runs a saved query.
     Query {
+        /// The saved query's id.
         query_id: i64,
+        /// The performance tier this node runs on, when it sets one.
         performance: Option<Tier>,
+        /// Values for the query's parameters, by name.
         query_parameters: Option<Map<String, Value>>,
     },
     /// `materialized_view_refresh`: refreshes a materialized view.
     View {
+        /// The view's full name (`dune.<team>.<name>`).
         name: String,
+        /// The performance tier the refresh runs on, when it sets one.
         performance: Option<Tier>,
     },
 }
@@ -62,8 +69,11 @@ pub enum Task {
 /// One node of a definition (`models.PipelineNode`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DefNode {
+    /// The node's id, unique within the definition.
     pub id: i64,
+    /// The ids of the nodes that must complete before this one starts.
     pub dependencies: Vec<i64>,
+    /// What the node does.
     pub task: Task,
 }
 
@@ -113,6 +123,7 @@ impl DefNode {
 /// A pipeline definition: its nodes, in the order they were listed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Definition {
+    /// The nodes, in the order they were listed.
     pub nodes: Vec<DefNode>,
 }
 
@@ -171,6 +182,7 @@ impl Definition {
 pub struct Problem {
     /// `node 2`, `nodes 2, 3, 4`, `the 3rd node`; `None` for the file as a whole.
     pub node: Option<String>,
+    /// What is wrong, in a sentence.
     pub message: String,
 }
 

@@ -7,19 +7,38 @@ use std::time::Duration;
 pub enum Error {
     /// No connection could be made (DNS, refused, TLS).
     #[error("{endpoint}: could not connect to the Dune API: {detail}")]
-    Connect { endpoint: String, detail: String },
+    Connect {
+        /// The request, as `METHOD /path` (never with a secret).
+        endpoint: String,
+        /// What the transport said.
+        detail: String,
+    },
     /// The request took longer than `request_timeout`.
     #[error("{endpoint}: no response within {}", humantime::format_duration(*.after))]
-    Timeout { endpoint: String, after: Duration },
+    Timeout {
+        /// The request, as `METHOD /path` (never with a secret).
+        endpoint: String,
+        /// The per-request timeout that passed.
+        after: Duration,
+    },
     /// The connection broke before a whole response arrived.
     #[error("{endpoint}: the connection was dropped before the response was complete ({detail})")]
-    Dropped { endpoint: String, detail: String },
+    Dropped {
+        /// The request, as `METHOD /path` (never with a secret).
+        endpoint: String,
+        /// What the transport said.
+        detail: String,
+    },
     /// Dune answered with an HTTP error.
     #[error("{endpoint}: HTTP {status}: {message}")]
     Api {
+        /// The request, as `METHOD /path` (never with a secret).
         endpoint: String,
+        /// The HTTP status code.
         status: u16,
+        /// Dune's error message (or a short excerpt of the body), on one line.
         message: String,
+        /// How long Dune asked to wait (`Retry-After`), when it said.
         retry_after: Option<Duration>,
     },
     /// The response could not be read as what Dune documents.
@@ -27,10 +46,15 @@ pub enum Error {
         "{endpoint}: unreadable response (HTTP {status}, {content_type}): {reason}; body starts: {excerpt}"
     )]
     Decode {
+        /// The request, as `METHOD /path` (never with a secret).
         endpoint: String,
+        /// The HTTP status code.
         status: u16,
+        /// The response's `Content-Type`.
         content_type: String,
+        /// Why the body could not be read.
         reason: String,
+        /// The start of the body, on one line.
         excerpt: String,
     },
     /// The response body was larger than the action reads.
@@ -38,20 +62,29 @@ pub enum Error {
         "{endpoint}: response body larger than {limit} bytes (HTTP {status}); refusing to read it"
     )]
     TooLarge {
+        /// The request, as `METHOD /path` (never with a secret).
         endpoint: String,
+        /// The HTTP status code.
         status: u16,
+        /// The most bytes the client reads for this request.
         limit: usize,
     },
     /// The overall deadline passed while retrying.
     #[error("{endpoint}: gave up after {attempts} attempts: {last}")]
     RetriesExhausted {
+        /// The request, as `METHOD /path` (never with a secret).
         endpoint: String,
+        /// How many times the request was sent.
         attempts: u32,
+        /// The last attempt's error.
         last: Box<Error>,
     },
     /// The run was stopped (timeout or cancellation) while a request was waiting to be retried.
     #[error("{endpoint}: stopped while waiting to retry")]
-    Interrupted { endpoint: String },
+    Interrupted {
+        /// The request, as `METHOD /path` (never with a secret).
+        endpoint: String,
+    },
 }
 
 impl Error {

@@ -29,6 +29,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod client;
 pub mod clock;
 pub mod definition;
@@ -38,6 +40,8 @@ pub mod models;
 pub mod rate;
 pub mod retry;
 pub mod secret;
+#[cfg(test)]
+mod testing;
 pub mod text;
 
 pub use client::{

@@ -8,7 +8,9 @@ use serde_json::{Map, Value};
 /// `POST /api/v1/query/{query_id}/pipeline/execute` body.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExecuteQueryPipelineRequest {
+    /// The performance tier (`medium` or `large`; see [`Performance::as_str`]).
     pub performance: &'static str,
+    /// Values for the root query's parameters, by name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub query_parameters: Option<Map<String, Value>>,
 }
@@ -41,10 +43,14 @@ fn num_field(obj: &Map<String, Value>, key: &str) -> Option<f64> {
 /// An error as Dune reports it: a string, or an object with `type`, `message`, `metadata.line/column`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DuneError {
+    /// The error's type (`FAILED_TYPE_EXECUTION_FAILED`, ...), when Dune gives one.
     #[serde(rename = "type")]
     pub kind: Option<String>,
+    /// The message, verbatim (remote text: escape it where it is written).
     pub message: String,
+    /// The line of the query's SQL the error points at.
     pub line: Option<i64>,
+    /// The column of the query's SQL the error points at.
     pub column: Option<i64>,
 }
 
@@ -81,18 +87,26 @@ pub struct NodeExecution {
     pub id: i64,
     /// `true` for `materialized_view_refresh_status`, `false` for `query_execution_status`.
     pub is_materialized_view: bool,
+    /// The node's status string, verbatim (`executing`, `QUERY_STATE_COMPLETED`, ...).
     pub status: Option<String>,
+    /// The query a query node runs.
     pub query_id: Option<i64>,
+    /// The name of the view a materialized-view node refreshes.
     pub name: Option<String>,
+    /// The node's execution, once it has one.
     pub execution_id: Option<String>,
+    /// Why the node failed.
     pub error: Option<DuneError>,
 }
 
 /// `GET /api/v1/pipelines/executions/{id}/status`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelineStatus {
+    /// The pipeline's status string, verbatim (`executing`, `completed`, `PIPELINE_STATE_FAILED`, ...).
     pub status: Option<String>,
+    /// Why the pipeline failed, when Dune says.
     pub error: Option<DuneError>,
+    /// Every node the response lists, in its order.
     pub nodes: Vec<NodeExecution>,
 }
 
@@ -181,14 +195,23 @@ fn content_score(o: &Map<String, Value>, identity: &str) -> u32 {
 /// `GET /api/v1/execution/{execution_id}/status`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ExecutionStatus {
+    /// The execution's state, verbatim (`QUERY_STATE_EXECUTING`, ...).
     pub state: Option<String>,
+    /// The query it runs.
     pub query_id: Option<i64>,
+    /// When it was submitted (`submitted_at`, RFC 3339 as Dune sends it).
     pub submitted_at: Option<String>,
+    /// When it started executing (`execution_started_at`).
     pub started_at: Option<String>,
+    /// When it ended (`execution_ended_at`).
     pub ended_at: Option<String>,
+    /// When it was cancelled (`cancelled_at`).
     pub cancelled_at: Option<String>,
+    /// What it cost (`execution_cost_credits`).
     pub credits: Option<f64>,
+    /// Why it failed.
     pub error: Option<DuneError>,
+    /// Rows of its result (`result_metadata.total_row_count`).
     pub total_row_count: Option<i64>,
 }
 
@@ -229,7 +252,9 @@ pub fn cancel_success(v: &Value) -> bool {
 /// `result.metadata` of a results page (`models.ExecutionResultMetadata`).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ResultMetadata {
+    /// The columns' names, in order.
     pub column_names: Vec<String>,
+    /// The columns' types (`varchar`, `double`, ...), in the same order.
     pub column_types: Vec<String>,
     /// Rows on this page.
     pub row_count: Option<u64>,
@@ -269,12 +294,17 @@ impl ResultMetadata {
 /// without copying the rows: each row is the raw JSON text of its object, borrowed from the body.
 #[derive(Debug)]
 pub struct ResultPage<'a> {
+    /// The execution's state, verbatim.
     pub state: Option<String>,
     /// `None` when the response has no `result` (the execution did not complete).
     pub rows: Option<Vec<&'a serde_json::value::RawValue>>,
+    /// The result's columns and row counts.
     pub metadata: Option<ResultMetadata>,
+    /// The next page's URL, when there are more rows.
     pub next_uri: Option<String>,
+    /// The next page's offset, when there are more rows.
     pub next_offset: Option<u64>,
+    /// Why there is no result, when Dune says.
     pub error: Option<DuneError>,
 }
 
@@ -446,7 +476,9 @@ mod tests {
 /// Dune's performance tier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Performance {
+    /// `medium`: the default tier.
     Medium,
+    /// `large`: more resources, more credits.
     Large,
 }
 

@@ -36,3 +36,21 @@ pub fn excerpt(body: &[u8], max_chars: usize) -> String {
     let text = String::from_utf8_lossy(body);
     truncate_chars(&one_line(text.trim()), max_chars)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::hostile;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn one_line_is_one_plain_line(s in hostile()) {
+            let l = one_line(&s);
+            prop_assert!(!l.contains("##["));
+            prop_assert!(!l.chars().any(|c| c.is_control() && c != '\t'));
+        }
+    }
+}
