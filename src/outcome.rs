@@ -240,7 +240,12 @@ impl Outcome {
                 " Dune may have started a pipeline anyway (the response was lost), so the action did not retry: check {check} before re-running."
             ));
         }
-        let problem = Problem::new("Dune API error", message);
+        let title = match e.status() {
+            Some(402) => "Dune plan limit reached",
+            Some(403) => "Dune API key not allowed",
+            _ => "Dune API error",
+        };
+        let problem = Problem::new(title, message);
         Outcome::of(config, tracked, Ending::ApiError, Some(problem), wall_time)
     }
 

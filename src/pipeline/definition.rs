@@ -146,6 +146,7 @@ pub fn dependency_order(definition: &Definition) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dune_api::definition::Tier;
     use dune_api::models::Performance;
     use serde_json::{Map, json};
 
@@ -167,7 +168,7 @@ mod tests {
             d.nodes[0].task,
             Task::View {
                 name: "dune.acme.mv_daily_volume".into(),
-                performance: Some(Performance::Medium)
+                performance: Some(Tier::Known(Performance::Medium))
             }
         );
         assert_eq!(d.nodes[2].performance(), None);
@@ -180,7 +181,10 @@ mod tests {
             .with_defaults(Performance::Large, None);
         let again = parse(&to_yaml(&d), false).expect("printed YAML reads back");
         assert_eq!(again, d);
-        assert_eq!(again.nodes[2].performance(), Some(Performance::Large));
+        assert_eq!(
+            again.nodes[2].performance(),
+            Some(&Tier::Known(Performance::Large))
+        );
         let json = parse(&d.to_value().to_string(), true).expect("JSON reads back");
         assert_eq!(json, d);
     }
@@ -213,7 +217,7 @@ pipeline:
       query_exec: {query_id: 5}
     - id: 2
       dependencies: [1]
-      query_execution: {query_id: 5, performance: huge, extra: 1}
+      query_execution: {query_id: 5, performance: [huge], extra: 1}
     - id: 3
       query_execution: {query_id: 5}
       materialized_view_refresh: {name: dune.a.b}
@@ -228,11 +232,44 @@ pipeline:
                 "node 1: unknown key `query_exec` (expected `id`, `dependencies`, `query_execution`, `materialized_view_refresh`)",
                 "node 1: has neither `query_execution` nor `materialized_view_refresh`: a node does exactly one of them",
                 "node 2: unknown key `query_execution.extra` (expected `query_id`, `performance`, `query_parameters`)",
-                "node 2: `query_execution.performance` must be `medium` or `large`, got \"huge\"",
+                "node 2: `query_execution.performance` must be a tier name such as `medium` or `large`, got [\"huge\"]",
                 "node 3: has both `query_execution` and `materialized_view_refresh`: a node does exactly one of them",
                 "the 4th node: has no `id`",
                 "node 4: `query_execution.query_id` must be a positive integer (the number in https://dune.com/queries/<id>), got -1",
             ]
+        );
+    }
+
+    #[test]
+    fn unknown_tiers_are_passed_through() {
+        // A newer Dune may add tiers: a pipeline file naming one is sent as written, and Dune decides.
+        let d = parse(
+            "pipeline: {nodes: [{id: 1, materialized_view_refresh: {name: dune.a.b, performance: xlarge}}, {id: 2, dependencies: [1], query_execution: {query_id: 5}}]}",
+            false,
+        )
+        .expect("valid")
+        .with_defaults(Performance::Medium, None);
+        assert_eq!(
+            d.nodes[0].performance(),
+            Some(&Tier::Other("xlarge".into()))
+        );
+        let v = d.to_value();
+        assert_eq!(
+            v["pipeline"]["nodes"][0]["materialized_view_refresh"]["performance"],
+            "xlarge"
+        );
+        assert_eq!(
+            v["pipeline"]["nodes"][1]["query_execution"]["performance"],
+            "medium"
+        );
+        // Dune's own definition with a new tier reads too.
+        let read = dune_api::definition::Definition::from_response(&json!({"pipeline": {"nodes": [
+            {"id": 1, "dependencies": [], "query_execution": {"query_id": 7, "performance": "turbo"}}
+        ]}}))
+        .expect("reads");
+        assert_eq!(
+            read.nodes[0].performance(),
+            Some(&Tier::Other("turbo".into()))
         );
     }
 

@@ -43,6 +43,8 @@ pub struct Tracked {
     pub polls: u32,
     /// Clock time at which the end was noticed (the answer that showed it arrived).
     pub noticed_end_at: Option<Duration>,
+    /// Nodes whose report contradicted the definition (each warned about once); the rest keep the DAG.
+    pub unmatched: Vec<i64>,
 }
 
 impl Tracked {
@@ -81,42 +83,56 @@ impl Tracked {
             .collect()
     }
 
-    /// Why Dune's status describes another pipeline than the definition read before the start (a node id
-    /// the definition does not have, or another query or view under a defined id), if it does.
-    fn contradicts_definition(&self, status: &[NodeExecution]) -> Option<String> {
+    /// The nodes of a status response that contradict the definition read before the start (a node id the
+    /// definition does not have, or another query or view under a defined id), each with the reason. Empty
+    /// when there is no definition. A view named by its short name in one place and its full name in the
+    /// other is the same view.
+    fn contradictions(&self, status: &[NodeExecution]) -> Vec<(i64, String)> {
         if self.nodes.iter().all(|n| n.dependencies.is_none()) {
-            return None;
+            return Vec::new();
         }
+        let mut found = Vec::new();
         for ne in status {
             let Some(defined) = self.nodes.iter().find(|n| n.id == ne.id) else {
-                return Some(format!(
-                    "Dune reports node {}, which the definition does not have",
-                    ne.id
+                found.push((
+                    ne.id,
+                    format!(
+                        "Dune reports node {}, which the definition does not have",
+                        ne.id
+                    ),
                 ));
+                continue;
             };
             let same = match &defined.kind {
                 NodeKind::Query { query_id } => {
                     !ne.is_materialized_view && (ne.query_id.is_none() || ne.query_id == *query_id)
                 }
                 NodeKind::MaterializedView { name } => {
-                    ne.is_materialized_view && (ne.name.is_none() || ne.name == *name)
+                    ne.is_materialized_view
+                        && match (&ne.name, name) {
+                            (Some(a), Some(b)) => same_view(a, b),
+                            _ => true,
+                        }
                 }
             };
             if !same {
-                return Some(format!(
-                    "Dune reports node {} as {}, the definition as {}",
+                found.push((
                     ne.id,
-                    match (ne.is_materialized_view, &ne.name, ne.query_id) {
-                        (true, Some(n), _) => format!("view {n}"),
-                        (false, _, Some(q)) => format!("query {q}"),
-                        (true, None, _) => "a materialized view".to_string(),
-                        (false, _, None) => "a query".to_string(),
-                    },
-                    defined.label()
+                    format!(
+                        "Dune reports node {} as {}, the definition as {}",
+                        ne.id,
+                        match (ne.is_materialized_view, &ne.name, ne.query_id) {
+                            (true, Some(n), _) => format!("view {n}"),
+                            (false, _, Some(q)) => format!("query {q}"),
+                            (true, None, _) => "a materialized view".to_string(),
+                            (false, _, None) => "a query".to_string(),
+                        },
+                        defined.label()
+                    ),
                 ));
             }
         }
-        None
+        found
     }
 
     /// Drops what came from the definition: nodes Dune never reported, and every node's dependencies.
@@ -153,6 +169,20 @@ impl Tracked {
     }
 }
 
+/// Whether two names are the same materialized view: equal, or equal in their last part when one of them
+/// is the short name (`mv_daily_volume` and `dune.acme.mv_daily_volume`). Case is ignored.
+pub fn same_view(a: &str, b: &str) -> bool {
+    let short = |s: &str| {
+        s.rsplit('.')
+            .next()
+            .unwrap_or(s)
+            .trim()
+            .to_ascii_lowercase()
+    };
+    a.trim().eq_ignore_ascii_case(b.trim())
+        || ((!a.contains('.') || !b.contains('.')) && short(a) == short(b))
+}
+
 /// What a node of a status response is: a query execution or a materialized-view refresh.
 pub fn kind_of(ne: &NodeExecution) -> NodeKind {
     if ne.is_materialized_view {
@@ -178,7 +208,11 @@ pub struct Follower<'a> {
 }
 
 /// How long "nothing can make progress" must hold before the action believes it (without a definition).
-const SETTLE_GRACE: Duration = Duration::from_secs(10);
+pub const SETTLE_GRACE: Duration = Duration::from_secs(10);
+
+/// Every this many status polls, nodes still running in a word the action does not know have their
+/// execution read again.
+const UNKNOWN_RECHECK_POLLS: u32 = 4;
 
 impl Follower<'_> {
     fn elapsed_label(&self) -> String {
@@ -278,6 +312,12 @@ impl Follower<'_> {
         }
     }
 
+    /// Whether any node can still make progress. A node that never started (pending, or in a word the
+    /// action does not know, and without an execution id) below a failed, cancelled or skipped node cannot:
+    /// with the definition that is certain, without it a guess that must hold for [`SETTLE_GRACE`]. So a
+    /// run ends, whatever words Dune uses, once no node is running: with the definition at the first status
+    /// answer after the last running node ended (one poll interval, at most `max(1.25 s, 8%` of the run
+    /// time`)`), without it [`SETTLE_GRACE`] after that.
     fn nothing_can_progress(&self, run: &Tracked) -> Progress {
         if run.nodes.is_empty() {
             return Progress::Possible;
@@ -285,14 +325,12 @@ impl Follower<'_> {
         let any_bad = run.nodes.iter().any(|n| n.status.is_bad());
         let mut guess = false;
         for n in &run.nodes {
+            let unstarted = matches!(n.status, NodeStatus::Pending | NodeStatus::Unknown)
+                && n.execution_id.is_none();
             match n.status {
                 s if s.is_terminal() => {}
-                NodeStatus::Pending if run.upstream_broken(n) == Some(true) => {}
-                NodeStatus::Pending
-                    if n.dependencies.is_none() && n.execution_id.is_none() && any_bad =>
-                {
-                    guess = true
-                }
+                _ if unstarted && run.upstream_broken(n) == Some(true) => {}
+                _ if unstarted && n.dependencies.is_none() && any_bad => guess = true,
                 _ => return Progress::Possible,
             }
         }
@@ -307,14 +345,23 @@ impl Follower<'_> {
         Progress::Done
     }
 
-    /// Nodes that never started in a pipeline that ended are `skipped`.
+    /// Nodes that never started in a pipeline that ended are `skipped`: pending or in an unknown word
+    /// without an execution id, below a node that did not complete. So is a node that Dune reports as
+    /// failed or cancelled (some vocabularies say `aborted` for a node blocked by a failure) without ever
+    /// having had an execution or an error of its own, when the definition shows a broken upstream.
     fn settle_unstarted(&self, run: &mut Tracked) {
         let any_bad = run.nodes.iter().any(|n| n.status.is_bad());
         for i in 0..run.nodes.len() {
             let n = &run.nodes[i];
-            let never_started = n.status == NodeStatus::Pending && n.execution_id.is_none();
+            let never_started = matches!(n.status, NodeStatus::Pending | NodeStatus::Unknown)
+                && n.execution_id.is_none();
             let broken = run.upstream_broken(n).unwrap_or(any_bad);
-            if never_started && broken {
+            let blocked_not_failed = n.status.is_bad()
+                && n.execution_id.is_none()
+                && n.error.is_none()
+                && !n.cancelled_by_action
+                && run.upstream_broken(n) == Some(true);
+            if never_started && broken || blocked_not_failed {
                 let label = n.label();
                 let id = n.id;
                 run.nodes[i].status = NodeStatus::Skipped;
@@ -339,20 +386,58 @@ impl Follower<'_> {
         if let Some(e) = &status.error {
             run.pipeline_error = Some(e.message.clone());
         }
-        if let Some(why) = run.contradicts_definition(&status.nodes) {
+        let contradictions = run.contradictions(&status.nodes);
+        if !contradictions.is_empty() && contradictions.len() == status.nodes.len() {
+            // Not one node matches: another pipeline than the definition describes.
+            let why: Vec<&str> = contradictions.iter().map(|(_, w)| w.as_str()).collect();
             self.console.annotate(
                 Level::Warning,
                 Some("The pipeline differs from its definition"),
                 &format!(
-                    "{why}: the action follows what Dune reports and does not use the definition's dependencies"
+                    "{}: the action follows what Dune reports and does not use the definition's dependencies",
+                    why.join("; ")
                 ),
             );
             run.forget_definition();
+        } else {
+            for (id, why) in contradictions {
+                if run.unmatched.contains(&id) {
+                    continue;
+                }
+                run.unmatched.push(id);
+                self.console.annotate(
+                    Level::Warning,
+                    Some(&format!("Node {id} differs from the pipeline definition")),
+                    &format!(
+                        "{why}: the action follows what Dune reports for node {id}; the definition's dependencies still hold for the other nodes"
+                    ),
+                );
+            }
         }
         for ne in &status.nodes {
             let changed = self.apply_node(run, ne);
             if changed {
                 self.read_details(run, ne.id).await;
+            }
+        }
+        // A node whose word the action does not know was settled by its execution's state when the word
+        // last changed; if the word then stays the same while the execution ends, only the execution says
+        // so: look again every few polls.
+        if run.polls % UNKNOWN_RECHECK_POLLS == 0 {
+            let stale: Vec<i64> = run
+                .nodes
+                .iter()
+                .filter(|n| {
+                    !n.status.is_terminal()
+                        && n.execution_id.is_some()
+                        && n.raw_status
+                            .as_deref()
+                            .is_some_and(|r| normalize(r) == NodeStatus::Unknown)
+                })
+                .map(|n| n.id)
+                .collect();
+            for id in stale {
+                self.read_details(run, id).await;
             }
         }
     }
@@ -361,14 +446,27 @@ impl Follower<'_> {
     fn apply_node(&self, run: &mut Tracked, ne: &NodeExecution) -> bool {
         let kind = kind_of(ne);
         let label = self.elapsed_label();
+        let run_unmatched = run.unmatched.contains(&ne.id);
         let (node, is_new) = run.node_for(ne);
-        // Fill in what a later response knows better.
+        // Fill in what a later response knows better; a view keeps its full name when Dune reports the short
+        // one, and a node Dune reports as another kind than the definition takes Dune's.
         match (&mut node.kind, &kind) {
             (NodeKind::Query { query_id }, NodeKind::Query { query_id: Some(q) }) => {
                 *query_id = Some(*q)
             }
             (NodeKind::MaterializedView { name }, NodeKind::MaterializedView { name: Some(n) }) => {
-                *name = Some(n.clone())
+                let keep = name
+                    .as_deref()
+                    .is_some_and(|old| same_view(old, n) && old.len() >= n.len());
+                if !keep {
+                    *name = Some(n.clone());
+                }
+            }
+            (NodeKind::Query { .. }, NodeKind::MaterializedView { .. })
+            | (NodeKind::MaterializedView { .. }, NodeKind::Query { .. })
+                if run_unmatched =>
+            {
+                node.kind = kind.clone();
             }
             _ => {}
         }
@@ -434,8 +532,14 @@ impl Follower<'_> {
             Ok(es) => {
                 if let Some(state) = &es.state {
                     let precise = normalize(state);
-                    // The execution's own state settles an unrecognised pipeline status string.
-                    if node.status == NodeStatus::Unknown && precise != NodeStatus::Unknown {
+                    // The execution's own state settles an unrecognised pipeline status string (each time
+                    // it is read, as long as Dune's word for the node stays unrecognised).
+                    let word_unknown = node.status == NodeStatus::Unknown
+                        || node
+                            .raw_status
+                            .as_deref()
+                            .is_none_or(|r| normalize(r) == NodeStatus::Unknown);
+                    if word_unknown && precise != NodeStatus::Unknown {
                         node.status = precise;
                     }
                     if node.status == NodeStatus::Completed && is_partial(state) {
@@ -536,22 +640,55 @@ mod tests {
             nodes: vec![defined(1, 10, vec![]), defined(2, 20, vec![1])],
             ..Tracked::default()
         };
-        assert_eq!(
-            run.contradicts_definition(&[status_node(1, 10), status_node(2, 20)]),
-            None
-        );
-        assert_eq!(run.contradicts_definition(&[status_node(1, 10)]), None);
         assert!(
-            run.contradicts_definition(&[status_node(0, 10)])
-                .is_some_and(|w| w.contains("node 0"))
+            run.contradictions(&[status_node(1, 10), status_node(2, 20)])
+                .is_empty()
         );
+        assert!(run.contradictions(&[status_node(1, 10)]).is_empty());
+        let found = run.contradictions(&[status_node(0, 10)]);
+        assert_eq!(found.len(), 1);
+        assert!(found[0].1.contains("node 0"));
+        let found = run.contradictions(&[status_node(1, 10), status_node(2, 10)]);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, 2);
         assert!(
-            run.contradicts_definition(&[status_node(2, 10)])
-                .is_some_and(|w| w.contains("as query 10, the definition as query 20"))
+            found[0]
+                .1
+                .contains("as query 10, the definition as query 20")
         );
         let mut run = run;
         run.forget_definition();
         assert!(run.nodes.is_empty());
-        assert_eq!(run.contradicts_definition(&[status_node(5, 1)]), None);
+        assert!(run.contradictions(&[status_node(5, 1)]).is_empty());
+    }
+
+    #[test]
+    fn short_and_full_view_names_are_one_view() {
+        assert!(same_view("mv_daily_volume", "dune.acme.mv_daily_volume"));
+        assert!(same_view("dune.acme.mv_daily_volume", "mv_daily_volume"));
+        assert!(same_view("dune.acme.MV_Daily", "dune.acme.mv_daily"));
+        assert!(!same_view("dune.acme.mv_a", "dune.other.mv_a"));
+        assert!(!same_view("mv_a", "dune.acme.mv_b"));
+        let mut view = Node::new(
+            1,
+            NodeKind::MaterializedView {
+                name: Some("dune.acme.mv_daily_volume".into()),
+            },
+        );
+        view.dependencies = Some(vec![]);
+        let run = Tracked {
+            nodes: vec![view, defined(2, 20, vec![1])],
+            ..Tracked::default()
+        };
+        let short = NodeExecution {
+            id: 1,
+            is_materialized_view: true,
+            status: Some("pending".into()),
+            query_id: None,
+            name: Some("mv_daily_volume".into()),
+            execution_id: None,
+            error: None,
+        };
+        assert!(run.contradictions(&[short, status_node(2, 20)]).is_empty());
     }
 }

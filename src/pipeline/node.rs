@@ -51,39 +51,139 @@ impl NodeStatus {
     }
 }
 
-/// Normalises a status string from Dune: lowercase words (`executing`) and `QUERY_STATE_*` forms alike,
-/// with common synonyms. Anything else is [`NodeStatus::Unknown`].
+/// Prefixes that only say what kind of status a word is (`QUERY_STATE_`, `PIPELINE_EXECUTION_STATUS_`, …),
+/// stripped (repeatedly) before the word is classified.
+const STATUS_PREFIXES: &[&str] = &[
+    "pipeline_execution_status_",
+    "pipeline_execution_state_",
+    "pipeline_status_",
+    "pipeline_state_",
+    "query_execution_status_",
+    "query_execution_state_",
+    "query_state_",
+    "query_status_",
+    "execution_status_",
+    "execution_state_",
+    "refresh_status_",
+    "refresh_state_",
+    "node_status_",
+    "node_state_",
+    "state_",
+    "status_",
+];
+
+/// Normalises a status string from Dune by meaning, not by list: case and separators are folded, prefixes
+/// such as `QUERY_STATE_` or `PIPELINE_EXECUTION_STATUS_` are stripped, and the word is classified by its
+/// stems, in this order: skipped (skip, blocked, upstream failure), cancellation (cancel), failure (fail, error,
+/// abort, expire, reject, crash, timeout), success (complete, success, succeed, done, finish, ok, pass),
+/// waiting (pending, queue, wait, schedule, submit, create, new, ready, not started), running (execut,
+/// run, progress, start, process, refresh, active, busy). An "-ing" form of an ending word (`completing`,
+/// `cancelling`) is still running; a negated success (`unsuccessful`, `not_completed`) is not a success.
+/// Anything else is [`NodeStatus::Unknown`], kept verbatim by the caller and settled by the execution's
+/// own state.
 pub fn normalize(raw: &str) -> NodeStatus {
-    let lower = raw.trim().to_ascii_lowercase().replace(['-', ' '], "_");
-    let mut s = lower.as_str();
-    for prefix in [
-        "query_state_",
-        "pipeline_state_",
-        "pipeline_status_",
-        "execution_state_",
-        "node_state_",
-        "state_",
-        "status_",
-    ] {
-        if let Some(rest) = s.strip_prefix(prefix) {
-            s = rest;
-            break;
+    let folded = raw
+        .trim()
+        .to_ascii_lowercase()
+        .replace(['-', ' ', '.', ':', '/'], "_");
+    let mut s = folded.trim_matches('_');
+    'strip: loop {
+        for prefix in STATUS_PREFIXES {
+            if let Some(rest) = s.strip_prefix(prefix)
+                && !rest.is_empty()
+            {
+                s = rest;
+                continue 'strip;
+            }
         }
+        break;
     }
-    match s {
-        "pending" | "queued" | "waiting" | "submitted" | "scheduled" | "created"
-        | "not_started" => NodeStatus::Pending,
-        "executing" | "running" | "in_progress" | "started" | "refreshing" | "processing" => {
+    classify(s)
+}
+
+fn classify(s: &str) -> NodeStatus {
+    let tokens: Vec<&str> = s.split('_').filter(|t| !t.is_empty()).collect();
+    let has = |stems: &[&str]| stems.iter().any(|stem| s.contains(stem));
+    let token = |words: &[&str]| tokens.iter().any(|t| words.contains(t));
+    // A verb still in progress ("completing", "cancelling", "failing over") has not ended.
+    let ongoing = tokens.last().is_some_and(|t| t.ends_with("ing"));
+    let negated = tokens
+        .first()
+        .is_some_and(|t| matches!(*t, "not" | "non" | "no" | "never") || t.starts_with("un"))
+        || s.contains("incomplete");
+    if s.is_empty() {
+        return NodeStatus::Unknown;
+    }
+    if has(&[
+        "skip",
+        "blocked",
+        "upstream_fail",
+        "upstream_error",
+        "upstream_cancel",
+    ]) {
+        return NodeStatus::Skipped;
+    }
+    if matches!(tokens.first(), Some(&("not" | "never")))
+        && has(&["start", "run", "execut", "submit"])
+    {
+        return NodeStatus::Pending;
+    }
+    if has(&["cancel"]) {
+        return if ongoing {
             NodeStatus::Executing
-        }
-        "completed" | "complete" | "succeeded" | "success" | "successful" | "completed_partial" => {
-            NodeStatus::Completed
-        }
-        "failed" | "failure" | "error" | "errored" | "expired" => NodeStatus::Failed,
-        "cancelled" | "canceled" | "aborted" => NodeStatus::Cancelled,
-        "skipped" | "blocked" | "upstream_failed" => NodeStatus::Skipped,
-        _ => NodeStatus::Unknown,
+        } else {
+            NodeStatus::Cancelled
+        };
     }
+    if has(&[
+        "fail",
+        "error",
+        "abort",
+        "expire",
+        "reject",
+        "crash",
+        "timeout",
+        "timed_out",
+    ]) || token(&["killed", "terminated", "invalid"])
+    {
+        return if ongoing {
+            NodeStatus::Executing
+        } else {
+            NodeStatus::Failed
+        };
+    }
+    if has(&["complet", "success", "succeed", "finish"])
+        || token(&[
+            "done",
+            "ok",
+            "passed",
+            "executed",
+            "processed",
+            "refreshed",
+            "ran",
+        ])
+    {
+        return if negated {
+            NodeStatus::Unknown
+        } else if ongoing {
+            NodeStatus::Executing
+        } else {
+            NodeStatus::Completed
+        };
+    }
+    if has(&[
+        "pending", "queue", "wait", "schedul", "submit", "creat", "accept", "initiali",
+    ]) || token(&["new", "ready", "idle", "init", "received"])
+    {
+        return NodeStatus::Pending;
+    }
+    if has(&[
+        "execut", "running", "progress", "start", "process", "refresh", "active", "busy", "working",
+    ]) || token(&["run", "live"])
+    {
+        return NodeStatus::Executing;
+    }
+    NodeStatus::Unknown
 }
 
 /// Whether a raw status says the result was cut short (`QUERY_STATE_COMPLETED_PARTIAL`).
@@ -199,7 +299,58 @@ mod tests {
             ("PIPELINE_STATE_FAILED", NodeStatus::Failed),
             ("weird_state", NodeStatus::Unknown),
             ("", NodeStatus::Unknown),
-            ("finished", NodeStatus::Unknown),
+        ] {
+            assert_eq!(normalize(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn words_are_classified_by_meaning() {
+        use NodeStatus::*;
+        for (raw, want) in [
+            // The vocabulary of the simulator's `vocab-*` scenarios.
+            ("PIPELINE_EXECUTION_STATUS_PENDING", Pending),
+            ("PIPELINE_EXECUTION_STATUS_RUNNING", Executing),
+            ("PIPELINE_EXECUTION_STATUS_SUCCEEDED", Completed),
+            ("PIPELINE_EXECUTION_STATUS_ERRORED", Failed),
+            ("PIPELINE_EXECUTION_STATUS_ABORTED", Failed),
+            ("scheduled", Pending),
+            ("in_progress", Executing),
+            ("succeeded", Completed),
+            ("errored", Failed),
+            ("aborted", Failed),
+            // Other prefixes and spellings.
+            ("EXECUTION_STATUS_DONE", Completed),
+            ("REFRESH_STATUS_FINISHED", Completed),
+            ("STATE_QUEUED", Pending),
+            ("Waiting-For-Dependencies", Pending),
+            ("not_started", Pending),
+            ("NOT STARTED", Pending),
+            ("submitted", Pending),
+            ("created", Pending),
+            ("processing", Executing),
+            ("refreshing", Executing),
+            ("started", Executing),
+            ("Completing", Executing),
+            ("cancelling", Executing),
+            ("cancelled_by_user", Cancelled),
+            ("CANCELED", Cancelled),
+            ("failed_to_start", Failed),
+            ("timed_out", Failed),
+            ("rejected", Failed),
+            ("finished", Completed),
+            ("success", Completed),
+            ("ok", Completed),
+            ("upstream_failed", Skipped),
+            ("skipped", Skipped),
+            // Negated successes and unrelated words are not guessed.
+            ("unsuccessful", Unknown),
+            ("not_completed", Unknown),
+            ("incomplete", Unknown),
+            ("abandoned", Unknown),
+            ("zapped", Unknown),
+            ("STATE_", Unknown),
+            ("_", Unknown),
         ] {
             assert_eq!(normalize(raw), want, "{raw}");
         }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use dune_api::Client;
-use dune_api::definition::{Definition, Task};
+use dune_api::definition::{Definition, Task, Tier};
 use dune_api::models::{ExecuteQueryPipelineRequest, Performance};
 use serde_json::{Map, Value};
 
@@ -166,19 +166,31 @@ pub fn node_count(d: &Definition) -> String {
     )
 }
 
-/// `large`, or `2 medium, 1 large` when the nodes differ.
+/// `large`, or `2 medium, 1 large` when the nodes differ (a tier the action does not know, passed through
+/// from the definition, is counted by its own name).
 pub fn tiers(d: &Definition, default: Performance) -> String {
-    let count = |p: Performance| {
-        d.nodes
-            .iter()
-            .filter(|n| n.performance().unwrap_or(default) == p)
-            .count()
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for n in &d.nodes {
+        let tier = n.performance().map_or(default.as_str(), Tier::as_str);
+        match counts.iter_mut().find(|(t, _)| t == tier) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((tier.to_string(), 1)),
+        }
+    }
+    let order = |t: &str| match t {
+        "medium" => 0,
+        "large" => 1,
+        _ => 2,
     };
-    let (medium, large) = (count(Performance::Medium), count(Performance::Large));
-    match (medium, large) {
-        (_, 0) => "medium".into(),
-        (0, _) => "large".into(),
-        (m, l) => format!("{m} medium, {l} large"),
+    counts.sort_by_key(|(t, _)| order(t));
+    match counts.as_slice() {
+        [] => default.as_str().to_string(),
+        [(t, _)] => t.clone(),
+        many => many
+            .iter()
+            .map(|(t, c)| format!("{c} {t}"))
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 
@@ -209,7 +221,8 @@ fn log(plan: &Plan, settings: Settings<'_>, console: &Console) {
             "  node {}: {} ({}){after}",
             n.id,
             to_node(n).label(),
-            n.performance().unwrap_or(settings.performance).as_str()
+            n.performance()
+                .map_or(settings.performance.as_str(), Tier::as_str)
         ));
     }
     if settings.dry_run {
@@ -249,5 +262,30 @@ pub async fn start(
             ));
             client.execute_pipeline(definition).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiers_count_unknown_ones_by_name() {
+        let d = Definition::from_response(&serde_json::json!({"pipeline": {"nodes": [
+            {"id": 1, "dependencies": [], "materialized_view_refresh": {"name": "dune.a.b", "performance": "xlarge"}},
+            {"id": 2, "dependencies": [1], "query_execution": {"query_id": 5}},
+            {"id": 3, "dependencies": [1], "query_execution": {"query_id": 6, "performance": "large"}}
+        ]}}))
+        .expect("reads");
+        assert_eq!(
+            tiers(&d, Performance::Medium),
+            "1 medium, 1 large, 1 xlarge"
+        );
+        assert_eq!(tiers(&d, Performance::Large), "2 large, 1 xlarge");
+        let one = Definition::from_response(&serde_json::json!({"pipeline": {"nodes": [
+            {"id": 1, "dependencies": [], "query_execution": {"query_id": 5}}
+        ]}}))
+        .expect("reads");
+        assert_eq!(tiers(&one, Performance::Large), "large");
     }
 }

@@ -26,6 +26,10 @@ pub const TARGET_PAGE_BYTES: u64 = 8 * 1024 * 1024;
 /// The most rows asked for in one page (what Dune's SDKs use; Dune lowers a larger `limit` anyway).
 pub const MAX_PAGE_ROWS: u64 = 32_000;
 
+/// Dune's default cap on the values one results request may return (rows × columns); a page asks for no
+/// more rows than fit under it.
+pub const MAX_DATAPOINTS_PER_REQUEST: u64 = 250_000;
+
 /// What the preview page told.
 #[derive(Debug)]
 pub struct PreviewPage {
@@ -123,6 +127,8 @@ impl Fetcher<'_> {
         };
         let mut file = PartFile::create(&dir.path, &name).await.map_err(io)?;
         let mut limit = page_rows(metadata, format);
+        let columns = metadata.map_or(0, |m| m.column_names.len() as u64);
+        let mut lowered = false;
         let mut url = self
             .client
             .execution_results_url(execution_id, csv, limit, partial);
@@ -144,6 +150,20 @@ impl Fetcher<'_> {
                 Err(FetchError::Api(dune_api::Error::TooLarge { .. })) if limit > 1 => {
                     // Wider rows than the metadata suggested: ask for fewer.
                     limit = (limit / 2).max(1);
+                    set_query(&mut url, "limit", limit);
+                    continue;
+                }
+                Err(FetchError::Api(e)) if is_limit_error(&e) => {
+                    // Dune's per-request limit is lower than the action assumed: lower the page size once,
+                    // then give up with Dune's own words.
+                    if lowered || limit <= 1 {
+                        return Err(FetchError::PageLimit {
+                            source: e,
+                            rows: limit,
+                        });
+                    }
+                    lowered = true;
+                    limit = lowered_limit(limit, &e, columns);
                     set_query(&mut url, "limit", limit);
                     continue;
                 }
@@ -225,7 +245,45 @@ pub fn page_rows(metadata: Option<&ResultMetadata>, format: ResultsFormat) -> u6
     };
     let per_row = (values + overhead).max(16);
     let target = TARGET_PAGE_BYTES.min(MAX_RESULT_PAGE as u64 / 2);
-    (target / per_row).clamp(1, MAX_PAGE_ROWS)
+    let by_datapoints = MAX_DATAPOINTS_PER_REQUEST / (m.column_names.len() as u64).max(1);
+    (target / per_row)
+        .min(by_datapoints)
+        .clamp(1, MAX_PAGE_ROWS)
+}
+
+/// Whether Dune refused a results request for asking too much at once (a "limit exceeded" kind of
+/// answer), as opposed to a plan limit (402) or rate limit (429).
+pub fn is_limit_error(e: &dune_api::Error) -> bool {
+    if !matches!(e.status(), Some(400 | 413 | 422)) {
+        return false;
+    }
+    let m = e.dune_message().unwrap_or_default().to_ascii_lowercase();
+    m.contains("datapoint")
+        || m.contains("limit")
+            && ["exceed", "above", "maximum", "too many", "too large"]
+                .iter()
+                .any(|w| m.contains(w))
+}
+
+/// The page size after a "limit exceeded" answer: under the limit Dune's message names (`limit of N
+/// datapoints`, divided by the columns), else a quarter; always below `limit`.
+fn lowered_limit(limit: u64, e: &dune_api::Error, columns: u64) -> u64 {
+    let named = e.dune_message().and_then(|m| {
+        let lower = m.to_ascii_lowercase();
+        let at = lower.find("limit of")? + "limit of".len();
+        let digits: String = lower[at..]
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == ',' || *c == '_')
+            .filter(char::is_ascii_digit)
+            .collect();
+        digits.parse::<u64>().ok()
+    });
+    let rows = match named {
+        Some(cap) if columns > 0 => cap / columns,
+        _ => limit / 4,
+    };
+    rows.min(limit / 2).max(1)
 }
 
 fn set_query(url: &mut Url, key: &str, value: u64) {
@@ -420,6 +478,48 @@ mod tests {
         // Huge rows: at least one.
         assert_eq!(page_rows(Some(&meta(2, 1 << 40, 1)), ResultsFormat::Csv), 1);
         assert_eq!(page_rows(None, ResultsFormat::Csv), 1000);
+        // Wide rows: the datapoint cap decides (20 columns: 12,500 rows).
+        assert_eq!(
+            page_rows(Some(&meta(1_000_000, 20_000_000, 20)), ResultsFormat::Csv),
+            12_500
+        );
+        assert!(
+            page_rows(
+                Some(&meta(1_000_000, 20_000_000, 20)),
+                ResultsFormat::JsonLines
+            ) <= 12_500
+        );
+    }
+
+    fn api(status: u16, message: &str) -> dune_api::Error {
+        dune_api::Error::Api {
+            endpoint: "GET /api/v1/execution/E/results".into(),
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn limit_errors_lower_the_page() {
+        let named = api(
+            400,
+            "This request would return 400000 datapoints, above the limit of 250000 datapoints per request",
+        );
+        assert!(is_limit_error(&named));
+        assert_eq!(lowered_limit(20_000, &named, 20), 10_000);
+        assert_eq!(lowered_limit(20_000, &named, 10), 10_000);
+        assert_eq!(lowered_limit(8_000, &named, 100), 2_500);
+        let vague = api(400, "Result size limit exceeded");
+        assert!(is_limit_error(&vague));
+        assert_eq!(lowered_limit(1000, &vague, 4), 250);
+        assert_eq!(lowered_limit(1, &vague, 4), 1);
+        assert!(!is_limit_error(&api(
+            402,
+            "would exceed your configured limits per request"
+        )));
+        assert!(!is_limit_error(&api(400, "invalid offset")));
+        assert!(!is_limit_error(&api(429, "rate limit exceeded")));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 pub use settings::ResultsConfig;
 
-use crate::pipeline::node::{Node, NodeStatus, is_partial};
+use crate::pipeline::node::{Node, NodeStatus, is_partial, normalize};
 use crate::runner::console::{Console, Level, capitalize, truncate_chars};
 
 /// A column of a result.
@@ -74,6 +74,11 @@ pub enum FetchError {
     /// The workflow was cancelled during the download.
     #[error("stopped: the workflow was cancelled")]
     Stopped,
+    /// Dune kept refusing pages for exceeding its per-request limit, even after the page size was lowered.
+    #[error(
+        "{source} (Dune refused {rows} rows a page, after the action lowered the page size once)"
+    )]
+    PageLimit { source: dune_api::Error, rows: u64 },
 }
 
 impl FetchError {
@@ -86,6 +91,9 @@ impl FetchError {
             }
             FetchError::NoResult { .. } => {
                 "the result may have expired (Dune keeps results 90 days) or the execution did not complete: re-run the pipeline"
+            }
+            FetchError::PageLimit { .. } => {
+                "Dune's per-request limit on a result page (rows × columns) is lower than the action could meet: download the result from Dune directly, or report it with the log of this step"
             }
             FetchError::Inconsistent(_) | FetchError::Stopped => {
                 "re-run the job; if it persists, report it with the log of this step"
@@ -175,14 +183,25 @@ async fn one_node(
     };
 
     let mut first = fetcher.preview(&execution_id, partial).await;
-    // A partial result that the pipeline status did not announce: Dune asks for the flag.
-    if !partial
-        && let Err(FetchError::Api(e)) = &first
-        && e.status() == Some(400)
-        && e.to_string().contains("allow_partial_results")
-    {
-        partial = true;
-        first = fetcher.preview(&execution_id, true).await;
+    // A partial result that the pipeline status did not announce. Dune asks for the flag either with an
+    // error, or with a 200 that has no result and a partial (or failed) state: ask again with the flag.
+    let asks_for_flag = match &first {
+        Err(FetchError::Api(e)) => {
+            e.status() == Some(400)
+                && e.dune_message()
+                    .is_some_and(|m| m.to_ascii_lowercase().contains("partial"))
+        }
+        Err(FetchError::NoResult { state, .. }) => {
+            is_partial(state) || normalize(state) == NodeStatus::Failed
+        }
+        _ => false,
+    };
+    if !partial && asks_for_flag {
+        let again = fetcher.preview(&execution_id, true).await;
+        if again.is_ok() {
+            partial = true;
+            first = again;
+        }
     }
     let page = match first {
         Ok(p) => p,

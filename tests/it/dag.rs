@@ -70,7 +70,7 @@ fn write_file(run: &ActionRun, path: &str, text: &str) {
     std::fs::write(full, text).expect("write");
 }
 
-fn node_statuses(done: &Finished) -> Vec<(i64, String)> {
+pub(crate) fn node_statuses(done: &Finished) -> Vec<(i64, String)> {
     done.json("nodes")
         .as_array()
         .expect("array")
@@ -436,8 +436,8 @@ async fn every_file_problem_exits_2_naming_file_and_node_before_any_request() {
             "bad.yml: node 4: has both `query_execution` and `materialized_view_refresh`",
         ),
         (
-            "pipeline: {nodes: [{id: 3, materialized_view_refresh: {name: dune.a.b, performance: xl}}]}",
-            "bad.yml: node 3: `materialized_view_refresh.performance` must be `medium` or `large`, got \"xl\"",
+            "pipeline: {nodes: [{id: 3, materialized_view_refresh: {name: dune.a.b, performance: 7}}]}",
+            "bad.yml: node 3: `materialized_view_refresh.performance` must be a tier name such as `medium` or `large`, got 7",
         ),
     ];
     for (text, want) in cases {

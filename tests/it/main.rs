@@ -15,6 +15,7 @@ mod layers;
 mod metadata;
 mod polling;
 mod post;
+mod real_dune;
 mod results;
 mod secrets;
 mod stop_during_start;

@@ -204,6 +204,23 @@ impl Client {
         max_body: usize,
         decode: impl Fn(&str, Response) -> Result<T, Error>,
     ) -> Result<T, Error> {
+        self.send_accepting(kind, method, url, body, max_body, None, decode)
+            .await
+    }
+
+    /// [`Client::send_decoded`] with another `Accept` header than the client's `application/json` (CSV
+    /// results ask for `text/csv`).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send_accepting<T>(
+        &self,
+        kind: Kind,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        max_body: usize,
+        accept: Option<&'static str>,
+        decode: impl Fn(&str, Response) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let endpoint = format!("{} {}", method, url.path());
         let mut attempt: u32 = 0;
         loop {
@@ -213,7 +230,7 @@ impl Client {
                 return Err(Error::Interrupted { endpoint });
             }
             let result = self
-                .attempt(&method, &url, body, max_body, &endpoint)
+                .attempt(&method, &url, body, max_body, accept, &endpoint)
                 .await
                 .and_then(|resp| decode(&endpoint, resp));
             let error = match result {
@@ -254,9 +271,14 @@ impl Client {
         url: &Url,
         body: Option<&Value>,
         max_body: usize,
+        accept: Option<&'static str>,
         endpoint: &str,
     ) -> Result<Response, Error> {
         let mut req = self.http.request(method.clone(), url.clone());
+        if let Some(a) = accept {
+            // Replaces the client's default `Accept` (a request header wins over a default one).
+            req = req.header(ACCEPT, HeaderValue::from_static(a));
+        }
         if let Some(b) = body {
             req = req.json(b);
         }
@@ -625,7 +647,8 @@ impl Client {
 
     /// Reads one page of results and hands the whole body to `read`. Transport failures and HTTP errors
     /// are retried by [`Client::send`] as a [`Kind::Read`]; a body that `read` rejects (a garbled page) is
-    /// fetched again, at most twice. The body is bounded by [`MAX_RESULT_PAGE`].
+    /// fetched again, at most twice. The body is bounded by [`MAX_RESULT_PAGE`]. A CSV page (`…/csv`) is
+    /// asked for with `Accept: text/csv`.
     pub async fn execution_results_page<T>(
         &self,
         url: &Url,
@@ -640,12 +663,14 @@ impl Client {
                 excerpt: error::excerpt(&resp.body[..resp.body.len().min(4096)], 120),
             })
         };
-        self.send_decoded(
+        let accept = url.path().ends_with("/csv").then_some("text/csv");
+        self.send_accepting(
             Kind::Read,
             Method::GET,
             url.clone(),
             None,
             MAX_RESULT_PAGE,
+            accept,
             decode,
         )
         .await

@@ -11,6 +11,40 @@ use crate::graph;
 use crate::models::Performance;
 use crate::text::{one_line, truncate_chars};
 
+/// A node's performance tier as a definition states it: one the action knows, or a tier it does not
+/// (a newer Dune may add tiers), passed through verbatim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tier {
+    /// `medium` or `large`.
+    Known(Performance),
+    /// Any other tier name, verbatim.
+    Other(String),
+}
+
+impl Tier {
+    /// The wire string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Tier::Known(p) => p.as_str(),
+            Tier::Other(s) => s,
+        }
+    }
+
+    fn from_wire(s: &str) -> Tier {
+        match s {
+            "medium" => Tier::Known(Performance::Medium),
+            "large" => Tier::Known(Performance::Large),
+            other => Tier::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<Performance> for Tier {
+    fn from(p: Performance) -> Tier {
+        Tier::Known(p)
+    }
+}
+
 /// What one node does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Task {
@@ -19,7 +53,7 @@ pub enum Task {
         /// The saved query's id.
         query_id: i64,
         /// The performance tier this node runs on, when it sets one.
-        performance: Option<Performance>,
+        performance: Option<Tier>,
         /// Values for the query's parameters, by name.
         query_parameters: Option<Map<String, Value>>,
     },
@@ -28,7 +62,7 @@ pub enum Task {
         /// The view's full name (`dune.<team>.<name>`).
         name: String,
         /// The performance tier the refresh runs on, when it sets one.
-        performance: Option<Performance>,
+        performance: Option<Tier>,
     },
 }
 
@@ -45,9 +79,11 @@ pub struct DefNode {
 
 impl DefNode {
     /// The node's performance tier, when it sets one.
-    pub fn performance(&self) -> Option<Performance> {
+    pub fn performance(&self) -> Option<&Tier> {
         match &self.task {
-            Task::Query { performance, .. } | Task::View { performance, .. } => *performance,
+            Task::Query { performance, .. } | Task::View { performance, .. } => {
+                performance.as_ref()
+            }
         }
     }
 
@@ -112,13 +148,13 @@ impl Definition {
                     query_parameters: q,
                     ..
                 } => {
-                    p.get_or_insert(performance);
+                    p.get_or_insert(Tier::Known(performance));
                     if q.is_none() {
                         *q = query_parameters.cloned();
                     }
                 }
                 Task::View { performance: p, .. } => {
-                    p.get_or_insert(performance);
+                    p.get_or_insert(Tier::Known(performance));
                 }
             }
         }
@@ -255,21 +291,17 @@ impl Reader {
         }
     }
 
-    fn performance(
-        &mut self,
-        node: &str,
-        at: &str,
-        obj: &Map<String, Value>,
-    ) -> Option<Performance> {
+    /// The node's tier: any non-empty string is passed through (a newer Dune may add tiers; Dune itself
+    /// answers an unknown one with a 400 naming it).
+    fn performance(&mut self, node: &str, at: &str, obj: &Map<String, Value>) -> Option<Tier> {
         match obj.get("performance") {
             None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s == "medium" => Some(Performance::Medium),
-            Some(Value::String(s)) if s == "large" => Some(Performance::Large),
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(Tier::from_wire(s.trim())),
             Some(other) => {
                 self.problem(
                     Some(node),
                     format!(
-                        "`{at}.performance` must be `medium` or `large`, got {}",
+                        "`{at}.performance` must be a tier name such as `medium` or `large`, got {}",
                         shown(other)
                     ),
                 );

@@ -107,17 +107,50 @@ impl Error {
         }
     }
 
+    /// Dune's own message, for an HTTP error.
+    pub fn dune_message(&self) -> Option<&str> {
+        match self.root() {
+            Error::Api { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
+    /// Which plan limit a 402 names, from Dune's words.
+    pub fn limit(&self) -> Option<Limit> {
+        if self.status() != Some(402) {
+            return None;
+        }
+        let m = self.dune_message()?.to_ascii_lowercase();
+        if m.contains("per request") {
+            Some(Limit::PerRequest)
+        } else if m.contains("billing") {
+            Some(Limit::BillingCycle)
+        } else if m.contains("credit") {
+            Some(Limit::Credits)
+        } else {
+            None
+        }
+    }
+
     /// What the user should do about it.
     pub fn hint(&self) -> &'static str {
         match self.status() {
             Some(401) => {
                 "check that the `api_key` input (e.g. secrets.DUNE_API_KEY) holds a valid, unrevoked Dune API key"
             }
-            Some(402) => {
-                "the request would exceed the billing limits of the key's Dune plan: raise the limits in your Dune settings or wait for the next billing cycle"
-            }
+            Some(402) => match self.limit() {
+                Some(Limit::PerRequest) => {
+                    "Dune refused the request (HTTP 402, not retried) because it would exceed the per-request limit configured for the key's plan: raise that limit in your Dune settings (dune.com → Settings → API), or make the pipeline cheaper"
+                }
+                Some(Limit::BillingCycle) => {
+                    "Dune refused the request (HTTP 402, not retried) because it would exceed the limit per billing cycle configured for the key's plan: raise that limit in your Dune settings (dune.com → Settings → API) or wait for the next billing cycle"
+                }
+                Some(Limit::Credits) | None => {
+                    "Dune refused the request (HTTP 402, not retried): the key's plan is out of credits or over a configured limit; check the credits and limits in your Dune settings (dune.com → Settings → API)"
+                }
+            },
             Some(403) => {
-                "the key is not allowed to run this query: check the key's scope and that the query is saved, not archived, and visible to the key's owner or team"
+                "Dune refused the request (HTTP 403, not retried): the key's scope does not allow it; use a key whose scope covers executing this query (and its views), and check that the query is saved, not archived, and visible to the key's owner or team"
             }
             Some(404) => {
                 "check `query_id`: the query may not exist, may be private to another account, or may have no pipeline"
@@ -140,4 +173,59 @@ impl Error {
     }
 }
 
+/// A plan limit a 402 names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// "...configured limits per request..."
+    PerRequest,
+    /// "...configured limits per billing cycle..."
+    BillingCycle,
+    /// Out of credits.
+    Credits,
+}
+
 pub use crate::text::excerpt;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16, message: &str) -> Error {
+        Error::Api {
+            endpoint: "POST /api/v1/query/1/pipeline/execute".into(),
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn plan_limits_are_named() {
+        let cycle = api(
+            402,
+            "This api request would exceed your configured limits per billing cycle.",
+        );
+        assert_eq!(cycle.limit(), Some(Limit::BillingCycle));
+        assert!(cycle.hint().contains("limit per billing cycle"));
+        assert!(
+            cycle
+                .to_string()
+                .contains("HTTP 402: This api request would exceed")
+        );
+        let request = api(
+            402,
+            "This api request would exceed your configured limits per request.",
+        );
+        assert_eq!(request.limit(), Some(Limit::PerRequest));
+        assert!(request.hint().contains("per-request limit"));
+        assert_eq!(api(402, "Not enough credits").limit(), Some(Limit::Credits));
+        assert_eq!(api(400, "per request").limit(), None);
+        let scope = api(403, "Not allowed to execute query");
+        assert!(scope.hint().contains("scope"));
+        assert_eq!(scope.dune_message(), Some("Not allowed to execute query"));
+        for e in [cycle, request, scope] {
+            assert!(!crate::retry::retryable(crate::retry::Kind::Read, &e));
+            assert!(!crate::retry::retryable(crate::retry::Kind::Start, &e));
+        }
+    }
+}

@@ -135,12 +135,21 @@ fn node_from_value(index: usize, v: &Value) -> Option<NodeExecution> {
     let id = int_field(obj, "id")
         .or_else(|| int_field(obj, "node_id"))
         .unwrap_or(index as i64 + 1);
+    // A server serialising a struct may send both objects, the unused one null or with empty fields: the
+    // kind is decided by what each holds, not by which key comes first.
     let (inner, is_mv) = match (
         obj.get("materialized_view_refresh_status")
             .and_then(Value::as_object),
         obj.get("query_execution_status").and_then(Value::as_object),
     ) {
-        (Some(mv), _) => (Some(mv), true),
+        (Some(mv), Some(q)) => {
+            if content_score(mv, "name") > content_score(q, "query_id") {
+                (Some(mv), true)
+            } else {
+                (Some(q), false)
+            }
+        }
+        (Some(mv), None) => (Some(mv), true),
         (None, Some(q)) => (Some(q), false),
         (None, None) => (None, false),
     };
@@ -155,14 +164,32 @@ fn node_from_value(index: usize, v: &Value) -> Option<NodeExecution> {
         status: pick_str("status").or_else(|| pick_str("state")),
         query_id: inner
             .and_then(|i| int_field(i, "query_id"))
-            .or_else(|| int_field(obj, "query_id")),
-        name: pick_str("name"),
+            .or_else(|| int_field(obj, "query_id"))
+            .filter(|q| *q > 0),
+        name: pick_str("name").filter(|s| !s.trim().is_empty()),
         execution_id: pick_str("execution_id").filter(|s| !s.is_empty()),
         error: inner
             .and_then(|i| i.get("error"))
             .or_else(|| obj.get("error"))
             .and_then(DuneError::from_value),
     })
+}
+
+/// How much a node's status object says: an execution id counts most, then the status, then the
+/// identifying field (`query_id` above 0, or a non-empty `name`). Empty strings, zeros and nulls say nothing.
+fn content_score(o: &Map<String, Value>, identity: &str) -> u32 {
+    let text = |key: &str| str_field(o, key).is_some_and(|s| !s.trim().is_empty() && s != "0");
+    let mut score = 0;
+    if text("execution_id") {
+        score += 4;
+    }
+    if text("status") || text("state") {
+        score += 2;
+    }
+    if text(identity) {
+        score += 1;
+    }
+    score
 }
 
 /// `GET /api/v1/execution/{execution_id}/status`.
@@ -430,6 +457,42 @@ mod tests {
         assert_eq!(s.nodes[0].status.as_deref(), Some("RUNNING"));
         assert_eq!(s.nodes[1].id, 3);
         assert!(PipelineStatus::from_value(&json!([1, 2])).is_err());
+    }
+
+    #[test]
+    fn both_status_objects_are_told_apart_by_content() {
+        let s = PipelineStatus::from_value(&json!({
+            "status": "executing",
+            "node_executions": [
+                {"id": 1,
+                 "query_execution_status": {"query_id": 0, "status": "", "execution_id": ""},
+                 "materialized_view_refresh_status": {"name": "dune.a.mv", "status": "completed", "execution_id": "01A"}},
+                {"id": 2,
+                 "query_execution_status": {"query_id": 77, "status": "executing", "execution_id": "01B"},
+                 "materialized_view_refresh_status": {"name": "", "status": "", "execution_id": ""}},
+                {"id": 3,
+                 "query_execution_status": {"query_id": 78, "status": "pending"},
+                 "materialized_view_refresh_status": null},
+                {"id": 4,
+                 "query_execution_status": null,
+                 "materialized_view_refresh_status": {"name": "mv_short", "status": "pending"}}
+            ]
+        }))
+        .expect("parses");
+        let n = &s.nodes;
+        assert!(n[0].is_materialized_view);
+        assert_eq!(n[0].name.as_deref(), Some("dune.a.mv"));
+        assert_eq!(n[0].execution_id.as_deref(), Some("01A"));
+        assert!(!n[1].is_materialized_view);
+        assert_eq!(
+            (n[1].query_id, n[1].execution_id.as_deref()),
+            (Some(77), Some("01B"))
+        );
+        assert_eq!(n[1].name, None);
+        assert!(!n[2].is_materialized_view);
+        assert_eq!(n[2].query_id, Some(78));
+        assert!(n[3].is_materialized_view);
+        assert_eq!(n[3].status.as_deref(), Some("pending"));
     }
 
     #[test]

@@ -46,7 +46,7 @@ struct Args {
     /// How the pipeline definition (GET /query/{id}/pipeline) names materialized views.
     #[arg(long, value_name = "full|short", value_parser = parse_word::<ViewNames>)]
     view_names_in_definition: Option<ViewNames>,
-    /// Cap on datapoints (rows x columns) per results page (0 = off; Dune's default is 250000).
+    /// Cap on datapoints (rows x columns) per results page (default Dune's 250000; 0 = off).
     #[arg(long, value_name = "N")]
     max_datapoints_per_request: Option<u64>,
     /// What a page over the datapoint cap gets.

@@ -56,9 +56,12 @@ pub struct Scenario {
     /// How the pipeline definition (`GET /query/{id}/pipeline`) names a materialized view.
     #[serde(default, skip_serializing_if = "ViewNames::is_full")]
     pub view_names_in_definition: ViewNames,
-    /// Cap on datapoints (rows x columns) per results page; 0 = no cap (the default here; Dune
-    /// documents 250,000). `ignore_max_datapoints_per_request=true` lifts it.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    /// Cap on datapoints (rows x columns) per results page: Dune's documented 250,000 by default; 0 = no
+    /// cap. `ignore_max_datapoints_per_request=true` lifts it.
+    #[serde(
+        default = "default_max_datapoints",
+        skip_serializing_if = "is_default_max_datapoints"
+    )]
     pub max_datapoints_per_request: u64,
     /// What a results page above `max_datapoints_per_request` gets: a shorter page (`shorten`, the
     /// default) or a 400 error (`error`).
@@ -95,7 +98,7 @@ impl Default for Scenario {
             both_status_objects: BothStatusObjects::Off,
             view_names_in_status: ViewNames::Full,
             view_names_in_definition: ViewNames::Full,
-            max_datapoints_per_request: 0,
+            max_datapoints_per_request: DEFAULT_MAX_DATAPOINTS,
             datapoint_limit_response: DatapointLimitResponse::Shorten,
             partial_results_without_allow: PartialResults::Error,
             latest_results: Vec::new(),
@@ -120,8 +123,15 @@ fn default_node_duration() -> Duration {
 fn is_false(b: &bool) -> bool {
     !*b
 }
-fn is_zero(n: &u64) -> bool {
-    *n == 0
+/// Dune's documented cap on datapoints per results request.
+pub const DEFAULT_MAX_DATAPOINTS: u64 = 250_000;
+
+fn default_max_datapoints() -> u64 {
+    DEFAULT_MAX_DATAPOINTS
+}
+
+fn is_default_max_datapoints(n: &u64) -> bool {
+    *n == DEFAULT_MAX_DATAPOINTS
 }
 
 /// See [`Scenario::both_status_objects`].

@@ -314,8 +314,16 @@ async fn datapoint_cap_error() {
         ))
         .await;
     assert_eq!(code, 200);
-    // Off by default.
-    assert_eq!(Scenario::default().max_datapoints_per_request, 0);
+    // Dune's documented cap by default, in code and in a scenario file; 0 turns it off.
+    assert_eq!(Scenario::default().max_datapoints_per_request, 250_000);
+    let parsed = Scenario::from_yaml_or_json("queries: []").unwrap();
+    assert_eq!(parsed.max_datapoints_per_request, 250_000);
+    let off = Scenario::from_yaml_or_json(
+        "max_datapoints_per_request: 0
+queries: []",
+    )
+    .unwrap();
+    assert_eq!(off.max_datapoints_per_request, 0);
 }
 
 fn partial_scenario(mode: &str) -> Scenario {
