@@ -66,6 +66,8 @@ pub struct InputError {
     pub input: &'static str,
     /// What is wrong and how to fix it.
     pub message: String,
+    /// For `pipeline_file`: the file's problems, each with its line and column (annotated on the file).
+    pub file: Option<Box<definition::FileError>>,
 }
 
 /// An [`InputError`] for `input`.
@@ -73,6 +75,7 @@ pub(crate) fn err(input: &'static str, message: impl Into<String>) -> InputError
     InputError {
         input,
         message: message.into(),
+        file: None,
     }
 }
 
@@ -338,18 +341,22 @@ impl Config {
         let cancel_on_timeout =
             parse_bool("cancel_on_timeout", &env.input("cancel_on_timeout"), true)?;
         let dry_run = parse_bool("dry_run", &env.input("dry_run"), false)?;
-        let source = match query_id {
-            Some(id) => Source::Query(id),
-            None => {
-                let workspace = env.get("GITHUB_WORKSPACE");
-                let definition = definition::read_file(&raw_file, workspace.as_deref())
-                    .map_err(|e| err("pipeline_file", e.to_string()))?;
-                Source::File(PipelineFile {
-                    path: raw_file,
-                    definition,
-                })
-            }
-        };
+        let source =
+            match query_id {
+                Some(id) => Source::Query(id),
+                None => {
+                    let workspace = env.get("GITHUB_WORKSPACE");
+                    let definition = definition::read_file(&raw_file, workspace.as_deref())
+                        .map_err(|e| InputError {
+                            file: Some(Box::new(e.clone())),
+                            ..err("pipeline_file", e.to_string())
+                        })?;
+                    Source::File(PipelineFile {
+                        path: raw_file,
+                        definition,
+                    })
+                }
+            };
         let results = results::from_env(env)?;
         // NOTE: the token is not validated: a bad one must not stop a pipeline that does not use it; the
         // GitHub side channel reports it as a warning.

@@ -189,6 +189,7 @@ fn status_icon(s: NodeStatus) -> &'static str {
         NodeStatus::Cancelled => "🚫",
         NodeStatus::Skipped => "⏭️",
         NodeStatus::Executing => "⏳",
+        NodeStatus::Planned => "📝",
         NodeStatus::Pending => "🕓",
         NodeStatus::Unknown => "❔",
     }

@@ -17,3 +17,4 @@ mod properties;
 mod results;
 mod secrets;
 mod stop_during_start;
+mod where_users_look;
