@@ -238,15 +238,25 @@ impl Config {
         clock: Clock,
         console: &Console,
     ) -> Result<Client, dune_api::Error> {
-        let client = Client::new(
+        let proxies = dune_api::proxy::Proxies::from_lookup(|k| env.get(k));
+        let client = Client::with_proxies(
             self.api_url.clone(),
             self.api_key.clone(),
             clock,
             self.request_timeout,
+            &proxies,
         )?;
         if env.get("RUNNER_DEBUG").as_deref() != Some("1") {
             return Ok(client);
         }
+        console.line(&format!(
+            "::debug::{}",
+            escape_data(&format!(
+                "Dune API {}: {}",
+                self.api_url,
+                proxies.describe(self.api_url.as_str())
+            ))
+        ));
         let console = console.clone();
         Ok(client.with_debug(std::sync::Arc::new(move |text: &str| {
             console.line(&format!("::debug::{}", escape_data(text)))

@@ -1,8 +1,13 @@
 //! Issue 14: pipeline-file problems as annotations on their line and column (YAML and JSON, syntax errors
 //! too), a dry run's nodes `planned`, the timeline in the summary, and both clients behind a proxy.
 
+use std::sync::{Arc, Mutex};
+
 use crate::common::{ActionRun, keyed};
+use crate::fake_github::{FakeGitHub, Mode};
 use dune_sim::{Scenario, Simulator};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 const SPEED: f64 = 50.0;
 
@@ -198,4 +203,238 @@ async fn a_dry_run_plans_every_node() {
         .await;
     assert_eq!(done.exit_code, 0, "{}", done.log);
     assert_eq!(done.json("nodes")[0]["status"], "planned");
+}
+
+/// Each forwarded request and the `Proxy-Authorization` it came with.
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+/// A plain-HTTP forward proxy on loopback that forwards absolute-URI requests (one per connection) and
+/// records each one as `METHOD absolute-uri`, with the `Proxy-Authorization` it was sent.
+struct ForwardProxy {
+    url: String,
+    seen: Seen,
+}
+
+impl ForwardProxy {
+    async fn start() -> ForwardProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let seen: Seen = Arc::default();
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(forward(client, log.clone()));
+            }
+        });
+        ForwardProxy { url, seen }
+    }
+
+    /// The requests forwarded so far.
+    fn requests(&self) -> Vec<String> {
+        self.seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(r, _)| r.clone())
+            .collect()
+    }
+
+    fn authorizations(&self) -> Vec<Option<String>> {
+        self.seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(_, a)| a.clone())
+            .collect()
+    }
+}
+
+async fn forward(mut client: TcpStream, seen: Seen) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match client.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or_default().to_string();
+    let parts: Vec<&str> = request_line.split(' ').collect();
+    let Some(uri) = parts
+        .get(1)
+        .and_then(|u| u.parse::<http::Uri>().ok())
+        .filter(|u| u.scheme_str() == Some("http"))
+    else {
+        let _ = client
+            .write_all(
+                b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            )
+            .await;
+        return;
+    };
+    let mut auth = None;
+    let mut out = format!(
+        "{} {} {}\r\n",
+        parts[0],
+        uri.path_and_query().map_or("/", |p| p.as_str()),
+        parts.get(2).unwrap_or(&"HTTP/1.1")
+    );
+    for line in lines.filter(|l| !l.is_empty()) {
+        let lower = line.to_ascii_lowercase();
+        if lower.starts_with("proxy-authorization:") {
+            auth = line.split_once(':').map(|(_, v)| v.trim().to_string());
+            continue;
+        }
+        if lower.starts_with("connection:") || lower.starts_with("proxy-connection:") {
+            continue;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out.push_str("connection: close\r\n\r\n");
+    seen.lock()
+        .expect("lock")
+        .push((format!("{} {uri}", parts[0]), auth));
+    let authority = uri.authority().map(|a| a.to_string()).unwrap_or_default();
+    let Ok(mut upstream) = TcpStream::connect(authority).await else {
+        return;
+    };
+    if upstream.write_all(out.as_bytes()).await.is_err()
+        || upstream.write_all(&buf[head_end..]).await.is_err()
+    {
+        return;
+    }
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+}
+
+const TOKEN: &str = "ghs_FakeToken0123456789abcdef";
+
+/// A run that writes a PR comment and a check run to `gh`, with the pipeline of [`simulator_scenario`].
+fn github_run(sim: &Simulator, gh: &FakeGitHub) -> ActionRun {
+    let mut run = ActionRun::against(sim, SPEED)
+        .input("query_id", "7")
+        .input("github_token", TOKEN)
+        .input("pr_comment", "true")
+        .input("check_run", "true");
+    let payload = serde_json::json!({
+        "action": "synchronize",
+        "number": 7,
+        "pull_request": {"number": 7, "head": {"sha": "0123456789abcdef0123456789abcdef01234567"}}
+    });
+    let path = run.workspace().join("event.json");
+    std::fs::write(&path, payload.to_string()).expect("event payload");
+    for (k, v) in [
+        ("GITHUB_EVENT_NAME", "pull_request"),
+        ("GITHUB_EVENT_PATH", path.to_str().expect("utf-8")),
+        ("GITHUB_API_URL", gh.api_url()),
+        ("GITHUB_SERVER_URL", "https://github.com"),
+        ("GITHUB_REPOSITORY", "octo-org/data-models"),
+        ("GITHUB_RUN_ID", "4242"),
+        ("GITHUB_SHA", "fedcba9876543210fedcba9876543210fedcba98"),
+        ("RUNNER_DEBUG", "1"),
+    ] {
+        run.env.set(k, v);
+    }
+    run
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn both_clients_go_through_the_proxy_and_no_proxy_goes_direct() {
+    let gh = FakeGitHub::start(TOKEN, "/api/v3", Mode::Normal).await;
+    let proxy = ForwardProxy::start().await;
+    let sim = Simulator::start(simulator_scenario())
+        .await
+        .expect("simulator");
+    let proxy_port = proxy.url.rsplit(':').next().expect("port").to_string();
+    let with_credentials = proxy.url.replace("http://", "http://alice:pr0xy-secret@");
+
+    // Lower-case http_proxy, with credentials: every request of both clients goes through the proxy.
+    let mut run = github_run(&sim, &gh);
+    run.env.set("http_proxy", &with_credentials);
+    let done = run.run().await;
+    assert_eq!(done.exit_code, 0, "{}", done.log);
+    assert_eq!(gh.count("POST", "/issues/7/comments"), 1, "{}", done.log);
+    assert_eq!(gh.check_runs().len(), 1, "{}", done.log);
+    let forwarded = proxy.requests();
+    let to_github: Vec<&String> = forwarded
+        .iter()
+        .filter(|r| r.contains("/api/v3/"))
+        .collect();
+    assert_eq!(to_github.len(), gh.requests().len(), "{forwarded:#?}");
+    assert!(
+        to_github
+            .iter()
+            .any(|r| r.starts_with("POST ") && r.ends_with("/issues/7/comments"))
+    );
+    assert!(
+        to_github
+            .iter()
+            .any(|r| r.starts_with("POST ") && r.ends_with("/check-runs"))
+    );
+    let to_dune = forwarded.iter().filter(|r| r.contains("/api/v1/")).count();
+    assert_eq!(to_dune, sim.requests().len(), "{forwarded:#?}");
+    assert!(to_dune >= 3);
+    // The proxy's credentials went to the proxy, and nowhere into the log.
+    assert!(
+        proxy
+            .authorizations()
+            .iter()
+            .all(|a| a.as_deref() == Some("Basic YWxpY2U6cHIweHktc2VjcmV0"))
+    );
+    assert!(!done.everything().contains("pr0xy-secret"));
+    let debug = format!("through proxy http://127.0.0.1:{proxy_port} (HTTP_PROXY)");
+    assert!(
+        done.log
+            .lines()
+            .any(|l| l.starts_with("::debug::Dune API") && l.ends_with(&debug)),
+        "{}",
+        done.log
+    );
+    assert!(
+        done.log
+            .lines()
+            .any(|l| l.starts_with("::debug::GitHub API") && l.ends_with(&debug)),
+        "{}",
+        done.log
+    );
+
+    // NO_PROXY (upper case) covering the host: both go direct, the proxy sees nothing more.
+    let before = proxy.requests().len();
+    let github_before = gh.requests().len();
+    let mut run = github_run(&sim, &gh);
+    run.env.set("HTTP_PROXY", &proxy.url);
+    run.env.set("NO_PROXY", "localhost,127.0.0.1");
+    let done = run.run().await;
+    assert_eq!(done.exit_code, 0, "{}", done.log);
+    assert_eq!(proxy.requests().len(), before, "{:#?}", proxy.requests());
+    assert!(gh.requests().len() > github_before);
+    assert_eq!(gh.check_runs().len(), 2);
+    assert!(
+        done.log.contains("::debug::GitHub API")
+            && done.log.contains("direct (NO_PROXY covers 127.0.0.1)"),
+        "{}",
+        done.log
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unusable_proxy_is_reported_without_its_value() {
+    let sim = Simulator::start(simulator_scenario())
+        .await
+        .expect("simulator");
+    let mut run = ActionRun::against(&sim, SPEED).input("query_id", "7");
+    run.env.set("HTTP_PROXY", "http://");
+    let done = run.run().await;
+    assert_eq!(done.exit_code, 4, "{}", done.log);
+    assert!(
+        done.log.contains("HTTP_PROXY is not a usable proxy URL"),
+        "{}",
+        done.log
+    );
+    assert_eq!(sim.requests().len(), 0);
 }
