@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 pub mod markdown;
 pub mod mermaid;
 pub mod preview;
+pub mod timeline;
 
 use crate::outcome::{Outcome, RunStatus};
 use crate::pipeline::node::{Node, NodeKind, NodeStatus};
@@ -289,6 +290,7 @@ pub fn summary(o: &Outcome) -> String {
     }
 
     md.push_str(&crate::report::mermaid::summary_section(o));
+    md.push_str(&crate::report::timeline::summary_section(o));
     if !nodes.is_empty() {
         let header = "### Nodes\n\n| Node | Kind | Query / view | Status | Execution | Duration | Credits |\n|---:|---|---|---|---|---:|---:|\n";
         md.push_str(header);

@@ -554,7 +554,10 @@ async fn run_with_definition_fault(status: u16) {
     );
     assert_eq!(done.outputs["status"], "completed");
     assert!(done.json("nodes")[0].get("dependencies").is_none());
-    assert!(!done.summary.contains("```mermaid"));
+    assert!(!done.summary.contains("```mermaid\nflowchart"));
+    // The timeline is still drawn, but without dependencies there is no critical path.
+    assert!(done.summary.contains("```mermaid\ngantt"));
+    assert!(!done.summary.contains("Critical path"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
