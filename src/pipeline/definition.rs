@@ -535,48 +535,29 @@ pipeline:
         }
     }
 
-    const YAML_WITH_PROBLEMS: &str = "\
-pipeline:
-  nodes:
-    - id: 1
-      query_execution: {query_id: 11}
-    - id: 2
-      dependencies: [1, 9]
-      query_execution:
-        query_id: 22
-        perf: large
-    - id: 2
-      materialized_view_refresh: {name: dune.a.b}
-";
+    /// An unknown key, a duplicate id and a dependency on a missing id.
+    const YAML_WITH_PROBLEMS: &str =
+        include_str!("../../tests/fixtures/pipeline-with-problems.yml");
 
     #[test]
     fn yaml_problems_have_lines_and_columns() {
         assert_eq!(
             located(YAML_WITH_PROBLEMS, false),
             vec![
-                (9, 9, "node 2: unknown key `query_execution.perf` (expected `query_id`, `performance`, `query_parameters`)".to_string()),
-                (10, 7, "node 2: the id 2 is used by 2 nodes: ids must be unique".to_string()),
-                (6, 25, "node 2: depends on node 9, which is not in the pipeline".to_string()),
+                (10, 9, "node 2: unknown key `query_execution.perfromance` (expected `query_id`, `performance`, `query_parameters`)".to_string()),
+                (11, 7, "node 2: the id 2 is used by 2 nodes: ids must be unique".to_string()),
+                (7, 25, "node 2: depends on node 9, which is not in the pipeline".to_string()),
             ]
         );
     }
 
     #[test]
     fn json_problems_have_lines_and_columns() {
-        let json = r#"{
-  "pipeline": {
-    "nodes": [
-      {"id": 1, "query_execution": {"query_id": 11}},
-      {"id": 2, "dependencies": [1, 9],
-       "query_execution": {"query_id": 22, "perf": "large"}},
-      {"id": 2, "materialized_view_refresh": {"name": "dune.a.b"}}
-    ]
-  }
-}"#;
+        let json = include_str!("../../tests/fixtures/pipeline-with-problems.json");
         assert_eq!(
             located(json, true),
             vec![
-                (6, 44, "node 2: unknown key `query_execution.perf` (expected `query_id`, `performance`, `query_parameters`)".to_string()),
+                (6, 44, "node 2: unknown key `query_execution.perfromance` (expected `query_id`, `performance`, `query_parameters`)".to_string()),
                 (7, 8, "node 2: the id 2 is used by 2 nodes: ids must be unique".to_string()),
                 (5, 37, "node 2: depends on node 9, which is not in the pipeline".to_string()),
             ]

@@ -40,40 +40,22 @@ queries:
     )
 }
 
+/// A simulator running [`simulator_scenario`].
+async fn simulator() -> Simulator {
+    Simulator::start(simulator_scenario())
+        .await
+        .expect("simulator")
+}
+
 /// An unknown key, a duplicate id and a dependency on a missing id, in YAML.
-const BAD_YAML: &str = "\
-# a pipeline with three mistakes
-pipeline:
-  nodes:
-    - id: 1
-      query_execution: {query_id: 11}
-    - id: 2
-      dependencies: [1, 9]
-      query_execution:
-        query_id: 22
-        perfromance: large
-    - id: 2
-      materialized_view_refresh: {name: dune.a.b}
-";
+const BAD_YAML: &str = include_str!("../fixtures/pipeline-with-problems.yml");
 
 /// The same mistakes in JSON.
-const BAD_JSON: &str = r#"{
-  "pipeline": {
-    "nodes": [
-      {"id": 1, "query_execution": {"query_id": 11}},
-      {"id": 2, "dependencies": [1, 9],
-       "query_execution": {"query_id": 22, "perfromance": "large"}},
-      {"id": 2, "materialized_view_refresh": {"name": "dune.a.b"}}
-    ]
-  }
-}
-"#;
+const BAD_JSON: &str = include_str!("../fixtures/pipeline-with-problems.json");
 
 #[tokio::test(flavor = "multi_thread")]
 async fn file_problems_are_annotated_on_their_line_and_column() {
-    let sim = Simulator::start(simulator_scenario())
-        .await
-        .expect("simulator");
+    let sim = simulator().await;
     let cases = [
         ("pipelines/bad.yml", BAD_YAML, [(10, 9), (11, 7), (7, 25)]),
         ("pipelines/bad.json", BAD_JSON, [(6, 44), (7, 8), (5, 37)]),
@@ -112,9 +94,7 @@ async fn file_problems_are_annotated_on_their_line_and_column() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_syntax_error_is_annotated_on_its_line() {
-    let sim = Simulator::start(simulator_scenario())
-        .await
-        .expect("simulator");
+    let sim = simulator().await;
     let cases = [
         (
             "p.yml",
@@ -149,9 +129,7 @@ async fn a_syntax_error_is_annotated_on_its_line() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn at_most_ten_file_annotations_then_how_many_more() {
-    let sim = Simulator::start(simulator_scenario())
-        .await
-        .expect("simulator");
+    let sim = simulator().await;
     let mut text = String::from("pipeline:\n  nodes:\n");
     for i in 1..=14 {
         text.push_str(&format!(
@@ -172,9 +150,7 @@ async fn at_most_ten_file_annotations_then_how_many_more() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dry_run_plans_every_node() {
-    let sim = Simulator::start(simulator_scenario())
-        .await
-        .expect("simulator");
+    let sim = simulator().await;
     let run = ActionRun::against(&sim, SPEED);
     write_file(
         &run,
@@ -347,9 +323,7 @@ fn github_run(sim: &Simulator, gh: &FakeGitHub) -> ActionRun {
 async fn both_clients_go_through_the_proxy_and_no_proxy_goes_direct() {
     let gh = FakeGitHub::start(TOKEN, "/api/v3", Mode::Normal).await;
     let proxy = ForwardProxy::start().await;
-    let sim = Simulator::start(simulator_scenario())
-        .await
-        .expect("simulator");
+    let sim = simulator().await;
     let proxy_port = proxy.url.rsplit(':').next().expect("port").to_string();
     let with_credentials = proxy.url.replace("http://", "http://alice:pr0xy-secret@");
 
@@ -424,9 +398,7 @@ async fn both_clients_go_through_the_proxy_and_no_proxy_goes_direct() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unusable_proxy_is_reported_without_its_value() {
-    let sim = Simulator::start(simulator_scenario())
-        .await
-        .expect("simulator");
+    let sim = simulator().await;
     let mut run = ActionRun::against(&sim, SPEED).input("query_id", "7");
     run.env.set("HTTP_PROXY", "http://");
     let done = run.run().await;
