@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::common::{ActionRun, keyed};
 use crate::fake_github::{FakeGitHub, Mode};
+use dune_pipeline_action::report::timeline;
 use dune_sim::{Scenario, Simulator};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -409,4 +410,91 @@ async fn an_unusable_proxy_is_reported_without_its_value() {
         done.log
     );
     assert_eq!(sim.requests().len(), 0);
+}
+
+/// 1 → {2, 3} → 4, where node 2 is the slow branch.
+fn diamond() -> Scenario {
+    keyed(
+        Scenario::from_yaml_or_json(&format!(
+            r#"
+time_scale: {SPEED}
+epoch: "2026-01-01T00:00:00Z"
+queries:
+  - query_id: 400
+    nodes:
+      - {{id: 1, materialized_view: dune.acme.mv_base, dependencies: [], duration: 10s}}
+      - {{id: 2, query_id: 200, dependencies: [1], duration: 30s}}
+      - {{id: 3, query_id: 300, dependencies: [1], duration: 10s}}
+      - {{id: 4, query_id: 400, dependencies: [2, 3], duration: 5s}}
+"#
+        ))
+        .expect("scenario"),
+    )
+}
+
+/// The ```mermaid block that holds a gantt chart.
+fn gantt_block(summary: &str) -> &str {
+    let start = summary.find("```mermaid\ngantt\n").expect("a gantt block") + "```mermaid\n".len();
+    let end = summary[start..].find("```").expect("closed") + start;
+    &summary[start..end]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_timeline_of_a_diamond_names_its_critical_path() {
+    let sim = Simulator::start(diamond()).await.expect("simulator");
+    let done = ActionRun::against(&sim, SPEED)
+        .input("query_id", "400")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 0, "{}", done.log);
+    let chart = gantt_block(&done.summary);
+    timeline::subset::check(chart).unwrap_or_else(|e| panic!("{e}\n{chart}"));
+    let bars: Vec<&str> = chart.lines().skip(5).collect();
+    assert_eq!(bars.len(), 4, "{chart}");
+    assert!(
+        bars[0].starts_with("  1 view dune.acme.mv_base completed :done, n1, 2000-01-01 00:00:00,")
+    );
+    assert!(
+        bars.iter()
+            .any(|b| b.starts_with("  2 query 200 completed :done, n2, "))
+    );
+    assert!(bars[3].starts_with("  4 query 400 completed :done, n4, "));
+    assert!(
+        done.summary.contains("Critical path 1 → 2 → 4: 45s of "),
+        "{}",
+        done.summary
+    );
+    assert!(
+        done.summary
+            .contains("Waited longest for its inputs: node 4, 40s until node 2 ended"),
+        "{}",
+        done.summary
+    );
+    // The timeline follows the DAG and precedes the node table.
+    let at = |s: &str| done.summary.find(s).expect(s);
+    assert!(at("```mermaid\nflowchart") < at("### Timeline"));
+    assert!(at("### Timeline") < at("### Nodes"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_timeline_above_200_nodes() {
+    let mut yaml = format!(
+        "time_scale: {SPEED}\nepoch: \"2026-01-01T00:00:00Z\"\nqueries:\n  - query_id: 9000\n    nodes:\n"
+    );
+    for i in 1..=201 {
+        let query = if i == 201 { 9000 } else { 8000 + i };
+        yaml.push_str(&format!(
+            "      - {{id: {i}, query_id: {query}, dependencies: [], duration: 1s}}\n"
+        ));
+    }
+    let sim = Simulator::start(keyed(Scenario::from_yaml_or_json(&yaml).expect("scenario")))
+        .await
+        .expect("simulator");
+    let done = ActionRun::against(&sim, SPEED)
+        .input("query_id", "9000")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 0, "{}", done.log);
+    assert!(!done.summary.contains("gantt"), "{}", done.summary);
+    assert!(!done.summary.contains("### Timeline"));
 }
