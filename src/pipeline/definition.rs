@@ -569,6 +569,13 @@ pipeline:
     }
 
     #[test]
+    fn tab_indented_and_crlf_json_keep_positions() {
+        let json = "{\r\n\t\"pipeline\": {\r\n\t\t\"nodes\": [\r\n\t\t\t{\"id\": 1, \"query_execution\": {\"query_id\": 1}, \"x\": 2}\r\n\t\t]\r\n\t}\r\n}\r\n";
+        let p = located(json, true);
+        assert_eq!((p[0].0, p[0].1), (4, 50), "{p:?}");
+    }
+
+    #[test]
     fn whole_file_and_node_problems_are_placed_too() {
         let p = located("pipeline:\n  nodes: []\n", false);
         assert_eq!((p[0].0, p[0].1), (2, 3));
