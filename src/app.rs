@@ -99,6 +99,9 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
         Ok(c) => c,
         Err(e) => {
             let query_id = env.input("query_id").parse().ok();
+            if let Some(file) = &e.file {
+                file.annotate(&console);
+            }
             let outcome = Outcome::invalid_input(query_id, &e, rt.clock.elapsed());
             finish(&console, &mut sinks, &outcome);
             return Report::new(sinks, outcome);

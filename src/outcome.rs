@@ -217,7 +217,10 @@ impl Outcome {
     }
 
     /// A dry run: `planned`, exit 0, nothing started.
-    pub fn planned(config: &Config, tracked: Tracked, wall_time: Duration) -> Outcome {
+    pub fn planned(config: &Config, mut tracked: Tracked, wall_time: Duration) -> Outcome {
+        for n in &mut tracked.nodes {
+            n.status = crate::pipeline::node::NodeStatus::Planned;
+        }
         Outcome::of(config, tracked, Ending::Planned, None, wall_time)
     }
 

@@ -72,6 +72,8 @@ pub struct InputError {
     pub input: &'static str,
     /// What is wrong and how to fix it.
     pub message: String,
+    /// For `pipeline_file`: the file's problems, each with its line and column (annotated on the file).
+    pub file: Option<Box<definition::FileError>>,
 }
 
 /// An [`InputError`] for `input`.
@@ -79,6 +81,7 @@ pub(crate) fn err(input: &'static str, message: impl Into<String>) -> InputError
     InputError {
         input,
         message: message.into(),
+        file: None,
     }
 }
 
@@ -241,15 +244,25 @@ impl Config {
         clock: Clock,
         console: &Console,
     ) -> Result<Client, dune_api::Error> {
-        let client = Client::new(
+        let proxies = dune_api::proxy::Proxies::from_lookup(|k| env.get(k));
+        let client = Client::with_proxies(
             self.api_url.clone(),
             self.api_key.clone(),
             clock,
             self.request_timeout,
+            &proxies,
         )?;
         if env.get("RUNNER_DEBUG").as_deref() != Some("1") {
             return Ok(client);
         }
+        console.line(&format!(
+            "::debug::{}",
+            escape_data(&format!(
+                "Dune API {}: {}",
+                self.api_url,
+                proxies.describe(self.api_url.as_str())
+            ))
+        ));
         let console = console.clone();
         Ok(client.with_debug(std::sync::Arc::new(move |text: &str| {
             console.line(&format!("::debug::{}", escape_data(text)))
@@ -349,18 +362,22 @@ impl Config {
         } else {
             Some(duration_input(env, "max_age", Duration::ZERO, MAX_MAX_AGE)?)
         };
-        let source = match query_id {
-            Some(id) => Source::Query(id),
-            None => {
-                let workspace = env.get("GITHUB_WORKSPACE");
-                let definition = definition::read_file(&raw_file, workspace.as_deref())
-                    .map_err(|e| err("pipeline_file", e.to_string()))?;
-                Source::File(PipelineFile {
-                    path: raw_file,
-                    definition,
-                })
-            }
-        };
+        let source =
+            match query_id {
+                Some(id) => Source::Query(id),
+                None => {
+                    let workspace = env.get("GITHUB_WORKSPACE");
+                    let definition = definition::read_file(&raw_file, workspace.as_deref())
+                        .map_err(|e| InputError {
+                            file: Some(Box::new(e.clone())),
+                            ..err("pipeline_file", e.to_string())
+                        })?;
+                    Source::File(PipelineFile {
+                        path: raw_file,
+                        definition,
+                    })
+                }
+            };
         let results = results::from_env(env)?;
         // NOTE: the token is not validated: a bad one must not stop a pipeline that does not use it; the
         // GitHub side channel reports it as a warning.

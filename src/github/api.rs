@@ -4,7 +4,16 @@
 
 use std::time::Duration;
 
-use octocrab::Octocrab;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use dune_api::proxy::Proxies;
+use octocrab::service::middleware::auth_header::AuthHeaderLayer;
+use octocrab::service::middleware::base_uri::BaseUriLayer;
+use octocrab::service::middleware::extra_headers::ExtraHeadersLayer;
+use octocrab::{AuthState, OctoBody, Octocrab, OctocrabBuilder};
 
 use crate::runner::console::{one_line, truncate_chars};
 use crate::runner::context::Repo;
@@ -86,11 +95,16 @@ impl std::fmt::Debug for GitHubApi {
 impl GitHubApi {
     /// A client for `repo` at `api_url` (https, or plain http on loopback for tests). `to_real` converts
     /// the clock-time timeouts into real time (see [`dune_api::clock::Clock::to_real`]).
+    ///
+    /// Requests go through `proxies` (the runner's `HTTPS_PROXY`, `NO_PROXY`, …): octocrab's own hyper
+    /// client knows no proxies, so it runs on a reqwest client (the one HTTP stack the action already has)
+    /// under octocrab's base-URI, header and auth layers.
     pub fn new(
         api_url: &str,
         token: &GitHubToken,
         repo: Repo,
         to_real: impl Fn(Duration) -> Duration,
+        proxies: &Proxies,
     ) -> Result<GitHubApi, GitHubError> {
         let bad = |why: String| GitHubError::BadApiUrl {
             url: api_url.to_string(),
@@ -98,18 +112,41 @@ impl GitHubApi {
         };
         let url = crate::config::parse_api_url(api_url).map_err(bad)?;
         let base = format!("{}/", url.as_str().trim_end_matches('/'));
+        let base_uri: http::Uri = base
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| bad(e.to_string()))?;
         // NOTE: no retries. A retried POST could add a second comment, and the side channel must not hold
         // the step: one attempt per request, bounded by the timeouts here and the caller's budget.
-        let octo = Octocrab::builder()
-            .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
-            .set_connect_timeout(Some(to_real(CONNECT_TIMEOUT)))
-            .set_read_timeout(Some(to_real(IO_TIMEOUT)))
-            .set_write_timeout(Some(to_real(IO_TIMEOUT)))
-            .personal_token(token.expose().to_string())
-            .base_uri(base.as_str())
-            .map_err(|e| bad(e.to_string()))?
+        let builder = reqwest::Client::builder()
+            .connect_timeout(to_real(CONNECT_TIMEOUT))
+            .read_timeout(to_real(IO_TIMEOUT))
+            .timeout(to_real(IO_TIMEOUT) * 2);
+        let http = proxies
+            .apply(builder)
+            .and_then(|b| b.build().map_err(|e| e.to_string()))
+            .map_err(|why| GitHubError::Transport {
+                action: "setting up the GitHub client",
+                detail: why,
+            })?;
+        let mut auth = http::HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+            .map_err(|_| bad("the token is not a valid HTTP header value".into()))?;
+        auth.set_sensitive(true);
+        let headers = vec![(
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static("dune-pipeline-action"),
+        )];
+        let octo = OctocrabBuilder::new_empty()
+            .with_service(ReqwestService(http))
+            .with_layer(&ExtraHeadersLayer::new(Arc::new(headers)))
+            .with_layer(&AuthHeaderLayer::new(
+                Some(auth),
+                base_uri.clone(),
+                base_uri.clone(),
+            ))
+            .with_layer(&BaseUriLayer::new(base_uri))
+            .with_auth(AuthState::None)
             .build()
-            .map_err(|e| bad(e.to_string()))?;
+            .map_err(|e| match e {})?;
         Ok(GitHubApi {
             octo,
             repo,
@@ -163,6 +200,33 @@ impl GitHubApi {
     }
 }
 
+/// Sends octocrab's requests with a reqwest client (which honours the proxies it was built with).
+#[derive(Clone)]
+struct ReqwestService(reqwest::Client);
+
+impl tower_service::Service<http::Request<OctoBody>> for ReqwestService {
+    type Response = http::Response<reqwest::Body>;
+    type Error = reqwest::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<OctoBody>) -> Self::Future {
+        let client = self.0.clone();
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let req = reqwest::Request::try_from(http::Request::from_parts(
+                parts,
+                reqwest::Body::wrap(body),
+            ))?;
+            let res = client.execute(req).await?;
+            Ok(http::Response::from(res))
+        })
+    }
+}
+
 /// An error and its sources on one line.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -186,10 +250,23 @@ mod tests {
     async fn plain_http_only_on_loopback() {
         let token = GitHubToken::new("ghs_secret");
         let repo = Repo::parse("o/r").expect("repo");
-        let err = GitHubApi::new("http://github.example", &token, repo.clone(), |d| d)
-            .expect_err("plain http");
+        let err = GitHubApi::new(
+            "http://github.example",
+            &token,
+            repo.clone(),
+            |d| d,
+            &Proxies::default(),
+        )
+        .expect_err("plain http");
         assert!(matches!(err, GitHubError::BadApiUrl { .. }));
-        let api = GitHubApi::new("http://127.0.0.1:1/api/v3", &token, repo, |d| d).expect("ok");
+        let api = GitHubApi::new(
+            "http://127.0.0.1:1/api/v3",
+            &token,
+            repo,
+            |d| d,
+            &Proxies::default(),
+        )
+        .expect("ok");
         assert!(!format!("{api:?}").contains("ghs_secret"));
     }
 }

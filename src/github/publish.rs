@@ -113,7 +113,24 @@ impl Publisher {
             );
             return p;
         };
-        match GitHubApi::new(&ctx.api_url, token, repo, |d| real_limit(&clock, d)) {
+        let proxies = dune_api::proxy::Proxies::from_lookup(|k| env.get(k));
+        if env.get("RUNNER_DEBUG").as_deref() == Some("1") {
+            p.console.line(&format!(
+                "::debug::{}",
+                crate::runner::console::escape_data(&format!(
+                    "GitHub API {}: {}",
+                    ctx.api_url,
+                    proxies.describe(&ctx.api_url)
+                ))
+            ));
+        }
+        match GitHubApi::new(
+            &ctx.api_url,
+            token,
+            repo,
+            |d| real_limit(&clock, d),
+            &proxies,
+        ) {
             Ok(api) => p.api = Some(Arc::new(api)),
             Err(e) => {
                 p.warn("GitHub reporting skipped", &format!("{e}."));

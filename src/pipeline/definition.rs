@@ -5,18 +5,23 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use dune_api::definition::{DefNode, Definition, Problem, Task};
+use dune_api::definition::{DefNode, Definition, Problem, Step, Task};
 use dune_api::graph;
 use serde_json::Value;
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
 
 use super::node::{Node, NodeKind};
-use crate::runner::console::one_line;
+use crate::runner::console::{Console, Level, Location, one_line};
 
 /// A pipeline file larger than this is refused (a pipeline of thousands of nodes is a few hundred KiB).
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// At most this many problems are listed in one error message.
 const MAX_PROBLEMS_SHOWN: usize = 20;
+
+/// At most this many problems get an annotation of their own on the file (then one says how many more).
+pub const MAX_FILE_ANNOTATIONS: usize = 10;
 
 /// A pipeline file: the path as the `pipeline_file` input gave it, and its definition.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,11 +30,87 @@ pub struct PipelineFile {
     pub definition: Definition,
 }
 
-/// A pipeline file that cannot be used: the path as given, and every problem found.
+/// A line and column in a file (both 1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// One problem of a pipeline file, and where it is, when the file could be parsed that far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileProblem {
+    pub problem: Problem,
+    pub position: Option<Position>,
+}
+
+impl FileProblem {
+    fn whole(message: String) -> FileProblem {
+        FileProblem {
+            problem: Problem {
+                node: None,
+                at: Vec::new(),
+                message,
+            },
+            position: None,
+        }
+    }
+}
+
+/// A pipeline file that cannot be used: the path as given, the file as annotations name it (relative to
+/// the repository root), and every problem found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct FileError {
     pub path: String,
-    pub problems: Vec<Problem>,
+    pub file: String,
+    pub problems: Vec<FileProblem>,
+}
+
+impl FileError {
+    fn new(path: &str, workspace: Option<&str>, problems: Vec<FileProblem>) -> FileError {
+        FileError {
+            path: path.to_string(),
+            file: repository_path(path, workspace),
+            problems,
+        }
+    }
+
+    /// Annotates the problems that have a position on their line and column of the file (GitHub shows
+    /// them on the pull request's diff): at most [`MAX_FILE_ANNOTATIONS`], then one that says how many
+    /// more there are.
+    pub fn annotate(&self, console: &Console) {
+        let located: Vec<(&Problem, Position)> = self
+            .problems
+            .iter()
+            .filter_map(|p| Some((&p.problem, p.position?)))
+            .collect();
+        let title = format!("Pipeline file {}", one_line(&self.file));
+        for (problem, pos) in located.iter().take(MAX_FILE_ANNOTATIONS) {
+            let at = Location {
+                file: self.file.clone(),
+                line: pos.line,
+                column: pos.column,
+            };
+            console.annotate_at(Level::Error, Some(&at), Some(&title), &problem.to_string());
+        }
+        if located.len() > MAX_FILE_ANNOTATIONS {
+            let more = located.len() - MAX_FILE_ANNOTATIONS;
+            let at = Location {
+                file: self.file.clone(),
+                line: located[MAX_FILE_ANNOTATIONS].1.line,
+                column: located[MAX_FILE_ANNOTATIONS].1.column,
+            };
+            console.annotate_at(
+                Level::Error,
+                Some(&at),
+                Some(&title),
+                &format!(
+                    "and {more} more problem{} in this file (the step's error lists them)",
+                    if more == 1 { "" } else { "s" }
+                ),
+            );
+        }
+    }
 }
 
 impl fmt::Display for FileError {
@@ -39,7 +120,10 @@ impl fmt::Display for FileError {
             .problems
             .iter()
             .take(MAX_PROBLEMS_SHOWN)
-            .map(|p| format!("{path}: {p}"))
+            .map(|p| match p.position {
+                Some(pos) => format!("{path}:{}:{}: {}", pos.line, pos.column, p.problem),
+                None => format!("{path}: {}", p.problem),
+            })
             .collect();
         f.write_str(&shown.join("; "))?;
         if self.problems.len() > MAX_PROBLEMS_SHOWN {
@@ -63,15 +147,25 @@ pub fn resolve(path: &str, workspace: Option<&str>) -> PathBuf {
     }
 }
 
+/// The file's path relative to the repository root, as annotations name it (`./a.yml` is `a.yml`; an
+/// absolute path inside the workspace loses the workspace).
+fn repository_path(path: &str, workspace: Option<&str>) -> String {
+    let p = Path::new(path);
+    let relative = match workspace {
+        Some(w) if p.is_absolute() => p.strip_prefix(w).unwrap_or(p),
+        _ => p,
+    };
+    let text = relative.to_string_lossy();
+    let mut text: &str = &text;
+    while let Some(rest) = text.strip_prefix("./") {
+        text = rest;
+    }
+    text.to_string()
+}
+
 /// Reads and validates a pipeline file (YAML, or JSON for a `.json` file).
 pub fn read_file(path: &str, workspace: Option<&str>) -> Result<Definition, FileError> {
-    let fail = |message: String| FileError {
-        path: path.to_string(),
-        problems: vec![Problem {
-            node: None,
-            message,
-        }],
-    };
+    let fail = |message: String| FileError::new(path, workspace, vec![FileProblem::whole(message)]);
     let full = resolve(path, workspace);
     let size = std::fs::metadata(&full)
         .map_err(|e| {
@@ -88,26 +182,159 @@ pub fn read_file(path: &str, workspace: Option<&str>) -> Result<Definition, File
     let text =
         std::fs::read_to_string(&full).map_err(|e| fail(format!("cannot read the file ({e})")))?;
     let is_json = path.to_ascii_lowercase().ends_with(".json");
-    parse(&text, is_json).map_err(|problems| FileError {
-        path: path.to_string(),
-        problems,
+    parse(&text, is_json).map_err(|problems| FileError::new(path, workspace, problems))
+}
+
+/// Parses and validates the text of a pipeline file. Every problem has the line and column of the key or
+/// node it is about (syntax errors: where the parser stopped).
+pub fn parse(text: &str, is_json: bool) -> Result<Definition, Vec<FileProblem>> {
+    let syntax = |message: String, line: usize, column: usize| {
+        let mut p = FileProblem::whole(message);
+        p.position = (line > 0).then_some(Position {
+            line,
+            column: column.max(1),
+        });
+        vec![p]
+    };
+    let value: Value = if is_json {
+        serde_json::from_str(text)
+            .map_err(|e| syntax(format!("not valid JSON: {e}"), e.line(), e.column()))?
+    } else {
+        serde_yaml_ng::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            syntax(format!("not valid YAML: {e}"), line, column)
+        })?
+    };
+    Definition::from_document(&value).map_err(|problems| {
+        // NOTE: JSON is YAML (1.2), so one position-keeping YAML parse serves both. It runs only when
+        // there are problems to place; if it fails where serde did not, the problems keep no position.
+        let tree = MarkedTree::parse(text);
+        problems
+            .into_iter()
+            .map(|problem| FileProblem {
+                position: tree.as_ref().map(|t| t.position(&problem.at)),
+                problem,
+            })
+            .collect()
     })
 }
 
-/// Parses and validates the text of a pipeline file.
-pub fn parse(text: &str, is_json: bool) -> Result<Definition, Vec<Problem>> {
-    let whole = |message: String| {
-        vec![Problem {
-            node: None,
-            message,
-        }]
-    };
-    let value: Value = if is_json {
-        serde_json::from_str(text).map_err(|e| whole(format!("not valid JSON: {e}")))?
-    } else {
-        serde_yaml_ng::from_str(text).map_err(|e| whole(format!("not valid YAML: {e}")))?
-    };
-    Definition::from_document(&value)
+/// A YAML (or JSON) document's shape with the position of every node and mapping key.
+#[derive(Debug)]
+enum Marked {
+    Scalar(Position),
+    Seq(Position, Vec<Marked>),
+    /// Entries: the key's text (for a scalar key), the key's position, the value.
+    Map(Position, Vec<(Option<String>, Position, Marked)>),
+}
+
+impl Marked {
+    fn position(&self) -> Position {
+        match self {
+            // A block mapping's own mark is after its first key: its first key is where it starts.
+            Marked::Map(_, entries) if !entries.is_empty() => entries[0].1,
+            Marked::Scalar(p) | Marked::Seq(p, _) | Marked::Map(p, _) => *p,
+        }
+    }
+}
+
+/// The root of a [`Marked`] document.
+#[derive(Debug)]
+struct MarkedTree {
+    root: Option<Marked>,
+}
+
+impl MarkedTree {
+    fn parse(text: &str) -> Option<MarkedTree> {
+        let mut builder = TreeBuilder::default();
+        Parser::new_from_str(text).load(&mut builder, false).ok()?;
+        Some(MarkedTree { root: builder.root })
+    }
+
+    /// The position of the key or node at `path`: a key's own position when the path ends in a key, the
+    /// list item's when it ends in a position; as far as the path can be followed.
+    fn position(&self, path: &[Step]) -> Position {
+        let start = Position { line: 1, column: 1 };
+        let Some(mut node) = self.root.as_ref() else {
+            return start;
+        };
+        let mut at = node.position();
+        for step in path {
+            let next = match (step, node) {
+                (Step::Key(k), Marked::Map(_, entries)) => entries
+                    .iter()
+                    .find(|(key, _, _)| key.as_deref() == Some(k.as_str()))
+                    .map(|(_, p, v)| (*p, v)),
+                (Step::Index(i), Marked::Seq(_, items)) => items.get(*i).map(|v| (v.position(), v)),
+                _ => None,
+            };
+            match next {
+                Some((p, v)) => {
+                    at = p;
+                    node = v;
+                }
+                None => break,
+            }
+        }
+        at
+    }
+}
+
+enum Frame {
+    Seq(Position, Vec<Marked>),
+    Map(
+        Position,
+        Vec<(Option<String>, Position, Marked)>,
+        Option<(Option<String>, Position)>,
+    ),
+}
+
+#[derive(Default)]
+struct TreeBuilder {
+    stack: Vec<Frame>,
+    root: Option<Marked>,
+}
+
+impl TreeBuilder {
+    /// A finished node; `text` is a scalar's text (a mapping key's name).
+    fn add(&mut self, node: Marked, text: Option<String>) {
+        match self.stack.last_mut() {
+            None => self.root = Some(node),
+            Some(Frame::Seq(_, items)) => items.push(node),
+            Some(Frame::Map(_, entries, key)) => match key.take() {
+                None => *key = Some((text, node.position())),
+                Some((k, p)) => entries.push((k, p, node)),
+            },
+        }
+    }
+}
+
+fn position(m: Marker) -> Position {
+    Position {
+        line: m.line(),
+        column: m.col() + 1,
+    }
+}
+
+impl MarkedEventReceiver for TreeBuilder {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        let at = position(mark);
+        match ev {
+            Event::Scalar(text, ..) => self.add(Marked::Scalar(at), Some(text)),
+            Event::Alias(_) => self.add(Marked::Scalar(at), None),
+            Event::SequenceStart(..) => self.stack.push(Frame::Seq(at, Vec::new())),
+            Event::MappingStart(..) => self.stack.push(Frame::Map(at, Vec::new(), None)),
+            Event::SequenceEnd | Event::MappingEnd => {
+                let node = match self.stack.pop() {
+                    Some(Frame::Seq(p, items)) => Marked::Seq(p, items),
+                    Some(Frame::Map(p, entries, _)) => Marked::Map(p, entries),
+                    None => return,
+                };
+                self.add(node, None);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The node as the follower tracks it before Dune reports on it: kind, name and dependencies known.
@@ -155,7 +382,7 @@ mod tests {
     fn problems(text: &str) -> Vec<String> {
         match parse(text, false) {
             Ok(d) => panic!("expected problems, got {d:?}"),
-            Err(p) => p.iter().map(ToString::to_string).collect(),
+            Err(p) => p.iter().map(|p| p.problem.to_string()).collect(),
         }
     }
 
@@ -330,6 +557,129 @@ pipeline:
             vec!["`pipeline.nodes` is empty: list at least one node"]
         );
         assert!(problems("pipeline: [")[0].starts_with("not valid YAML"));
+    }
+
+    fn located(text: &str, is_json: bool) -> Vec<(usize, usize, String)> {
+        match parse(text, is_json) {
+            Ok(d) => panic!("expected problems, got {d:?}"),
+            Err(p) => p
+                .into_iter()
+                .map(|p| {
+                    let pos = p.position.expect("every problem has a position");
+                    (pos.line, pos.column, p.problem.to_string())
+                })
+                .collect(),
+        }
+    }
+
+    /// An unknown key, a duplicate id and a dependency on a missing id.
+    const YAML_WITH_PROBLEMS: &str =
+        include_str!("../../tests/fixtures/pipeline-with-problems.yml");
+
+    #[test]
+    fn yaml_problems_have_lines_and_columns() {
+        assert_eq!(
+            located(YAML_WITH_PROBLEMS, false),
+            vec![
+                (10, 9, "node 2: unknown key `query_execution.perfromance` (expected `query_id`, `performance`, `query_parameters`)".to_string()),
+                (11, 7, "node 2: the id 2 is used by 2 nodes: ids must be unique".to_string()),
+                (7, 25, "node 2: depends on node 9, which is not in the pipeline".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn json_problems_have_lines_and_columns() {
+        let json = include_str!("../../tests/fixtures/pipeline-with-problems.json");
+        assert_eq!(
+            located(json, true),
+            vec![
+                (6, 44, "node 2: unknown key `query_execution.perfromance` (expected `query_id`, `performance`, `query_parameters`)".to_string()),
+                (7, 8, "node 2: the id 2 is used by 2 nodes: ids must be unique".to_string()),
+                (5, 37, "node 2: depends on node 9, which is not in the pipeline".to_string()),
+            ]
+        );
+        // Minified JSON: all on line 1, columns tell the problems apart.
+        let mini = r#"{"pipeline":{"nodes":[{"id":1,"query_execution":{"query_id":1},"x":1}]}}"#;
+        assert_eq!(located(mini, true)[0].0, 1);
+        assert_eq!(located(mini, true)[0].1, 64);
+    }
+
+    #[test]
+    fn tab_indented_and_crlf_json_keep_positions() {
+        let json = "{\r\n\t\"pipeline\": {\r\n\t\t\"nodes\": [\r\n\t\t\t{\"id\": 1, \"query_execution\": {\"query_id\": 1}, \"x\": 2}\r\n\t\t]\r\n\t}\r\n}\r\n";
+        let p = located(json, true);
+        assert_eq!((p[0].0, p[0].1), (4, 50), "{p:?}");
+    }
+
+    #[test]
+    fn whole_file_and_node_problems_are_placed_too() {
+        let p = located("pipeline:\n  nodes: []\n", false);
+        assert_eq!((p[0].0, p[0].1), (2, 3));
+        let p = located("nodes: []\n", false);
+        assert_eq!((p[0].0, p[0].1), (1, 1));
+        let p = located(
+            "pipeline:\n  nodes:\n    - id: 1\n    - {dependencies: []}\n",
+            false,
+        );
+        assert_eq!(
+            p[0].2,
+            "node 1: has neither `query_execution` nor `materialized_view_refresh`: a node does exactly one of them"
+        );
+        assert_eq!((p[0].0, p[0].1), (3, 7));
+        assert_eq!((p[1].0, p[1].1), (4, 8));
+    }
+
+    #[test]
+    fn syntax_errors_have_their_line() {
+        let p = located("pipeline:\n  nodes:\n    - id: 1\n   bad: [\n", false);
+        assert_eq!(p.len(), 1);
+        assert!(p[0].2.starts_with("not valid YAML"), "{}", p[0].2);
+        assert_eq!(p[0].0, 4, "{p:?}");
+        let p = located("{\n  \"pipeline\": {\n    \"nodes\": [,]\n  }\n}", true);
+        assert!(p[0].2.starts_with("not valid JSON"), "{}", p[0].2);
+        assert_eq!((p[0].0, p[0].1), (3, 15));
+    }
+
+    #[test]
+    fn file_errors_name_the_place_and_annotate_at_most_ten() {
+        let mut text = String::from("pipeline:\n  nodes:\n");
+        for i in 1..=12 {
+            text.push_str(&format!(
+                "    - {{id: {i}, query_execution: {{query_id: 1}}, bad{i}: 1}}\n"
+            ));
+        }
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("p.yml"), &text).expect("write");
+        let ws = dir.path().to_str().expect("utf-8");
+        let e = read_file("./p.yml", Some(ws)).expect_err("problems");
+        assert_eq!(e.file, "p.yml");
+        assert!(
+            e.to_string()
+                .starts_with("./p.yml:3:47: node 1: unknown key `bad1`"),
+            "{e}"
+        );
+        let (c, buf) = Console::buffer(true);
+        e.annotate(&c);
+        let out = buf.contents();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 11, "{out}");
+        assert_eq!(
+            lines[0],
+            "::error file=p.yml,line=3,col=47,title=Pipeline file p.yml::node 1: unknown key `bad1` (expected `id`, `dependencies`, `query_execution`, `materialized_view_refresh`)"
+        );
+        assert!(
+            lines[9].starts_with("::error file=p.yml,line=12,"),
+            "{}",
+            lines[9]
+        );
+        assert_eq!(
+            lines[10],
+            "::error file=p.yml,line=13,col=48,title=Pipeline file p.yml::and 2 more problems in this file (the step's error lists them)"
+        );
+        let abs = dir.path().join("p.yml");
+        let e = read_file(abs.to_str().expect("utf-8"), Some(ws)).expect_err("problems");
+        assert_eq!(e.file, "p.yml");
     }
 
     #[test]

@@ -9,6 +9,8 @@ use dune_api::models::DuneError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeStatus {
+    /// A dry run's node: planned, never to be started.
+    Planned,
     Pending,
     Executing,
     Completed,
@@ -24,6 +26,7 @@ impl NodeStatus {
     /// The normalised name (as in the `nodes` output).
     pub fn as_str(self) -> &'static str {
         match self {
+            NodeStatus::Planned => "planned",
             NodeStatus::Pending => "pending",
             NodeStatus::Executing => "executing",
             NodeStatus::Completed => "completed",

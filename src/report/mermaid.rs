@@ -50,6 +50,7 @@ fn class(status: NodeStatus) -> (&'static str, &'static str) {
             "fill:#f6f8fa,stroke:#8c959f,color:#57606a,stroke-dasharray:4 3",
         ),
         NodeStatus::Executing => ("executing", "fill:#ddf4ff,stroke:#0969da,color:#0a3069"),
+        NodeStatus::Planned => PLANNED,
         NodeStatus::Pending => ("pending", "fill:#f6f8fa,stroke:#57606a,color:#24292f"),
         NodeStatus::Unknown => ("unknown", "fill:#fbefff,stroke:#8250df,color:#3e1f79"),
     }

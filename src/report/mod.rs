@@ -10,6 +10,7 @@ pub mod fresh;
 pub mod markdown;
 pub mod mermaid;
 pub mod preview;
+pub mod timeline;
 
 #[cfg(test)]
 mod limit_tests;
@@ -194,6 +195,7 @@ fn status_icon(s: NodeStatus) -> &'static str {
         NodeStatus::Cancelled => "🚫",
         NodeStatus::Skipped => "⏭️",
         NodeStatus::Executing => "⏳",
+        NodeStatus::Planned => "📝",
         NodeStatus::Pending => "🕓",
         NodeStatus::Unknown => "❔",
     }
@@ -299,6 +301,7 @@ pub fn summary(o: &Outcome) -> String {
 
     md.push_str(&fresh::section(o));
     md.push_str(&crate::report::mermaid::summary_section(o));
+    md.push_str(&crate::report::timeline::summary_section(o));
     if !nodes.is_empty() {
         let header = "### Nodes\n\n| Node | Kind | Query / view | Status | Execution | Duration | Credits |\n|---:|---|---|---|---|---:|---:|\n";
         md.push_str(header);

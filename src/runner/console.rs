@@ -22,6 +22,15 @@ pub(crate) fn escape_property(text: &str) -> String {
 /// GitHub shows at most 4096 characters of an annotation's message.
 pub(crate) const MAX_ANNOTATION_CHARS: usize = 4000;
 
+/// A place in a file of the repository: its path (relative to the repository root), line and column
+/// (both 1-based).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+}
+
 /// Annotation levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -115,11 +124,33 @@ impl Console {
 
     /// An annotation (`::error title=…::message`); on a terminal `error: title: message`.
     pub fn annotate(&self, level: Level, title: Option<&str>, message: &str) {
+        self.annotate_at(level, None, title, message);
+    }
+
+    /// An annotation on a place in a file of the repository (`::error file=…,line=…,col=…,title=…::`),
+    /// which GitHub shows inline on the pull request's diff; on a terminal `error: file:line:col: …`.
+    pub fn annotate_at(
+        &self,
+        level: Level,
+        at: Option<&Location>,
+        title: Option<&str>,
+        message: &str,
+    ) {
         let message = truncate_chars(message, MAX_ANNOTATION_CHARS);
         if self.github {
-            let props = match title {
-                Some(t) if !t.is_empty() => format!(" title={}", escape_property(t)),
-                _ => String::new(),
+            let mut props: Vec<String> = Vec::new();
+            if let Some(l) = at {
+                props.push(format!("file={}", escape_property(&l.file)));
+                props.push(format!("line={}", l.line));
+                props.push(format!("col={}", l.column));
+            }
+            if let Some(t) = title.filter(|t| !t.is_empty()) {
+                props.push(format!("title={}", escape_property(t)));
+            }
+            let props = if props.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", props.join(","))
             };
             self.write_raw(&format!(
                 "::{}{}::{}",
@@ -131,8 +162,11 @@ impl Console {
             let title = title
                 .map(|t| format!("{}: ", one_line(t)))
                 .unwrap_or_default();
+            let place = at
+                .map(|l| format!("{}:{}:{}: ", one_line(&l.file), l.line, l.column))
+                .unwrap_or_default();
             self.write_raw(&format!(
-                "{}: {}{}",
+                "{}: {place}{}{}",
                 level.command(),
                 title,
                 one_line(&message)
@@ -230,6 +264,24 @@ mod tests {
             );
         }
         assert_eq!(out.lines().count(), 2);
+    }
+
+    #[test]
+    fn annotations_on_a_file_escape_their_properties() {
+        let (c, buf) = Console::buffer(true);
+        let at = Location {
+            file: "pipelines/a,b:c.yml".into(),
+            line: 7,
+            column: 3,
+        };
+        c.annotate_at(Level::Error, Some(&at), Some("Pipeline file"), "bad\nkey");
+        assert_eq!(
+            buf.contents(),
+            "::error file=pipelines/a%2Cb%3Ac.yml,line=7,col=3,title=Pipeline file::bad%0Akey\n"
+        );
+        let (c, buf) = Console::buffer(false);
+        c.annotate_at(Level::Error, Some(&at), None, "bad");
+        assert_eq!(buf.contents(), "error: pipelines/a,b:c.yml:7:3: bad\n");
     }
 
     #[test]

@@ -9,6 +9,8 @@ pub(crate) use strategies::hostile;
 
 #[path = "../../tests/it/file_commands.rs"]
 pub(crate) mod file_commands;
+#[path = "../../tests/it/gantt_subset.rs"]
+pub(crate) mod gantt_subset;
 #[path = "../../tests/it/gfm.rs"]
 pub(crate) mod gfm;
 #[path = "../../tests/it/workflow_commands.rs"]

@@ -199,6 +199,7 @@ pub fn snapshot_settings() -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
     settings.add_filter(r"01[0-9A-HJKMNP-TV-Z]{24}", "[ULID]");
     settings.add_filter(r"\| Wall time \| [^|]+ \|", "| Wall time | [WALL] |");
+    settings.add_filter(r"(Critical path [^:]+: \S+) of \S+", "$1 of [WALL]");
     settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
     settings.set_snapshot_path("snapshots");
     settings

@@ -413,31 +413,31 @@ async fn every_file_problem_exits_2_naming_file_and_node_before_any_request() {
     let cases: &[(&str, &str)] = &[
         (
             "pipeline: {nodes: [{id: 1, query_execution: {query_id: 5}, extra: 1}]}",
-            "bad.yml: node 1: unknown key `extra`",
+            "bad.yml:1:60: node 1: unknown key `extra`",
         ),
         (
             "pipeline: {nodes: [{id: 1, query_execution: {query_id: 5}}, {id: 1, query_execution: {query_id: 6}}]}",
-            "bad.yml: node 1: the id 1 is used by 2 nodes",
+            "bad.yml:1:62: node 1: the id 1 is used by 2 nodes",
         ),
         (
             "pipeline: {nodes: [{id: 1, dependencies: [7], query_execution: {query_id: 5}}]}",
-            "bad.yml: node 1: depends on node 7, which is not in the pipeline",
+            "bad.yml:1:43: node 1: depends on node 7, which is not in the pipeline",
         ),
         (
             "pipeline: {nodes: [{id: 1, dependencies: [2], query_execution: {query_id: 5}}, {id: 2, dependencies: [1], query_execution: {query_id: 6}}]}",
-            "bad.yml: nodes 1, 2: form a dependency cycle (1 depends on 2, 2 depends on 1)",
+            "bad.yml:1:28: nodes 1, 2: form a dependency cycle (1 depends on 2, 2 depends on 1)",
         ),
         (
             "pipeline: {nodes: [{id: 4, dependencies: []}]}",
-            "bad.yml: node 4: has neither `query_execution` nor `materialized_view_refresh`",
+            "bad.yml:1:21: node 4: has neither `query_execution` nor `materialized_view_refresh`",
         ),
         (
             "pipeline: {nodes: [{id: 4, query_execution: {query_id: 5}, materialized_view_refresh: {name: dune.a.b}}]}",
-            "bad.yml: node 4: has both `query_execution` and `materialized_view_refresh`",
+            "bad.yml:1:60: node 4: has both `query_execution` and `materialized_view_refresh`",
         ),
         (
             "pipeline: {nodes: [{id: 3, materialized_view_refresh: {name: dune.a.b, performance: 7}}]}",
-            "bad.yml: node 3: `materialized_view_refresh.performance` must be a tier name such as `medium` or `large`, got 7",
+            "bad.yml:1:72: node 3: `materialized_view_refresh.performance` must be a tier name such as `medium` or `large`, got 7",
         ),
     ];
     for (text, want) in cases {
@@ -464,11 +464,11 @@ async fn every_file_problem_exits_2_naming_file_and_node_before_any_request() {
     );
     let done = run.input("pipeline_file", "bad.yml").run().await;
     assert!(
-        done.log
-            .contains("bad.yml: node 1: `query_execution.query_id` must be a positive integer")
-            && done
-                .log
-                .contains("; bad.yml: node 2: `materialized_view_refresh` has no `name`"),
+        done.log.contains(
+            "bad.yml:1:46: node 1: `query_execution.query_id` must be a positive integer"
+        ) && done
+            .log
+            .contains("; bad.yml:1:69: node 2: `materialized_view_refresh` has no `name`"),
         "{}",
         done.log
     );
@@ -554,7 +554,10 @@ async fn run_with_definition_fault(status: u16) {
     );
     assert_eq!(done.outputs["status"], "completed");
     assert!(done.json("nodes")[0].get("dependencies").is_none());
-    assert!(!done.summary.contains("```mermaid"));
+    assert!(!done.summary.contains("```mermaid\nflowchart"));
+    // The timeline is still drawn, but without dependencies there is no critical path.
+    assert!(done.summary.contains("```mermaid\ngantt"));
+    assert!(!done.summary.contains("Critical path"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -69,12 +69,30 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// A client for `base` (for example `https://api.dune.com`) authenticating with `key`.
+    /// A client for `base` (for example `https://api.dune.com`) authenticating with `key`, through the
+    /// proxies of the process environment.
     pub fn new(
         base: Url,
         key: ApiKey,
         clock: Clock,
         request_timeout: Duration,
+    ) -> Result<Client, Error> {
+        Client::with_proxies(
+            base,
+            key,
+            clock,
+            request_timeout,
+            &crate::proxy::Proxies::from_process_env(),
+        )
+    }
+
+    /// A client for `base` authenticating with `key`, through `proxies` (see [`crate::proxy`]).
+    pub fn with_proxies(
+        base: Url,
+        key: ApiKey,
+        clock: Clock,
+        request_timeout: Duration,
+        proxies: &crate::proxy::Proxies,
     ) -> Result<Client, Error> {
         let mut headers = HeaderMap::new();
         let mut key_header = HeaderValue::from_str(key.expose()).map_err(|_| Error::Connect {
@@ -85,15 +103,18 @@ impl Client {
         headers.insert("x-dune-api-key", key_header);
         headers.insert(USER_AGENT, HeaderValue::from_static(AGENT));
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .default_headers(headers)
             .connect_timeout(Duration::from_secs(10).min(request_timeout))
-            .timeout(request_timeout)
-            .build()
-            .map_err(|e| Error::Connect {
-                endpoint: "client set-up".into(),
-                detail: e.to_string(),
-            })?;
+            .timeout(request_timeout);
+        let builder = proxies.apply(builder).map_err(|detail| Error::Connect {
+            endpoint: "client set-up".into(),
+            detail,
+        })?;
+        let http = builder.build().map_err(|e| Error::Connect {
+            endpoint: "client set-up".into(),
+            detail: e.to_string(),
+        })?;
         Ok(Client {
             http,
             base,

@@ -177,13 +177,40 @@ impl Definition {
     }
 }
 
-/// One thing wrong with a definition: the node(s) it is about, when it is about some, and what is wrong.
+/// One thing wrong with a definition: the node(s) it is about, when it is about some, where in the
+/// document, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     /// `node 2`, `nodes 2, 3, 4`, `the 3rd node`; `None` for the file as a whole.
     pub node: Option<String>,
+    /// The keys and list positions leading to the offending key or node, from the document's root
+    /// (`pipeline`, `nodes`, 0, `query_execution`); empty for the document as a whole. A reader that keeps
+    /// positions maps it to a line and column.
+    pub at: Vec<Step>,
     /// What is wrong, in a sentence.
     pub message: String,
+}
+
+/// One step of a [`Problem`]'s path into the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// A mapping key.
+    Key(String),
+    /// A list position (0-based).
+    Index(usize),
+}
+
+/// A path of steps: `key(&[..], "id")`.
+fn key(base: &[Step], k: &str) -> Vec<Step> {
+    let mut v = base.to_vec();
+    v.push(Step::Key(k.to_string()));
+    v
+}
+
+fn index(base: &[Step], i: usize) -> Vec<Step> {
+    let mut v = base.to_vec();
+    v.push(Step::Index(i));
+    v
 }
 
 impl fmt::Display for Problem {
@@ -243,17 +270,20 @@ struct Reader {
 }
 
 impl Reader {
-    fn problem(&mut self, node: Option<&str>, message: impl Into<String>) {
+    fn problem(&mut self, node: Option<&str>, at: Vec<Step>, message: impl Into<String>) {
         self.problems.push(Problem {
             node: node.map(str::to_string),
+            at,
             message: message.into(),
         });
     }
 
-    /// Reports keys of `obj` outside `known` (strict only). `at` prefixes the key (`query_execution.`).
+    /// Reports keys of `obj` (found at `path`) outside `known` (strict only). `at` prefixes the key in
+    /// the message (`query_execution.`).
     fn unknown_keys(
         &mut self,
         node: Option<&str>,
+        path: &[Step],
         at: &str,
         obj: &Map<String, Value>,
         known: &[&str],
@@ -261,30 +291,34 @@ impl Reader {
         if self.strictness == Strictness::Tolerant {
             return;
         }
-        for key in obj.keys().filter(|k| !known.contains(&k.as_str())) {
-            let key = one_line(&truncate_chars(key, 40));
+        for k in obj.keys().filter(|k| !known.contains(&k.as_str())) {
+            let shown_key = one_line(&truncate_chars(k, 40));
             self.problem(
                 node,
-                format!("unknown key `{at}{key}` (expected {})", list(known)),
+                key(path, k),
+                format!("unknown key `{at}{shown_key}` (expected {})", list(known)),
             );
         }
     }
 
-    /// A mapping under `key`, or `None` when absent or null (a problem when it is something else).
+    /// A mapping under `k` of `obj` (found at `path`), or `None` when absent or null (a problem when it
+    /// is something else).
     fn mapping<'v>(
         &mut self,
         node: Option<&str>,
+        path: &[Step],
         obj: &'v Map<String, Value>,
-        key: &str,
+        k: &str,
         what: &str,
     ) -> Option<&'v Map<String, Value>> {
-        match obj.get(key) {
+        match obj.get(k) {
             None | Some(Value::Null) => None,
             Some(Value::Object(m)) => Some(m),
             Some(other) => {
                 self.problem(
                     node,
-                    format!("`{key}` must be a mapping ({what}), got {}", shown(other)),
+                    key(path, k),
+                    format!("`{k}` must be a mapping ({what}), got {}", shown(other)),
                 );
                 None
             }
@@ -293,13 +327,20 @@ impl Reader {
 
     /// The node's tier: any non-empty string is passed through (a newer Dune may add tiers; Dune itself
     /// answers an unknown one with a 400 naming it).
-    fn performance(&mut self, node: &str, at: &str, obj: &Map<String, Value>) -> Option<Tier> {
+    fn performance(
+        &mut self,
+        node: &str,
+        path: &[Step],
+        at: &str,
+        obj: &Map<String, Value>,
+    ) -> Option<Tier> {
         match obj.get("performance") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if !s.trim().is_empty() => Some(Tier::from_wire(s.trim())),
             Some(other) => {
                 self.problem(
                     Some(node),
+                    key(path, "performance"),
                     format!(
                         "`{at}.performance` must be a tier name such as `medium` or `large`, got {}",
                         shown(other)
@@ -310,17 +351,22 @@ impl Reader {
         }
     }
 
-    fn query(&mut self, node: &str, obj: &Map<String, Value>) -> Option<Task> {
-        self.unknown_keys(Some(node), "query_execution.", obj, QUERY_KEYS);
+    fn query(&mut self, node: &str, path: &[Step], obj: &Map<String, Value>) -> Option<Task> {
+        self.unknown_keys(Some(node), path, "query_execution.", obj, QUERY_KEYS);
         let query_id = match obj.get("query_id") {
             Some(Value::Number(n)) if n.as_i64().is_some_and(|q| q > 0) => n.as_i64(),
             None | Some(Value::Null) => {
-                self.problem(Some(node), "`query_execution` has no `query_id`");
+                self.problem(
+                    Some(node),
+                    path.to_vec(),
+                    "`query_execution` has no `query_id`",
+                );
                 None
             }
             Some(other) => {
                 self.problem(
                     Some(node),
+                    key(path, "query_id"),
                     format!(
                         "`query_execution.query_id` must be a positive integer (the number in https://dune.com/queries/<id>), got {}",
                         shown(other)
@@ -329,10 +375,11 @@ impl Reader {
                 None
             }
         };
-        let performance = self.performance(node, "query_execution", obj);
+        let performance = self.performance(node, path, "query_execution", obj);
         let query_parameters = self
             .mapping(
                 Some(node),
+                path,
                 obj,
                 "query_parameters",
                 "parameter names and values",
@@ -345,17 +392,28 @@ impl Reader {
         })
     }
 
-    fn view(&mut self, node: &str, obj: &Map<String, Value>) -> Option<Task> {
-        self.unknown_keys(Some(node), "materialized_view_refresh.", obj, VIEW_KEYS);
+    fn view(&mut self, node: &str, path: &[Step], obj: &Map<String, Value>) -> Option<Task> {
+        self.unknown_keys(
+            Some(node),
+            path,
+            "materialized_view_refresh.",
+            obj,
+            VIEW_KEYS,
+        );
         let name = match obj.get("name") {
             Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
             None | Some(Value::Null) => {
-                self.problem(Some(node), "`materialized_view_refresh` has no `name`");
+                self.problem(
+                    Some(node),
+                    path.to_vec(),
+                    "`materialized_view_refresh` has no `name`",
+                );
                 None
             }
             Some(other) => {
                 self.problem(
                     Some(node),
+                    key(path, "name"),
                     format!(
                         "`materialized_view_refresh.name` must be the view's full name such as dune.team.mv_name, got {}",
                         shown(other)
@@ -364,17 +422,23 @@ impl Reader {
                 None
             }
         };
-        let performance = self.performance(node, "materialized_view_refresh", obj);
+        let performance = self.performance(node, path, "materialized_view_refresh", obj);
         Some(Task::View {
             name: name?,
             performance,
         })
     }
 
-    fn node(&mut self, position: usize, v: &Value) -> Option<DefNode> {
+    /// Reads the node at `position` (0-based) of `pipeline.nodes`; `None` when it has no usable id.
+    fn node(&mut self, position: usize, v: &Value) -> Option<ReadNode> {
+        let path = index(
+            &[Step::Key("pipeline".into()), Step::Key("nodes".into())],
+            position,
+        );
         let Some(obj) = v.as_object() else {
             self.problem(
-                Some(&ordinal(position)),
+                Some(&ordinal(position + 1)),
+                path,
                 format!(
                     "must be a mapping with `id`, `dependencies` and `query_execution` or `materialized_view_refresh`, got {}",
                     shown(v)
@@ -385,12 +449,13 @@ impl Reader {
         let id = match obj.get("id") {
             Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64()?,
             None | Some(Value::Null) => {
-                self.problem(Some(&ordinal(position)), "has no `id`");
+                self.problem(Some(&ordinal(position + 1)), path, "has no `id`");
                 return None;
             }
             Some(other) => {
                 self.problem(
-                    Some(&ordinal(position)),
+                    Some(&ordinal(position + 1)),
+                    key(&path, "id"),
                     format!("`id` must be an integer, got {}", shown(other)),
                 );
                 return None;
@@ -398,16 +463,18 @@ impl Reader {
         };
         let name = format!("node {id}");
         let who = Some(name.as_str());
-        self.unknown_keys(who, "", obj, NODE_KEYS);
+        self.unknown_keys(who, &path, "", obj, NODE_KEYS);
         let mut dependencies = Vec::new();
         match obj.get("dependencies") {
             None | Some(Value::Null) => {}
             Some(Value::Array(items)) => {
-                for item in items {
+                let deps_path = key(&path, "dependencies");
+                for (j, item) in items.iter().enumerate() {
                     match item.as_i64() {
-                        Some(d) => dependencies.push(d),
+                        Some(d) => dependencies.push((j, d)),
                         None => self.problem(
                             who,
+                            index(&deps_path, j),
                             format!(
                                 "`dependencies` must list node ids (integers), got {}",
                                 shown(item)
@@ -418,6 +485,7 @@ impl Reader {
             }
             Some(other) => self.problem(
                 who,
+                key(&path, "dependencies"),
                 format!(
                     "`dependencies` must be a list of node ids such as [1, 2], got {}",
                     shown(other)
@@ -426,49 +494,66 @@ impl Reader {
         }
         let query = self.mapping(
             who,
+            &path,
             obj,
             "query_execution",
             "query_id, performance, query_parameters",
         );
-        let view = self.mapping(who, obj, "materialized_view_refresh", "name, performance");
+        let view = self.mapping(
+            who,
+            &path,
+            obj,
+            "materialized_view_refresh",
+            "name, performance",
+        );
         let task = match (query, view) {
-            (Some(q), None) => self.query(&name, q),
-            (None, Some(v)) => self.view(&name, v),
+            (Some(q), None) => self.query(&name, &key(&path, "query_execution"), q),
+            (None, Some(v)) => self.view(&name, &key(&path, "materialized_view_refresh"), v),
             (Some(_), Some(_)) => {
                 self.problem(
                     who,
+                    key(&path, "materialized_view_refresh"),
                     "has both `query_execution` and `materialized_view_refresh`: a node does exactly one of them",
                 );
                 None
             }
             (None, None) => {
-                let neither = !obj.contains_key("query_execution")
-                    && !obj.contains_key("materialized_view_refresh");
+                // A key that is there but null counts as absent; one of another type was reported.
+                let absent = |k: &str| obj.get(k).is_none_or(Value::is_null);
+                let neither = absent("query_execution") && absent("materialized_view_refresh");
                 if neither {
                     self.problem(
                         who,
+                        path.clone(),
                         "has neither `query_execution` nor `materialized_view_refresh`: a node does exactly one of them",
                     );
                 }
                 None
             }
         };
-        Some(DefNode {
+        Some(ReadNode {
+            path,
             id,
             dependencies,
-            task: task?,
+            task,
         })
     }
 
-    /// Unique ids, dependencies that exist, no cycles.
-    fn graph(&mut self, nodes: &[DefNode]) {
+    /// Unique ids, dependencies that exist, no cycles. Each problem points at the node's second use of an
+    /// id, the missing dependency, or the dependencies of the cycle's first node.
+    fn graph(&mut self, nodes: &[ReadNode]) {
         let mut seen: Vec<i64> = Vec::new();
-        for n in nodes {
+        for (i, n) in nodes.iter().enumerate() {
             let count = nodes.iter().filter(|m| m.id == n.id).count();
             if count > 1 && !seen.contains(&n.id) {
                 seen.push(n.id);
+                let second = nodes[i + 1..]
+                    .iter()
+                    .find(|m| m.id == n.id)
+                    .map_or(&n.path, |m| &m.path);
                 self.problem(
                     Some(&format!("node {}", n.id)),
+                    key(second, "id"),
                     format!(
                         "the id {} is used by {count} nodes: ids must be unique",
                         n.id
@@ -477,26 +562,40 @@ impl Reader {
             }
         }
         for n in nodes {
-            for d in n
+            for (j, d) in n
                 .dependencies
                 .iter()
-                .filter(|d| !nodes.iter().any(|m| m.id == **d))
+                .filter(|(_, d)| !nodes.iter().any(|m| m.id == *d))
             {
                 self.problem(
                     Some(&format!("node {}", n.id)),
+                    index(&key(&n.path, "dependencies"), *j),
                     format!("depends on node {d}, which is not in the pipeline"),
                 );
             }
         }
+        let deps: Vec<Vec<i64>> = nodes
+            .iter()
+            .map(|n| n.dependencies.iter().map(|(_, d)| *d).collect())
+            .collect();
         let graph: Vec<graph::Edge<'_>> = nodes
             .iter()
-            .map(|n| (n.id, n.dependencies.as_slice()))
+            .zip(&deps)
+            .map(|(n, d)| (n.id, d.as_slice()))
             .collect();
+        let deps_of = |id: i64| {
+            nodes
+                .iter()
+                .find(|n| n.id == id)
+                .map(|n| key(&n.path, "dependencies"))
+                .unwrap_or_default()
+        };
         for cycle in graph::cycles(&graph) {
             let ids: Vec<String> = cycle.iter().map(i64::to_string).collect();
             if let [only] = cycle.as_slice() {
                 self.problem(
                     Some(&format!("node {only}")),
+                    deps_of(*only),
                     "depends on itself (a dependency cycle)",
                 );
                 continue;
@@ -508,10 +607,21 @@ impl Reader {
             steps.push(format!("{} depends on {}", ids[ids.len() - 1], ids[0]));
             self.problem(
                 Some(&format!("nodes {}", ids.join(", "))),
+                cycle.first().map(|c| deps_of(*c)).unwrap_or_default(),
                 format!("form a dependency cycle ({})", steps.join(", ")),
             );
         }
     }
+}
+
+/// A node as read, before the whole definition is known to be valid.
+struct ReadNode {
+    path: Vec<Step>,
+    id: i64,
+    /// Each dependency with its position in the `dependencies` list.
+    dependencies: Vec<(usize, i64)>,
+    /// `None` when the node's task has a problem.
+    task: Option<Task>,
 }
 
 fn read(root: &Value, strictness: Strictness) -> Result<Definition, Vec<Problem>> {
@@ -519,18 +629,29 @@ fn read(root: &Value, strictness: Strictness) -> Result<Definition, Vec<Problem>
         strictness,
         problems: Vec::new(),
     };
-    let nodes = read_nodes(&mut r, root);
-    if r.problems.is_empty() {
-        r.graph(&nodes);
+    // NOTE: the graph is checked whenever every node has an id (even if other things are wrong), so one
+    // run names all the problems; without every id, missing dependencies could be false alarms.
+    if let Some(read) = read_nodes(&mut r, root) {
+        r.graph(&read);
+        if r.problems.is_empty() {
+            let nodes = read
+                .into_iter()
+                .filter_map(|n| {
+                    Some(DefNode {
+                        id: n.id,
+                        dependencies: n.dependencies.into_iter().map(|(_, d)| d).collect(),
+                        task: n.task?,
+                    })
+                })
+                .collect();
+            return Ok(Definition { nodes });
+        }
     }
-    if r.problems.is_empty() {
-        Ok(Definition { nodes })
-    } else {
-        Err(r.problems)
-    }
+    Err(r.problems)
 }
 
-fn read_nodes(r: &mut Reader, root: &Value) -> Vec<DefNode> {
+/// The nodes, each with an id; `None` when the document has no nodes or some node has no usable id.
+fn read_nodes(r: &mut Reader, root: &Value) -> Option<Vec<ReadNode>> {
     const SHAPE: &str = "a pipeline is `pipeline: {nodes: [...]}` (Dune's pipeline shape)";
     let Some(top) = root.as_object() else {
         let got = if root.is_null() {
@@ -538,38 +659,50 @@ fn read_nodes(r: &mut Reader, root: &Value) -> Vec<DefNode> {
         } else {
             shown(root)
         };
-        r.problem(None, format!("{SHAPE}, got {got}"));
-        return Vec::new();
+        r.problem(None, Vec::new(), format!("{SHAPE}, got {got}"));
+        return None;
     };
-    r.unknown_keys(None, "", top, &["pipeline"]);
-    let Some(pipeline) = r.mapping(None, top, "pipeline", "with `nodes`") else {
+    r.unknown_keys(None, &[], "", top, &["pipeline"]);
+    let Some(pipeline) = r.mapping(None, &[], top, "pipeline", "with `nodes`") else {
         if !top.contains_key("pipeline") {
-            r.problem(None, format!("has no `pipeline` key: {SHAPE}"));
+            r.problem(None, Vec::new(), format!("has no `pipeline` key: {SHAPE}"));
         }
-        return Vec::new();
+        return None;
     };
-    r.unknown_keys(None, "pipeline.", pipeline, &["nodes"]);
+    let at_pipeline = [Step::Key("pipeline".into())];
+    let at_nodes = key(&at_pipeline, "nodes");
+    r.unknown_keys(None, &at_pipeline, "pipeline.", pipeline, &["nodes"]);
     let items = match pipeline.get("nodes") {
         Some(Value::Array(items)) if !items.is_empty() => items,
         Some(Value::Array(_)) => {
-            r.problem(None, "`pipeline.nodes` is empty: list at least one node");
-            return Vec::new();
+            r.problem(
+                None,
+                at_nodes,
+                "`pipeline.nodes` is empty: list at least one node",
+            );
+            return None;
         }
         None | Some(Value::Null) => {
-            r.problem(None, format!("has no `pipeline.nodes`: {SHAPE}"));
-            return Vec::new();
+            r.problem(
+                None,
+                at_pipeline.to_vec(),
+                format!("has no `pipeline.nodes`: {SHAPE}"),
+            );
+            return None;
         }
         Some(other) => {
             r.problem(
                 None,
+                at_nodes,
                 format!("`pipeline.nodes` must be a list, got {}", shown(other)),
             );
-            return Vec::new();
+            return None;
         }
     };
-    items
+    let read: Vec<Option<ReadNode>> = items
         .iter()
         .enumerate()
-        .filter_map(|(i, v)| r.node(i + 1, v))
-        .collect()
+        .map(|(i, v)| r.node(i, v))
+        .collect();
+    read.into_iter().collect()
 }

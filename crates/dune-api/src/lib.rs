@@ -37,6 +37,7 @@ pub mod definition;
 pub mod error;
 pub mod graph;
 pub mod models;
+pub mod proxy;
 pub mod rate;
 pub mod retry;
 pub mod secret;
