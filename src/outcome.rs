@@ -10,7 +10,7 @@ use crate::config::{Config, InputError, Source};
 use crate::pipeline::Tracked;
 use crate::pipeline::node::{NodeStatus, normalize};
 use crate::pipeline::plan::{Plan, query_url};
-use crate::results::NodeResult;
+use crate::results::{Fetched, NodeResult};
 use crate::runner::console::capitalize;
 
 /// The run's final status (the `status` output).
@@ -134,6 +134,10 @@ pub struct Outcome {
     pub plan: Option<Plan>,
     /// The results of completed query nodes (when `result_rows` is not 0).
     pub results: Vec<NodeResult>,
+    /// Nodes whose preview was not read within the time allowed after the end.
+    pub previews_unread: Vec<i64>,
+    /// Completed query nodes left out of the previews by `result_nodes: sinks`.
+    pub previews_not_selected: usize,
 }
 
 /// What cancelling achieved, for the message of a run that timed out.
@@ -164,6 +168,8 @@ impl Outcome {
             cancel_reason: None,
             plan: None,
             results: Vec::new(),
+            previews_unread: Vec::new(),
+            previews_not_selected: 0,
         }
     }
 
@@ -192,6 +198,8 @@ impl Outcome {
             cancel_reason: None,
             plan: None,
             results: Vec::new(),
+            previews_unread: Vec::new(),
+            previews_not_selected: 0,
         }
     }
 
@@ -326,9 +334,12 @@ impl Outcome {
 
     /// Adds the results fetched after the run. A failed download makes a completed run end with exit 4;
     /// a stop during the downloads makes it cancelled (exit 1); a run that already failed or timed out
-    /// keeps its own ending.
-    pub fn with_results(mut self, results: Vec<NodeResult>, stopped: bool) -> Outcome {
-        self.results = results;
+    /// keeps its own ending. Previews left out (the time bound, `result_nodes`) change nothing but the
+    /// summary's note.
+    pub fn with_results(mut self, fetched: Fetched, stopped: bool) -> Outcome {
+        self.results = fetched.results;
+        self.previews_unread = fetched.unread;
+        self.previews_not_selected = fetched.not_selected;
         if self.exit_code() != exit::OK {
             return self;
         }

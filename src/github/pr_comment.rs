@@ -176,6 +176,8 @@ mod tests {
             cancel_reason: None,
             plan: None,
             results: Vec::new(),
+            previews_unread: Vec::new(),
+            previews_not_selected: 0,
         }
     }
 

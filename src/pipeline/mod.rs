@@ -4,6 +4,7 @@
 pub mod cancel;
 pub mod dag;
 pub mod definition;
+pub mod details;
 pub mod follow;
 pub mod node;
 pub mod plan;

@@ -55,6 +55,8 @@ fn huge_outcome(nodes: usize, error_len: usize) -> Outcome {
         cancel_reason: None,
         plan: None,
         results: Vec::new(),
+        previews_unread: Vec::new(),
+        previews_not_selected: 0,
     }
 }
 
