@@ -121,7 +121,16 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
     let read = plan::read(&config.source, config.plan_settings(), &client, &console).await;
     let mut outcome = match read {
         Ok(plan) => {
-            execute(&config, &client, &rt, &mut sinks, plan, &mut github, &mut details).await
+            execute(
+                &config,
+                &client,
+                &rt,
+                &mut sinks,
+                plan,
+                &mut github,
+                &mut details,
+            )
+            .await
         }
         Err(e) => Outcome::api_error(&config, Tracked::default(), &e, false, rt.clock.elapsed()),
     };

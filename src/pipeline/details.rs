@@ -93,6 +93,11 @@ impl DetailReads {
         self.queue.is_empty() && self.running.is_empty()
     }
 
+    /// Whether node `id`'s read is queued or in flight.
+    pub fn is_pending(&self, id: i64) -> bool {
+        self.in_flight.contains(&id) || self.queue.iter().any(|q| q.0 == id)
+    }
+
     /// Nodes queued or in flight.
     pub fn pending(&self) -> usize {
         self.queue.len() + self.running.len()

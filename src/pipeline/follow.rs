@@ -296,6 +296,9 @@ impl Follower<'_> {
                 }
             };
             if let Some(at) = ended {
+                if let Some(end) = self.settle_unknown(run, at + details::AFTER_END).await {
+                    return end;
+                }
                 self.settle_unstarted(run);
                 run.noticed_end_at = Some(at);
                 return End::Finished;
@@ -309,6 +312,32 @@ impl Follower<'_> {
                 return end;
             }
         }
+    }
+
+    /// Waits (until clock time `until` at most) for the reads of nodes whose status string the action
+    /// does not know: their execution's state decides how the run ended.
+    async fn settle_unknown(&mut self, run: &mut Tracked, until: Duration) -> Option<End> {
+        let waiting = |run: &Tracked, details: &DetailReads| {
+            run.nodes
+                .iter()
+                .any(|n| n.status == NodeStatus::Unknown && details.is_pending(n.id))
+        };
+        while waiting(run, self.details) {
+            let left = until.saturating_sub(self.clock.elapsed());
+            if left.is_zero() {
+                return None;
+            }
+            let mut stop = self.stop.clone();
+            tokio::select! {
+                read = self.details.next() => match read {
+                    Some((id, r)) => details::apply_read(self.console, self.clock, run, id, r),
+                    None => return None,
+                },
+                _ = self.clock.sleep(left) => return None,
+                _ = stop.wait_for(|s| *s) => return Some(End::Stopped),
+            }
+        }
+        None
     }
 
     fn nothing_can_progress(&self, run: &Tracked) -> Progress {

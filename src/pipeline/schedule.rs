@@ -74,7 +74,9 @@ impl Schedule {
         let mut at = first;
         while at <= until {
             out.push(at);
-            at += self.interval(at.saturating_sub(started)).max(MIN_STATUS_GAP);
+            at += self
+                .interval(at.saturating_sub(started))
+                .max(MIN_STATUS_GAP);
         }
         out
     }

@@ -90,10 +90,9 @@ impl RateCap {
             return Duration::ZERO;
         }
         // Room comes back when the oldest request leaves the window; the plan may change sooner.
-        let expires = self
-            .sent
-            .front()
-            .map_or(EXTRA_RECHECK, |&first| (first + self.window).saturating_sub(now));
+        let expires = self.sent.front().map_or(EXTRA_RECHECK, |&first| {
+            (first + self.window).saturating_sub(now)
+        });
         expires.clamp(Duration::from_millis(10), EXTRA_RECHECK)
     }
 
