@@ -14,6 +14,7 @@ mod metadata;
 mod polling;
 mod post;
 mod properties;
+mod rate_budget;
 mod results;
 mod secrets;
 mod stop_during_start;
