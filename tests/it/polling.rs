@@ -7,10 +7,10 @@ use crate::common::{ActionRun, keyed};
 use dune_api::rate::busiest_window;
 use dune_sim::{NodeDef, QueryDef, Scenario, Simulator};
 
-const QUERY: u64 = 777;
+pub(crate) const QUERY: u64 = 777;
 
 /// A root node and `fan_out` nodes after it that all end at the same moment, `root + each` after the start.
-fn fan_out(root: u64, fan_out: u64, each: u64, speed: f64) -> Scenario {
+pub(crate) fn fan_out(root: u64, fan_out: u64, each: u64, speed: f64) -> Scenario {
     let mut nodes = vec![NodeDef::query(1, QUERY).duration(Duration::from_secs(root))];
     nodes.extend((2..=fan_out + 1).map(|id| {
         NodeDef::query(id, QUERY + id)
