@@ -140,17 +140,23 @@ fn inputs(base_url: &str) -> Env {
     env
 }
 
-/// Follows `row`'s pipeline on `schedule`.
-async fn follow(row: &Row, schedule: Schedule) -> anyhow::Result<Measured> {
-    let sim = Simulator::start(scenario(row.nodes.clone(), row.speed)).await?;
+/// One run of the action against `sim` on `schedule` with `env`: its report, the simulator's clock when
+/// it returned, the requests, and the start request's arrival.
+async fn run_action(
+    label: &str,
+    sim: Simulator,
+    env: Env,
+    speed: f64,
+    schedule: Schedule,
+) -> anyhow::Result<(app::Report, Duration, Vec<RecordedRequest>, Duration)> {
     let (console, log) = Console::buffer(false);
-    let (mut rt, _stop) = Runtime::new(console, Clock::scaled(row.speed));
+    let (mut rt, _stop) = Runtime::new(console, Clock::scaled(speed));
     rt.schedule = schedule;
-    let report = app::run(&inputs(&sim.base_url()), rt).await;
+    let report = app::run(&env, rt).await;
+    let returned = sim.virtual_now();
     if report.exit_code != 0 {
         bail!(
-            "{}: the action exited {}:\n{}",
-            row.label,
+            "{label}: the action exited {}:\n{}",
             report.exit_code,
             log.contents()
         );
@@ -160,8 +166,17 @@ async fn follow(row: &Row, schedule: Schedule) -> anyhow::Result<Measured> {
     let start = requests
         .iter()
         .find(|r| r.method == "POST")
-        .context("no start request")?;
-    let end = start.at + scheduled_run_time(&row.nodes);
+        .context("no start request")?
+        .at;
+    Ok((report, returned, requests, start))
+}
+
+/// Follows `row`'s pipeline on `schedule`.
+async fn follow(row: &Row, schedule: Schedule) -> anyhow::Result<Measured> {
+    let sim = Simulator::start(scenario(row.nodes.clone(), row.speed)).await?;
+    let env = inputs(&sim.base_url());
+    let (_, _, requests, start) = run_action(row.label, sim, env, row.speed, schedule).await?;
+    let end = start + scheduled_run_time(&row.nodes);
     let statuses: Vec<&RecordedRequest> = requests.iter().filter(|r| is_status(r)).collect();
     let after = statuses
         .iter()
@@ -259,26 +274,12 @@ async fn fan_out_once(n: u64, per_minute: usize, speed: f64) -> anyhow::Result<F
     let nodes = fan_out(n);
     let run = scheduled_run_time(&nodes);
     let sim = Simulator::start(scenario(nodes, speed)).await?;
-    let (console, log) = Console::buffer(false);
-    let (rt, _stop) = Runtime::new(console, Clock::scaled(speed));
     let mut env = inputs(&sim.base_url());
     env.set_input("requests_per_minute", per_minute.to_string());
-    let report = app::run(&env, rt).await;
-    let step_end = sim.virtual_now();
-    if report.exit_code != 0 {
-        bail!(
-            "fan-out {n}: the action exited {}:\n{}",
-            report.exit_code,
-            log.contents()
-        );
-    }
-    let requests = sim.requests();
-    sim.shutdown().await;
-    let start = requests
-        .iter()
-        .find(|r| r.method == "POST")
-        .context("no start request")?;
-    let end = start.at + run;
+    let label = format!("fan-out {n}");
+    let (report, step_end, requests, start) =
+        run_action(&label, sim, env, speed, Schedule::default()).await?;
+    let end = start + run;
     let seen = requests
         .iter()
         .filter(|r| is_status(r))
