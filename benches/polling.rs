@@ -7,6 +7,10 @@
 //! (virtual time) and from the pipeline's schedule, so scheduling jitter of the machine running the
 //! benchmark is the only noise; the compression of each row keeps it to a few hundredths of the lag target.
 //!
+//! Fan-out (issue 12): one materialized view, then 30, 200 or 500 queries after it ending over about 20 s,
+//! at 40 and at 200 requests a minute, default inputs otherwise: detection lag, time from the end to the
+//! step's end, requests by kind, busiest 60 s, and how many nodes' execution details were read.
+//!
 //! Start-up: the release binary is started against a simulator running in real time, on a pipeline that is
 //! over the moment it starts, so the whole run is the action's own time plus three loopback requests.
 
@@ -136,17 +140,23 @@ fn inputs(base_url: &str) -> Env {
     env
 }
 
-/// Follows `row`'s pipeline on `schedule`.
-async fn follow(row: &Row, schedule: Schedule) -> anyhow::Result<Measured> {
-    let sim = Simulator::start(scenario(row.nodes.clone(), row.speed)).await?;
+/// One run of the action against `sim` on `schedule` with `env`: its report, the simulator's clock when
+/// it returned, the requests, and the start request's arrival.
+async fn run_action(
+    label: &str,
+    sim: Simulator,
+    env: Env,
+    speed: f64,
+    schedule: Schedule,
+) -> anyhow::Result<(app::Report, Duration, Vec<RecordedRequest>, Duration)> {
     let (console, log) = Console::buffer(false);
-    let (mut rt, _stop) = Runtime::new(console, Clock::scaled(row.speed));
+    let (mut rt, _stop) = Runtime::new(console, Clock::scaled(speed));
     rt.schedule = schedule;
-    let report = app::run(&inputs(&sim.base_url()), rt).await;
+    let report = app::run(&env, rt).await;
+    let returned = sim.virtual_now();
     if report.exit_code != 0 {
         bail!(
-            "{}: the action exited {}:\n{}",
-            row.label,
+            "{label}: the action exited {}:\n{}",
             report.exit_code,
             log.contents()
         );
@@ -156,8 +166,17 @@ async fn follow(row: &Row, schedule: Schedule) -> anyhow::Result<Measured> {
     let start = requests
         .iter()
         .find(|r| r.method == "POST")
-        .context("no start request")?;
-    let end = start.at + scheduled_run_time(&row.nodes);
+        .context("no start request")?
+        .at;
+    Ok((report, returned, requests, start))
+}
+
+/// Follows `row`'s pipeline on `schedule`.
+async fn follow(row: &Row, schedule: Schedule) -> anyhow::Result<Measured> {
+    let sim = Simulator::start(scenario(row.nodes.clone(), row.speed)).await?;
+    let env = inputs(&sim.base_url());
+    let (_, _, requests, start) = run_action(row.label, sim, env, row.speed, schedule).await?;
+    let end = start + scheduled_run_time(&row.nodes);
     let statuses: Vec<&RecordedRequest> = requests.iter().filter(|r| is_status(r)).collect();
     let after = statuses
         .iter()
@@ -216,6 +235,132 @@ async fn polling() -> anyhow::Result<bool> {
                 m.status,
                 m.total,
                 m.busiest
+            );
+        }
+    }
+    Ok(all_met)
+}
+
+/// One fan-out pipeline: a view (10 s), then `n` queries after it, the i-th running 1 + 19·i/n s.
+fn fan_out(n: u64) -> Vec<NodeDef> {
+    let mut nodes = vec![NodeDef::materialized_view(1, "dune.bench.mv").duration(secs(10))];
+    nodes.extend((0..n).map(|i| {
+        NodeDef::query(i + 2, QUERY + i + 2)
+            .depends_on([1])
+            .duration(Duration::from_millis(1000 + 19_000 * i / n.max(1)))
+    }));
+    nodes
+}
+
+/// What a fan-out run cost.
+struct FanOut {
+    nodes: u64,
+    per_minute: usize,
+    run: Duration,
+    lag: Duration,
+    /// From the pipeline's end to the step's end.
+    to_step_end: Duration,
+    /// From the poll that noticed the end to the step's end.
+    noticed_to_end: Duration,
+    status: usize,
+    reads: usize,
+    results: usize,
+    other: usize,
+    busiest: usize,
+    read_nodes: usize,
+}
+
+async fn fan_out_once(n: u64, per_minute: usize, speed: f64) -> anyhow::Result<FanOut> {
+    let nodes = fan_out(n);
+    let run = scheduled_run_time(&nodes);
+    let sim = Simulator::start(scenario(nodes, speed)).await?;
+    let mut env = inputs(&sim.base_url());
+    env.set_input("requests_per_minute", per_minute.to_string());
+    let label = format!("fan-out {n}");
+    let (_, step_end, requests, start) =
+        run_action(&label, sim, env, speed, Schedule::default()).await?;
+    let end = start + run;
+    let seen = requests
+        .iter()
+        .filter(|r| is_status(r))
+        .find(|r| r.at >= end)
+        .context("no status request after the end")?;
+    let count = |f: &dyn Fn(&RecordedRequest) -> bool| requests.iter().filter(|r| f(r)).count();
+    let status = count(&is_status);
+    let reads = count(&|r| r.path.starts_with("/api/v1/execution/") && r.path.ends_with("/status"));
+    let results = count(&|r| r.path.contains("/results"));
+    let times: Vec<Duration> = requests.iter().map(|r| r.at).collect();
+    // Nodes whose execution was read: distinct executions whose status read succeeded.
+    let read_nodes = requests
+        .iter()
+        .filter(|r| {
+            r.status == 200
+                && r.path.starts_with("/api/v1/execution/")
+                && r.path.ends_with("/status")
+        })
+        .map(|r| r.path.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    Ok(FanOut {
+        nodes: n,
+        per_minute,
+        run,
+        lag: seen.at - end,
+        to_step_end: step_end.saturating_sub(end),
+        noticed_to_end: step_end.saturating_sub(seen.at),
+        status,
+        reads,
+        results,
+        other: requests.len() - status - reads - results,
+        busiest: busiest_window(&times, MINUTE),
+        read_nodes,
+    })
+}
+
+async fn fan_outs() -> anyhow::Result<bool> {
+    // Two at a time: a 500-node status answer is about 100 KB, parsed on every poll.
+    let cases: Vec<(u64, usize)> = [30, 200, 500]
+        .into_iter()
+        .flat_map(|n| [(n, 40), (n, 200)])
+        .collect();
+    println!(
+        "| fan-out nodes | requests / min | run | detection lag | lag target | end → step end | noticed → step end | status | execution reads | results | other | busiest 60 s | details read | targets met |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    let mut all_met = true;
+    for pair in cases.chunks(2) {
+        let handles: Vec<_> = pair
+            .iter()
+            .map(|&(n, rpm)| tokio::spawn(fan_out_once(n, rpm, 10.0)))
+            .collect();
+        for handle in handles {
+            let m = handle.await??;
+            let target = Duration::from_millis(1500).max(m.run / 10);
+            // One round trip of slack (loopback, compressed): 0.5 s.
+            let mut met = m.lag <= target + Duration::from_millis(500)
+                && m.noticed_to_end <= Duration::from_millis(10_500)
+                && m.busiest <= m.per_minute;
+            if m.per_minute >= 200 && m.nodes <= 30 {
+                met &= m.read_nodes as u64 == m.nodes + 1;
+            }
+            all_met &= met;
+            println!(
+                "| {} | {} | {:.1} s | {:.2} s | {:.1} s | {:.1} s | {:.1} s | {} | {} | {} | {} | {} | {} of {} | {} |",
+                m.nodes,
+                m.per_minute,
+                m.run.as_secs_f64(),
+                m.lag.as_secs_f64(),
+                target.as_secs_f64(),
+                m.to_step_end.as_secs_f64(),
+                m.noticed_to_end.as_secs_f64(),
+                m.status,
+                m.reads,
+                m.results,
+                m.other,
+                m.busiest,
+                m.read_nodes,
+                m.nodes + 1,
+                if met { "yes" } else { "**no**" }
             );
         }
     }
@@ -332,7 +477,9 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     let started = std::time::Instant::now();
     runtime.block_on(async {
-        let met = polling().await?;
+        let mut met = polling().await?;
+        println!();
+        met &= fan_outs().await?;
         println!();
         startup().await?;
         println!();

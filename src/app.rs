@@ -11,6 +11,7 @@ use crate::config::{self, Config};
 use crate::github::publish::Publisher;
 use crate::outcome::{Outcome, RunStatus, TimeoutCancels, exit};
 use crate::pipeline::cancel::stop_pipeline;
+use crate::pipeline::details::{AFTER_END, DetailReads};
 use crate::pipeline::fresh::{self, FreshCheck};
 use crate::pipeline::plan::{self, Plan};
 use crate::pipeline::schedule::Schedule;
@@ -120,29 +121,77 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
         }
     };
 
+    let mut details = DetailReads::new(&client);
     let read = plan::read(&config.source, config.plan_settings(), &client, &console).await;
     let mut outcome = match read {
-        Ok(plan) => execute(&config, &client, &rt, &mut sinks, plan, &mut github).await,
+        Ok(plan) => {
+            execute(
+                &config,
+                &client,
+                &rt,
+                &mut sinks,
+                plan,
+                &mut github,
+                &mut details,
+            )
+            .await
+        }
         Err(e) => Outcome::api_error(&config, Tracked::default(), &e, false, rt.clock.elapsed()),
     };
+    // The extras still missing (execution reads, result previews) get AFTER_END from the moment the end
+    // was noticed, side by side within the one cap; result files are not cut short.
+    let bound = outcome
+        .tracked
+        .noticed_end_at
+        .unwrap_or_else(|| rt.clock.elapsed())
+        + AFTER_END;
     let wants_results = config.results.preview_rows != 0
         && !*rt.stop.borrow()
         && outcome.status() != RunStatus::Error;
-    if wants_results {
-        // A fresh run executed nothing: its results are the reused executions'.
-        let reused = match &outcome.fresh {
-            Some(check) if outcome.status() == RunStatus::Fresh => check.nodes(),
-            _ => Vec::new(),
-        };
-        let nodes = if reused.is_empty() {
-            &outcome.tracked.nodes
-        } else {
-            &reused
-        };
-        let results =
-            crate::results::fetch_all(&config.results, &client, &console, rt.stop.clone(), nodes)
-                .await;
+    // A fresh run executed nothing: its results are the reused executions'.
+    let reused = match &outcome.fresh {
+        Some(check) if outcome.status() == RunStatus::Fresh => check.nodes(),
+        _ => Vec::new(),
+    };
+    let nodes = if reused.is_empty() {
+        outcome.tracked.nodes.clone()
+    } else {
+        reused
+    };
+    let reads = details.finish(&mut outcome.tracked, &console, rt.clock, bound, &rt.stop);
+    let results = async {
+        if !wants_results {
+            return None;
+        }
+        let fetched = crate::results::fetch_all(
+            &config.results,
+            &client,
+            &console,
+            rt.stop.clone(),
+            crate::results::Selection {
+                nodes: &nodes,
+                root_query: config.source.query_id(),
+                clock: rt.clock,
+                bound,
+            },
+        )
+        .await;
+        Some(fetched)
+    };
+    let ((), results) = tokio::join!(reads, results);
+    if let Some(results) = results {
         outcome = outcome.with_results(results, *rt.stop.borrow());
+    }
+    let lowered = client.requests_per_window();
+    if lowered < config.requests_per_minute {
+        console.annotate(
+            Level::Warning,
+            Some("Dune rate-limited the action"),
+            &format!(
+                "Dune answered HTTP 429 (too many requests): the action lowered its cap from {} to {lowered} requests a minute for the rest of the run. Lower `requests_per_minute` to your plan's limit.",
+                config.requests_per_minute
+            ),
+        );
     }
     sink_warn(
         &console,
@@ -164,6 +213,7 @@ async fn execute(
     sinks: &mut Sinks,
     plan: Plan,
     github: &mut Publisher,
+    details: &mut DetailReads,
 ) -> Outcome {
     let fresh = check_fresh(config, client, rt, &plan).await;
     if let Some(check) = fresh.clone().filter(|c| c.is_fresh() && !config.dry_run) {
@@ -174,7 +224,17 @@ async fn execute(
     let mut outcome = if config.dry_run {
         Outcome::planned(config, tracked, rt.clock.elapsed())
     } else {
-        let end = start_and_follow(config, &plan, client, rt, sinks, &mut tracked, github).await;
+        let end = start_and_follow(
+            config,
+            &plan,
+            client,
+            rt,
+            sinks,
+            &mut tracked,
+            github,
+            details,
+        )
+        .await;
         conclude(config, client, rt, tracked, end).await
     };
     outcome.plan = Some(plan);
@@ -215,6 +275,8 @@ async fn check_fresh(
     Some(check)
 }
 
+// The run's parts, each borrowed once: bundling them would only move the list elsewhere.
+#[allow(clippy::too_many_arguments)]
 async fn start_and_follow(
     config: &Config,
     plan: &Plan,
@@ -223,6 +285,7 @@ async fn start_and_follow(
     sinks: &mut Sinks,
     tracked: &mut Tracked,
     github: &mut Publisher,
+    details: &mut DetailReads,
 ) -> Result<End, (dune_api::Error, bool)> {
     let console = &rt.console;
     if *rt.stop.borrow() {
@@ -262,6 +325,7 @@ async fn start_and_follow(
         schedule: rt.schedule,
         deadline: config.timeout,
         stop: rt.stop.clone(),
+        details,
     };
     Ok(follower.follow(tracked).await)
 }

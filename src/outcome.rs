@@ -11,7 +11,7 @@ use crate::pipeline::Tracked;
 use crate::pipeline::fresh::FreshCheck;
 use crate::pipeline::node::{NodeStatus, normalize};
 use crate::pipeline::plan::{Plan, query_url};
-use crate::results::NodeResult;
+use crate::results::{Fetched, NodeResult};
 use crate::runner::console::capitalize;
 
 /// The run's final status (the `status` output).
@@ -143,6 +143,10 @@ pub struct Outcome {
     pub results: Vec<NodeResult>,
     /// What the `max_age` check found, when it ran.
     pub fresh: Option<FreshCheck>,
+    /// Nodes whose preview was not read within the time allowed after the end.
+    pub previews_unread: Vec<i64>,
+    /// Completed query nodes left out of the previews by `result_nodes: sinks`.
+    pub previews_not_selected: usize,
 }
 
 /// What cancelling achieved, for the message of a run that timed out.
@@ -174,6 +178,8 @@ impl Outcome {
             plan: None,
             results: Vec::new(),
             fresh: None,
+            previews_unread: Vec::new(),
+            previews_not_selected: 0,
         }
     }
 
@@ -202,6 +208,8 @@ impl Outcome {
             cancel_reason: None,
             plan: None,
             results: Vec::new(),
+            previews_unread: Vec::new(),
+            previews_not_selected: 0,
             fresh: None,
         }
     }
@@ -355,9 +363,12 @@ impl Outcome {
 
     /// Adds the results fetched after the run. A failed download makes a completed run end with exit 4;
     /// a stop during the downloads makes it cancelled (exit 1); a run that already failed or timed out
-    /// keeps its own ending.
-    pub fn with_results(mut self, results: Vec<NodeResult>, stopped: bool) -> Outcome {
-        self.results = results;
+    /// keeps its own ending. Previews left out (the time bound, `result_nodes`) change nothing but the
+    /// summary's note.
+    pub fn with_results(mut self, fetched: Fetched, stopped: bool) -> Outcome {
+        self.results = fetched.results;
+        self.previews_unread = fetched.unread;
+        self.previews_not_selected = fetched.not_selected;
         if self.exit_code() != exit::OK {
             return self;
         }

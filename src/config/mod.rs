@@ -27,6 +27,8 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// The longest `max_age` accepted: Dune keeps results for 90 days.
 pub const MAX_MAX_AGE: Duration = Duration::from_secs(90 * 24 * 3600);
+/// The most `requests_per_minute` accepted (Dune's Enterprise plans start at 1000 a minute).
+pub const MAX_REQUESTS_PER_MINUTE: usize = 1000;
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -45,6 +47,9 @@ pub struct Config {
     pub api_url: Url,
     /// Timeout of each HTTP request.
     pub request_timeout: Duration,
+    /// The cap on requests to Dune a minute, all endpoints together (`requests_per_minute`: Dune's read
+    /// limit of the plan, 40 on Free).
+    pub requests_per_minute: usize,
     /// Cancel the running node executions when `timeout` passes.
     pub cancel_on_timeout: bool,
     /// Read and show the plan; execute nothing.
@@ -251,7 +256,8 @@ impl Config {
             clock,
             self.request_timeout,
             &proxies,
-        )?;
+        )?
+        .with_requests_per_minute(self.requests_per_minute);
         if env.get("RUNNER_DEBUG").as_deref() != Some("1") {
             return Ok(client);
         }
@@ -354,6 +360,7 @@ impl Config {
             Duration::from_secs(30),
             Duration::from_secs(600),
         )?;
+        let requests_per_minute = requests_per_minute(&env.input("requests_per_minute"))?;
         let cancel_on_timeout =
             parse_bool("cancel_on_timeout", &env.input("cancel_on_timeout"), true)?;
         let dry_run = parse_bool("dry_run", &env.input("dry_run"), false)?;
@@ -393,6 +400,7 @@ impl Config {
             query_parameters,
             api_url,
             request_timeout,
+            requests_per_minute,
             cancel_on_timeout,
             dry_run,
             results,
@@ -401,6 +409,23 @@ impl Config {
             check_run,
             max_age,
         })
+    }
+}
+
+/// Reads `requests_per_minute`: a whole number from 1 to [`MAX_REQUESTS_PER_MINUTE`], 40 when empty.
+pub fn requests_per_minute(raw: &str) -> Result<usize, InputError> {
+    if raw.is_empty() {
+        return Ok(dune_api::rate::DEFAULT_REQUESTS_PER_MINUTE);
+    }
+    match raw.parse::<usize>() {
+        Ok(n) if (1..=MAX_REQUESTS_PER_MINUTE).contains(&n) => Ok(n),
+        _ => Err(err(
+            "requests_per_minute",
+            format!(
+                "must be a whole number from 1 to {MAX_REQUESTS_PER_MINUTE}: your Dune plan's API read limit a minute (40 on Free, 200 on Plus, 1000 on Enterprise), got {}",
+                quoted(raw)
+            ),
+        )),
     }
 }
 
@@ -481,6 +506,26 @@ mod tests {
         assert_eq!(c.timeout, Duration::from_secs(1800));
         assert_eq!(c.api_url.as_str(), "https://api.dune.com/");
         assert!(c.cancel_on_timeout);
+    }
+
+    #[test]
+    fn requests_per_minute_is_a_plan_limit() {
+        assert_eq!(requests_per_minute(""), Ok(40));
+        assert_eq!(requests_per_minute("200"), Ok(200));
+        assert_eq!(requests_per_minute("1"), Ok(1));
+        assert_eq!(requests_per_minute("1000"), Ok(1000));
+        for bad in ["0", "1001", "-5", "40.5", "fast", "1e3"] {
+            let e = requests_per_minute(bad).expect_err(bad);
+            assert_eq!(e.input, "requests_per_minute");
+            assert!(e.message.contains("40 on Free"), "{e}");
+        }
+        let c = Config::from_env(&env(&[
+            ("INPUT_QUERY_ID", "1"),
+            ("INPUT_API_KEY", "k"),
+            ("INPUT_REQUESTS_PER_MINUTE", "200"),
+        ]))
+        .expect("valid");
+        assert_eq!(c.requests_per_minute, 200);
     }
 
     #[test]

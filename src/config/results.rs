@@ -1,13 +1,16 @@
-//! The inputs that ask for results (`result_rows`, `results_dir`, `results_format`), validated like every
+//! The inputs that ask for results (`result_rows`, `result_nodes`, `results_dir`, `results_format`),
+//! validated like every
 //! other input: before anything is sent to Dune, with the input named in the error.
 
 use std::path::{Component, Path, PathBuf};
 
 use super::{InputError, err, quoted};
-use crate::results::settings::{MAX_PREVIEW_ROWS, ResultsConfig, ResultsDir, ResultsFormat};
+use crate::results::settings::{
+    MAX_PREVIEW_ROWS, ResultNodes, ResultsConfig, ResultsDir, ResultsFormat,
+};
 use crate::runner::env::Env;
 
-/// Reads `result_rows`, `results_dir` and `results_format`.
+/// Reads `result_rows`, `result_nodes`, `results_dir` and `results_format`.
 pub fn from_env(env: &Env) -> Result<ResultsConfig, InputError> {
     let raw_rows = env.input("result_rows");
     let preview_rows = if raw_rows.is_empty() {
@@ -24,6 +27,21 @@ pub fn from_env(env: &Env) -> Result<ResultsConfig, InputError> {
                     ),
                 ));
             }
+        }
+    };
+
+    let raw_nodes = env.input("result_nodes");
+    let nodes = match raw_nodes.to_ascii_lowercase().as_str() {
+        "" | "sinks" => ResultNodes::Sinks,
+        "all" => ResultNodes::All,
+        _ => {
+            return Err(err(
+                "result_nodes",
+                format!(
+                    "must be `sinks` (preview the nodes nothing depends on: for a query's pipeline, the root query) or `all` (every query node), got {}",
+                    quoted(&raw_nodes)
+                ),
+            ));
         }
     };
 
@@ -62,6 +80,7 @@ pub fn from_env(env: &Env) -> Result<ResultsConfig, InputError> {
         preview_rows,
         dir,
         format,
+        nodes,
     })
 }
 
@@ -136,6 +155,9 @@ mod tests {
         assert_eq!(c.preview_rows, 10);
         assert_eq!(c.dir, None);
         assert_eq!(c.format, ResultsFormat::Csv);
+        assert_eq!(c.nodes, ResultNodes::Sinks);
+        let all = from_env(&env(&[("INPUT_RESULT_NODES", "All")])).expect("valid");
+        assert_eq!(all.nodes, ResultNodes::All);
     }
 
     #[test]
@@ -165,6 +187,7 @@ mod tests {
             ("INPUT_RESULT_ROWS", "1001", "result_rows"),
             ("INPUT_RESULT_ROWS", "ten", "result_rows"),
             ("INPUT_RESULTS_FORMAT", "xlsx", "results_format"),
+            ("INPUT_RESULT_NODES", "some", "result_nodes"),
         ] {
             let e = from_env(&env(&[(k, v)])).expect_err(v);
             assert_eq!(e.input, input);

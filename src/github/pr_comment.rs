@@ -177,6 +177,8 @@ mod tests {
             plan: None,
             results: Vec::new(),
             fresh: None,
+            previews_unread: Vec::new(),
+            previews_not_selected: 0,
         }
     }
 

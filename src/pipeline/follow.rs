@@ -1,12 +1,14 @@
-//! Following a pipeline execution: poll its status on the adaptive schedule, track every node, read each
-//! node's execution once when it ends, and decide when the run is over (the top-level status says so, or
+//! Following a pipeline execution: poll its status on the adaptive schedule, track every node, queue a
+//! read of each node's execution when it ends (an extra, [`crate::pipeline::details`], read beside the
+//! polls and never in their way), and decide when the run is over (the top-level status says so, or
 //! no node can make progress any more), when it timed out, or when it was told to stop.
 
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::pipeline::node::{Node, NodeKind, NodeStatus, is_partial, normalize};
+use crate::pipeline::details::{self, DetailReads, Unread};
+use crate::pipeline::node::{Node, NodeKind, NodeStatus, normalize};
 use crate::pipeline::schedule::Schedule;
 use crate::runner::console::{Console, Level};
 use dune_api::Client;
@@ -45,6 +47,9 @@ pub struct Tracked {
     pub noticed_end_at: Option<Duration>,
     /// Nodes whose report contradicted the definition (each warned about once); the rest keep the DAG.
     pub unmatched: Vec<i64>,
+    /// Nodes whose execution was not read, and why (their times are observed, see
+    /// [`Node::times_observed`]).
+    pub unread: Vec<(i64, Unread)>,
 }
 
 impl Tracked {
@@ -205,6 +210,9 @@ pub struct Follower<'a> {
     /// Clock time at which to give up.
     pub deadline: Duration,
     pub stop: watch::Receiver<bool>,
+    /// The per-node execution reads, queued as nodes end; what is left when following stops is
+    /// finished (within [`details::AFTER_END`]) or abandoned by the caller.
+    pub details: &'a mut DetailReads,
 }
 
 /// How long "nothing can make progress" must hold before the action believes it (without a definition).
@@ -219,32 +227,62 @@ impl Follower<'_> {
         format!("[{:>7.1}s]", self.clock.elapsed().as_secs_f64())
     }
 
-    /// Sleeps until the next poll; returns the reason to stop instead, if any.
-    async fn wait(&mut self, d: Duration) -> Option<End> {
-        let now = self.clock.elapsed();
-        if now >= self.deadline {
-            return Some(End::TimedOut);
+    /// Sleeps until clock time `next` (the next poll), folding in the execution reads that finish
+    /// meanwhile; returns the reason to stop instead, if any ([`End::Finished`] when a read showed that
+    /// nothing can progress any more).
+    async fn wait_until(&mut self, run: &mut Tracked, next: Duration) -> Option<End> {
+        loop {
+            let now = self.clock.elapsed();
+            if now >= self.deadline {
+                return Some(End::TimedOut);
+            }
+            if now >= next {
+                return None;
+            }
+            let d = next.min(self.deadline) - now;
+            let mut stop = self.stop.clone();
+            if *stop.borrow() {
+                return Some(End::Stopped);
+            }
+            let busy = !self.details.is_idle();
+            tokio::select! {
+                _ = self.clock.sleep(d) => {}
+                _ = stop.wait_for(|s| *s) => return Some(End::Stopped),
+                Some((id, read)) = self.details.next(), if busy => {
+                    details::apply_read(self.console, self.clock, run, id, read);
+                    // A read can settle the last node whose word the action does not know: with the
+                    // definition, the run is then over without waiting for another poll.
+                    if matches!(self.nothing_can_progress(run), Progress::Done) {
+                        return Some(End::Finished);
+                    }
+                }
+            }
         }
-        let d = d.min(self.deadline - now);
-        if !self.clock.sleep_unless_stopped(d, &self.stop).await {
-            return Some(End::Stopped);
-        }
-        if self.clock.elapsed() >= self.deadline {
-            return Some(End::TimedOut);
-        }
-        None
     }
 
     /// Polls until the pipeline ends, times out, is stopped, or the API fails. `run` is updated in place,
-    /// so whatever was learned survives any ending.
+    /// so whatever was learned survives any ending. The execution reads still missing stay in
+    /// [`Follower::details`].
     pub async fn follow(&mut self, run: &mut Tracked) -> End {
+        let end = self.poll(run).await;
+        // The polls are over: extras may use the whole cap.
+        self.client.plan_polls(Vec::new());
+        end
+    }
+
+    async fn poll(&mut self, run: &mut Tracked) -> End {
         let Some(id) = run.pipeline_execution_id.clone() else {
             return End::Finished;
         };
         let started = self.clock.elapsed();
+        let window = dune_api::rate::DEFAULT_WINDOW;
         let mut settled_since: Option<Duration> = None;
         loop {
             let sent = self.clock.elapsed();
+            // Keep the cap's slots for this poll's successors while it is in flight.
+            let following = sent + self.schedule.interval(sent.saturating_sub(started));
+            self.client
+                .plan_polls(self.schedule.plan(started, following, sent + 2 * window));
             // The first look comes quickly; a 404 then is retried (the execution may not be visible yet).
             let fresh = run.polls < 3;
             let status = {
@@ -266,7 +304,7 @@ impl Follower<'_> {
                     return End::Api(e);
                 }
             };
-            self.apply(run, &status).await;
+            self.apply(run, &status, answered);
 
             let top_ended = status
                 .status
@@ -298,18 +336,59 @@ impl Follower<'_> {
                 }
             };
             if let Some(at) = ended {
-                self.settle_unstarted(run);
-                run.noticed_end_at = Some(at);
-                return End::Finished;
+                return self.finished(run, at).await;
             }
-            // The next look is due one interval after this one left, however long the answer and the
-            // per-node reads took.
+            // The next look is due one interval after this one left, however long the answer took;
+            // the execution reads run beside the polls and never hold one back.
             let next = self.schedule.next_poll(started, sent, answered);
-            let now = self.clock.elapsed();
-            if let Some(end) = self.wait(next.saturating_sub(now)).await {
-                return end;
+            self.client
+                .plan_polls(self.schedule.plan(started, next, next + 2 * window));
+            match self.wait_until(run, next).await {
+                Some(End::Finished) => {
+                    let at = self.clock.elapsed();
+                    return self.finished(run, at).await;
+                }
+                Some(end) => return end,
+                None => {}
             }
         }
+    }
+
+    /// The run ended, noticed at clock time `at`: the reads that settle unknown words are waited for
+    /// (within [`details::AFTER_END`]), nodes that never started are settled.
+    async fn finished(&mut self, run: &mut Tracked, at: Duration) -> End {
+        if let Some(end) = self.settle_unknown(run, at + details::AFTER_END).await {
+            return end;
+        }
+        self.settle_unstarted(run);
+        run.noticed_end_at = Some(at);
+        End::Finished
+    }
+
+    /// Waits (until clock time `until` at most) for the reads of nodes whose status string the action
+    /// does not know: their execution's state decides how the run ended.
+    async fn settle_unknown(&mut self, run: &mut Tracked, until: Duration) -> Option<End> {
+        let waiting = |run: &Tracked, details: &DetailReads| {
+            run.nodes
+                .iter()
+                .any(|n| n.status == NodeStatus::Unknown && details.is_pending(n.id))
+        };
+        while waiting(run, self.details) {
+            let left = until.saturating_sub(self.clock.elapsed());
+            if left.is_zero() {
+                return None;
+            }
+            let mut stop = self.stop.clone();
+            tokio::select! {
+                read = self.details.next() => match read {
+                    Some((id, r)) => details::apply_read(self.console, self.clock, run, id, r),
+                    None => return None,
+                },
+                _ = self.clock.sleep(left) => return None,
+                _ = stop.wait_for(|s| *s) => return Some(End::Stopped),
+            }
+        }
+        None
     }
 
     /// Whether any node can still make progress. A node that never started (pending, or in a word the
@@ -373,9 +452,10 @@ impl Follower<'_> {
         }
     }
 
-    /// Folds one status response into the tracked state, logging every change, and reads the execution
-    /// of each node that just ended (or whose status string is not recognised).
-    async fn apply(&mut self, run: &mut Tracked, status: &PipelineStatus) {
+    /// Folds one status response (answered at clock time `at`) into the tracked state, logging every
+    /// change, and queues a read of the execution of each node that just ended (or whose status string is
+    /// not recognised).
+    fn apply(&mut self, run: &mut Tracked, status: &PipelineStatus, at: Duration) {
         if status.status != run.raw_status {
             if let Some(s) = &status.status {
                 self.console
@@ -415,9 +495,14 @@ impl Follower<'_> {
             }
         }
         for ne in &status.nodes {
-            let changed = self.apply_node(run, ne);
-            if changed {
-                self.read_details(run, ne.id).await;
+            if self.apply_node(run, ne, at)
+                && let Some(node) = run.node_mut(ne.id)
+                && let Some(exec) = node.execution_id.clone()
+            {
+                match node.status {
+                    NodeStatus::Unknown => self.details.push_deciding(ne.id, exec),
+                    status => self.details.push(ne.id, exec, status == NodeStatus::Failed),
+                }
             }
         }
         // A node whose word the action does not know was settled by its execution's state when the word
@@ -437,13 +522,15 @@ impl Follower<'_> {
                 .map(|n| n.id)
                 .collect();
             for id in stale {
-                self.read_details(run, id).await;
+                if let Some(exec) = run.node_mut(id).and_then(|n| n.execution_id.clone()) {
+                    self.details.push_deciding(id, exec);
+                }
             }
         }
     }
 
     /// Returns whether the node's execution should be read now.
-    fn apply_node(&self, run: &mut Tracked, ne: &NodeExecution) -> bool {
+    fn apply_node(&self, run: &mut Tracked, ne: &NodeExecution, at: Duration) -> bool {
         let kind = kind_of(ne);
         let label = self.elapsed_label();
         let run_unmatched = run.unmatched.contains(&ne.id);
@@ -494,6 +581,12 @@ impl Follower<'_> {
             normalize(&raw)
         };
         node.status = now;
+        if now == NodeStatus::Executing && node.observed_started.is_none() {
+            node.observed_started = Some(at);
+        }
+        if now.is_terminal() && node.observed_ended.is_none() {
+            node.observed_ended = Some(at);
+        }
         let label_text = node.label();
         let id = node.id;
         let shown = if now == NodeStatus::Unknown {
@@ -511,93 +604,6 @@ impl Follower<'_> {
             ));
         }
         node.execution_id.is_some() && (now.is_terminal() || now == NodeStatus::Unknown)
-    }
-
-    /// Reads a node's execution once: authoritative state, times, credits and error.
-    async fn read_details(&mut self, run: &mut Tracked, id: i64) {
-        let Some(exec) = run.node_mut(id).and_then(|n| n.execution_id.clone()) else {
-            return;
-        };
-        let result = {
-            let mut stop = self.stop.clone();
-            tokio::select! {
-                r = self.client.execution_status(&exec) => r,
-                _ = stop.wait_for(|s| *s) => return,
-            }
-        };
-        let Some(node) = run.node_mut(id) else {
-            return;
-        };
-        match result {
-            Ok(es) => {
-                if let Some(state) = &es.state {
-                    let precise = normalize(state);
-                    // The execution's own state settles an unrecognised pipeline status string (each time
-                    // it is read, as long as Dune's word for the node stays unrecognised).
-                    let word_unknown = node.status == NodeStatus::Unknown
-                        || node
-                            .raw_status
-                            .as_deref()
-                            .is_none_or(|r| normalize(r) == NodeStatus::Unknown);
-                    if word_unknown && precise != NodeStatus::Unknown {
-                        node.status = precise;
-                    }
-                    if node.status == NodeStatus::Completed && is_partial(state) {
-                        node.raw_status = Some(state.clone());
-                    }
-                }
-                node.started_at = es.started_at.or(node.started_at.take());
-                node.ended_at = es.ended_at.or(es.cancelled_at).or(node.ended_at.take());
-                node.credits = es.credits.or(node.credits);
-                if es.error.is_some() {
-                    node.error = es.error;
-                }
-                node.details_read = node.status.is_terminal();
-                if node.status.is_terminal() {
-                    self.log_details(node);
-                }
-            }
-            Err(e) => {
-                self.console.annotate(
-                    Level::Warning,
-                    Some(&format!("Could not read node {id}'s execution")),
-                    &e.to_string(),
-                );
-                node.details_read = true;
-            }
-        }
-    }
-
-    fn log_details(&self, node: &Node) {
-        self.console.group(&format!(
-            "node {} ({}) {}",
-            node.id,
-            node.label(),
-            node.status.as_str()
-        ));
-        let mut lines = vec![
-            format!(
-                "execution id: {}",
-                node.execution_id.as_deref().unwrap_or("-")
-            ),
-            format!(
-                "raw status:   {}",
-                node.raw_status.as_deref().unwrap_or("-")
-            ),
-            format!(
-                "started at:   {}",
-                node.started_at.as_deref().unwrap_or("-")
-            ),
-            format!("ended at:     {}", node.ended_at.as_deref().unwrap_or("-")),
-        ];
-        if let Some(c) = node.credits {
-            lines.push(format!("credits:      {c}"));
-        }
-        if let Some(e) = &node.error {
-            lines.push(format!("error:        {}", e.message));
-        }
-        self.console.verbatim(&lines.join("\n"));
-        self.console.end_group();
     }
 }
 

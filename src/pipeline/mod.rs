@@ -5,6 +5,7 @@
 pub(crate) mod cancel;
 pub(crate) mod dag;
 pub(crate) mod definition;
+pub(crate) mod details;
 pub(crate) mod follow;
 pub(crate) mod fresh;
 pub(crate) mod node;

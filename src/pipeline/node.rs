@@ -268,7 +268,14 @@ impl Node {
         }
     }
 
-    /// How long the node ran, from the execution's own timestamps.
+    /// Whether `started_at` / `ended_at` are the action's own observations (first poll that showed the
+    /// node executing, first that showed it ended; at poll resolution) because its execution was not read.
+    pub fn times_observed(&self) -> bool {
+        !self.details_read && (self.started_at.is_some() || self.ended_at.is_some())
+    }
+
+    /// How long the node ran, from the execution's own timestamps (or the observed ones, see
+    /// [`Node::times_observed`]).
     pub fn duration(&self) -> Option<std::time::Duration> {
         let start =
             humantime::parse_rfc3339_weak(self.started_at.as_deref()?.trim_end_matches('Z'))

@@ -65,6 +65,21 @@ impl Schedule {
         let on_schedule = sent + self.interval(sent.saturating_sub(started));
         on_schedule.max(answered + MIN_STATUS_GAP)
     }
+
+    /// The polls planned from `first` (the next one) through `until`, on schedule: the slots the rate
+    /// cap keeps for them ([`dune_api::Client::plan_polls`]). Later answers only push polls later, and
+    /// intervals never shrink, so the polls actually sent in any span never outnumber the plan's.
+    pub fn plan(&self, started: Duration, first: Duration, until: Duration) -> Vec<Duration> {
+        let mut out = Vec::new();
+        let mut at = first;
+        while at <= until {
+            out.push(at);
+            at += self
+                .interval(at.saturating_sub(started))
+                .max(MIN_STATUS_GAP);
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -157,6 +172,26 @@ mod tests {
         }
         // For the record: half an hour costs about 100 status requests instead of 361.
         assert!(polls(&adaptive, secs(1800.0), rtt).len() <= 105);
+    }
+
+    #[test]
+    fn the_plan_covers_every_poll_actually_sent() {
+        let s = Schedule::default();
+        let plan = s.plan(Duration::ZERO, Duration::ZERO, secs(122.0));
+        assert_eq!(plan[..3], [secs(0.0), secs(1.25), secs(2.5)]);
+        // Polls sent with slow answers are never more numerous in any window than the plan's.
+        for rtt in [0.05, 0.3, 1.5] {
+            let sent = polls(&s, secs(122.0), secs(rtt));
+            for start in sent.iter().copied() {
+                let within = |v: &[Duration]| {
+                    v.iter()
+                        .filter(|&&t| t >= start && t < start + secs(61.0))
+                        .count()
+                };
+                let from_here = s.plan(Duration::ZERO, start, start + secs(61.0));
+                assert!(within(&sent) <= from_here.len(), "rtt {rtt} at {start:?}");
+            }
+        }
     }
 
     #[test]

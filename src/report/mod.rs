@@ -46,6 +46,16 @@ pub fn node_json(n: &Node) -> Value {
     o.insert("execution_id".into(), json!(n.execution_id));
     o.insert("started_at".into(), json!(n.started_at));
     o.insert("ended_at".into(), json!(n.ended_at));
+    // Where the two times come from: Dune's execution read, or the action's own polls (at poll
+    // resolution) when the execution was not read; null when there are none.
+    let times = if n.details_read {
+        json!("dune")
+    } else if n.times_observed() {
+        json!("observed")
+    } else {
+        Value::Null
+    };
+    o.insert("times".into(), times);
     o.insert("credits".into(), json!(n.credits));
     o.insert(
         "error".into(),
@@ -324,6 +334,7 @@ pub fn summary(o: &Outcome) -> String {
         }
         md.push('\n');
     }
+    md.push_str(&unread_note(o));
     md.push_str(&tail);
 
     let failed: Vec<&Node> = nodes
@@ -383,6 +394,31 @@ pub fn summary(o: &Outcome) -> String {
     md
 }
 
+/// What was not read about the nodes, how many and why (empty when everything was).
+fn unread_note(o: &Outcome) -> String {
+    let unread = &o.tracked.unread;
+    if unread.is_empty() {
+        return String::new();
+    }
+    let mut reasons: Vec<(crate::pipeline::details::Unread, usize)> = Vec::new();
+    for (_, why) in unread {
+        match reasons.iter_mut().find(|(w, _)| w == why) {
+            Some((_, c)) => *c += 1,
+            None => reasons.push((*why, 1)),
+        }
+    }
+    let parts: Vec<String> = reasons
+        .iter()
+        .map(|(why, c)| format!("{c}: {}", why.why()))
+        .collect();
+    format!(
+        "_Execution details (exact times, credits, error position) of {} node{} were not read ({}). Their times (marked ~) are the action's own observations, at poll resolution; the `nodes` output has `\"times\": \"observed\"` and `null` for what was not read._\n\n",
+        unread.len(),
+        if unread.len() == 1 { "" } else { "s" },
+        parts.join("; ")
+    )
+}
+
 fn node_row(n: &Node) -> String {
     let (kind, what) = match &n.kind {
         NodeKind::Query { query_id: Some(q) } => ("query", query_link(*q)),
@@ -404,9 +440,10 @@ fn node_row(n: &Node) -> String {
         .as_deref()
         .map(|e| md_code(&truncate_chars(e, 64)))
         .unwrap_or_else(|| "–".into());
+    let observed = if n.times_observed() { "~" } else { "" };
     let duration = n
         .duration()
-        .map(short_duration)
+        .map(|d| format!("{observed}{}", short_duration(d)))
         .unwrap_or_else(|| "–".into());
     let credits = n.credits.map(format_credits).unwrap_or_else(|| "–".into());
     format!(

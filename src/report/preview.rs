@@ -153,20 +153,40 @@ fn node_section(r: &NodeResult, fold: bool, budget: usize) -> Option<String> {
 /// The `Results` section of the summary for `o`, at most `budget` bytes (empty when no results were
 /// fetched).
 pub fn section(o: &Outcome, budget: usize) -> String {
-    if o.results.is_empty() {
+    let shown: Vec<&NodeResult> = o.results.iter().filter(|r| r.previewed).collect();
+    if shown.is_empty() && o.previews_unread.is_empty() {
         return String::new();
     }
     let mut md = String::from("### Results\n\n");
-    let fold = o.results.len() > 1;
+    let fold = shown.len() > 1;
     let mut omitted = 0;
-    for (i, r) in o.results.iter().enumerate() {
+    for (i, r) in shown.iter().enumerate() {
         let room = budget.saturating_sub(md.len() + NOTE_ROOM);
         match node_section(r, fold, room) {
             Some(s) => md.push_str(&s),
             None => {
-                omitted = o.results.len() - i;
+                omitted = shown.len() - i;
                 break;
             }
+        }
+    }
+    let mut notes = Vec::new();
+    if !o.previews_unread.is_empty() {
+        notes.push(format!(
+            "_Previews of {} nodes were not read: the {} s allowed after the pipeline ended ran out._\n\n",
+            o.previews_unread.len(),
+            crate::pipeline::details::AFTER_END.as_secs()
+        ));
+    }
+    if o.previews_not_selected > 0 {
+        notes.push(format!(
+            "_Previews show the sink nodes (nothing depends on them); {} other query nodes completed: set `result_nodes: all` to preview them too._\n\n",
+            o.previews_not_selected
+        ));
+    }
+    for note in notes {
+        if md.len() + note.len() + NOTE_ROOM <= budget {
+            md.push_str(&note);
         }
     }
     let views: Vec<String> = o
@@ -217,6 +237,7 @@ mod tests {
             rows: Some(rows.len() as u64 * 100),
             bytes: None,
             partial: false,
+            previewed: true,
             preview: Some(Preview {
                 columns: vec![
                     Column {
@@ -246,6 +267,8 @@ mod tests {
             plan: None,
             results,
             fresh: None,
+            previews_unread: Vec::new(),
+            previews_not_selected: 0,
         }
     }
 

@@ -1,20 +1,27 @@
-//! Node results: after the pipeline ends, each completed query node's result is previewed (the first
-//! `result_rows` rows, for the job summary) and, with `results_dir`, streamed page by page to a file that a
-//! later step can use without calling Dune again. A failed download is an error for that node only.
+//! Node results: after the pipeline ends, the results of the selected query nodes (`result_nodes`: the
+//! sinks by default) are previewed (the first `result_rows` rows, for the job summary) and, with
+//! `results_dir`, every completed query node's result is streamed page by page to a file that a later step
+//! can use without calling Dune again. A failed download is an error for that node only.
+//!
+//! Results are extras on the client's cap ([`dune_api::Priority::Extra`]): several nodes are fetched at
+//! once ([`IN_FLIGHT`]), sinks first. A preview not read within the time allowed after the end
+//! ([`crate::pipeline::details::AFTER_END`]) is left out and said in the summary; files are not cut short.
 
 pub mod csv;
 pub mod fetch;
 pub mod file;
 pub mod settings;
 
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use dune_api::Client;
+use dune_api::{Client, Clock};
 use tokio::sync::watch;
 
-pub use settings::ResultsConfig;
+pub use settings::{ResultNodes, ResultsConfig};
 
 use crate::pipeline::node::{Node, NodeStatus, is_partial, normalize};
 use crate::runner::console::{Console, Level, capitalize, truncate_chars};
@@ -49,8 +56,57 @@ pub struct NodeResult {
     /// Whether Dune truncated the result (`QUERY_STATE_COMPLETED_PARTIAL`).
     pub partial: bool,
     pub preview: Option<Preview>,
+    /// Whether the summary shows its preview (the node is one `result_nodes` selects).
+    pub previewed: bool,
     /// Why the result could not be read or written.
     pub error: Option<String>,
+}
+
+/// What [`fetch_all`] read, and what it left out.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Fetched {
+    pub results: Vec<NodeResult>,
+    /// Completed query nodes selected for a preview that was not read in the time allowed after the end.
+    pub unread: Vec<i64>,
+    /// Completed query nodes `result_nodes: sinks` left out of the previews.
+    pub not_selected: usize,
+}
+
+/// How many nodes' results are fetched at once.
+pub const IN_FLIGHT: usize = 4;
+
+/// Which nodes' results to read, and until when.
+pub struct Selection<'a> {
+    pub nodes: &'a [Node],
+    /// The root query of a query's pipeline.
+    pub root_query: Option<u64>,
+    pub clock: Clock,
+    /// Clock time after which no preview is read (files still are).
+    pub bound: Duration,
+}
+
+/// The sink nodes: nothing depends on them. Without the definition's dependencies, the root query's
+/// nodes (for a query's pipeline), else every node.
+pub fn sinks(nodes: &[Node], root_query: Option<u64>) -> BTreeSet<i64> {
+    if nodes.iter().any(|n| n.dependencies.is_some()) {
+        let depended_on: BTreeSet<i64> = nodes
+            .iter()
+            .flat_map(|n| n.dependencies.iter().flatten().copied())
+            .collect();
+        return nodes
+            .iter()
+            .map(|n| n.id)
+            .filter(|id| !depended_on.contains(id))
+            .collect();
+    }
+    match root_query {
+        Some(q) => nodes
+            .iter()
+            .filter(|n| n.query_id() == Some(q as i64))
+            .map(|n| n.id)
+            .collect(),
+        None => nodes.iter().map(|n| n.id).collect(),
+    }
 }
 
 /// What can go wrong fetching a result.
@@ -124,39 +180,107 @@ pub fn output(results: &[NodeResult]) -> String {
     .to_string()
 }
 
-/// Fetches the results of the completed query nodes in `nodes`, one after another, until `stop` flips.
-/// A failed read or download is an error of that node's result (and an `::error::` naming it), never of
-/// the others.
+/// Fetches the results of the completed query nodes of `selection`, [`IN_FLIGHT`] at a time, sinks
+/// first, until `stop` flips: previews of the selected nodes until the selection's bound, and with
+/// `results_dir` every node's file. A failed read or download is an error of that node's result (and an
+/// `::error::` naming it), never of the others.
 pub async fn fetch_all(
     config: &ResultsConfig,
     client: &Client,
     console: &Console,
     stop: watch::Receiver<bool>,
-    nodes: &[Node],
-) -> Vec<NodeResult> {
+    selection: Selection<'_>,
+) -> Fetched {
     // The pipeline's `timeout` is over; result reads get the client's own per-request retries.
-    let client = client.clone().with_deadline(Duration::MAX);
+    let client = client.clone().with_deadline(Duration::MAX).extras();
     let fetcher = fetch::Fetcher {
         client: &client,
         config,
         stop,
     };
-    let mut results = Vec::new();
-    for node in nodes
+    let sinks = sinks(selection.nodes, selection.root_query);
+    let completed: Vec<&Node> = selection
+        .nodes
         .iter()
         .filter(|n| n.status == NodeStatus::Completed && n.query_id().is_some())
-    {
-        if let Some(r) = one_node(&fetcher, console, node).await {
-            results.push(r);
+        .collect();
+    let shown = |n: &Node| config.nodes == ResultNodes::All || sinks.contains(&n.id);
+    let files = config.dir.is_some();
+    let mut queue: Vec<(usize, &Node, bool)> = completed
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (i, *n, shown(n)))
+        .filter(|(_, _, shown)| *shown || files)
+        .collect();
+    // Sinks first, then the rest in the pipeline's order.
+    queue.sort_by_key(|(i, n, _)| (!sinks.contains(&n.id), *i));
+    let not_selected = completed.iter().filter(|n| !shown(n)).count();
+    let queue = Mutex::new(VecDeque::from(queue));
+    let done: Mutex<Vec<(usize, NodeResult)>> = Mutex::new(Vec::new());
+    let unread: Mutex<Vec<i64>> = Mutex::new(Vec::new());
+    let worker = || async {
+        loop {
+            let next = match queue.lock() {
+                Ok(mut q) => q.pop_front(),
+                Err(p) => p.into_inner().pop_front(),
+            };
+            let Some((i, node, previewed)) = next else {
+                return;
+            };
+            let left = selection.bound.saturating_sub(selection.clock.elapsed());
+            let fetched = if files {
+                one_node(&fetcher, console, node, previewed).await
+            } else if left.is_zero() {
+                None
+            } else {
+                tokio::select! {
+                    r = one_node(&fetcher, console, node, previewed) => r,
+                    _ = selection.clock.sleep(left) => None,
+                }
+            };
+            match fetched {
+                Some(r) => push(&done, (i, r)),
+                None if !files && node.execution_id.is_some() => push(&unread, node.id),
+                None => {}
+            }
         }
+    };
+    // IN_FLIGHT workers (the assertion keeps the two in step).
+    const _: () = assert!(IN_FLIGHT == 4);
+    tokio::join!(worker(), worker(), worker(), worker());
+    let mut results = into_inner(done);
+    results.sort_by_key(|(i, _)| *i);
+    let unread = into_inner(unread);
+    if !unread.is_empty() {
+        console.line(&format!(
+            "Previews of {} nodes were not read: the {} s allowed after the pipeline ended ran out",
+            unread.len(),
+            crate::pipeline::details::AFTER_END.as_secs()
+        ));
     }
-    results
+    Fetched {
+        results: results.into_iter().map(|(_, r)| r).collect(),
+        unread,
+        not_selected,
+    }
+}
+
+fn push<T>(m: &Mutex<Vec<T>>, v: T) {
+    match m.lock() {
+        Ok(mut g) => g.push(v),
+        Err(p) => p.into_inner().push(v),
+    }
+}
+
+fn into_inner<T>(m: Mutex<Vec<T>>) -> Vec<T> {
+    m.into_inner().unwrap_or_else(|p| p.into_inner())
 }
 
 async fn one_node(
     fetcher: &fetch::Fetcher<'_>,
     console: &Console,
     node: &Node,
+    previewed: bool,
 ) -> Option<NodeResult> {
     let execution_id = node.execution_id.clone()?;
     let mut partial = node.raw_status.as_deref().is_some_and(is_partial);
@@ -169,6 +293,7 @@ async fn one_node(
         bytes: None,
         partial,
         preview: None,
+        previewed,
         error: None,
     };
     let label = format!("node {} ({})", node.id, node.label());

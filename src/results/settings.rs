@@ -25,6 +25,16 @@ impl ResultsFormat {
     }
 }
 
+/// Whose results the summary previews (`result_nodes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResultNodes {
+    /// The sink nodes: nothing depends on them (for a query's pipeline, the root query).
+    #[default]
+    Sinks,
+    /// Every completed query node.
+    All,
+}
+
 /// Where full results go: a directory inside the workspace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResultsDir {
@@ -46,4 +56,6 @@ pub struct ResultsConfig {
     pub dir: Option<ResultsDir>,
     /// The format of those files.
     pub format: ResultsFormat,
+    /// Whose results are previewed (files in `dir` are written for every completed query node).
+    pub nodes: ResultNodes,
 }

@@ -7,10 +7,10 @@ use crate::common::{ActionRun, keyed};
 use dune_api::rate::busiest_window;
 use dune_sim::{NodeDef, QueryDef, Scenario, Simulator};
 
-const QUERY: u64 = 777;
+pub(crate) const QUERY: u64 = 777;
 
 /// A root node and `fan_out` nodes after it that all end at the same moment, `root + each` after the start.
-fn fan_out(root: u64, fan_out: u64, each: u64, speed: f64) -> Scenario {
+pub(crate) fn fan_out(root: u64, fan_out: u64, each: u64, speed: f64) -> Scenario {
     let mut nodes = vec![NodeDef::query(1, QUERY).duration(Duration::from_secs(root))];
     nodes.extend((2..=fan_out + 1).map(|id| {
         NodeDef::query(id, QUERY + id)
@@ -34,7 +34,8 @@ fn is_read(path: &str) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_burst_of_node_reads_in_the_busiest_minute_stays_within_the_cap() {
     // 15 nodes end together 45 s in, after the start request and some 27 status requests: their reads
-    // would make 44 requests within a minute, so the cap must hold some back.
+    // would make 44 requests within a minute, so the cap must hold some back. (Issue 12: the reads are
+    // extras, so those the cap holds back past the 10 s allowed after the end are left unread and said.)
     let sim = Simulator::start(fan_out(30, 14, 15, 30.0))
         .await
         .expect("simulator");
@@ -48,17 +49,25 @@ async fn a_burst_of_node_reads_in_the_busiest_minute_stays_within_the_cap() {
     let times: Vec<Duration> = requests.iter().map(|r| r.at).collect();
     let busiest = busiest_window(&times, Duration::from_secs(60));
     assert!(busiest <= 40, "{busiest} requests within a minute");
-    let in_first_minute = times
-        .iter()
-        .filter(|t| **t < times[0] + Duration::from_secs(60))
-        .count();
-    assert!(
-        in_first_minute >= 38,
-        "the burst should have pushed the first minute to the cap, got {in_first_minute}"
-    );
-    // One execution read per node, when it ended; never one per poll.
+    // At most one execution read per node, when it ended; never one per poll. Those left out are said.
     let reads = requests.iter().filter(|r| is_read(&r.path)).count();
-    assert_eq!(reads, 15);
+    let observed = done
+        .json("nodes")
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter(|n| n["times"] == "observed")
+        .count();
+    assert_eq!(reads + observed, 15, "{reads} reads, {observed} observed");
+    if observed > 0 {
+        assert!(
+            done.summary.contains(&format!(
+                "Execution details (exact times, credits, error position) of {observed} node"
+            )),
+            "{}",
+            done.summary
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

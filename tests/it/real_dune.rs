@@ -226,7 +226,8 @@ async fn both_status_objects_keep_kinds_and_execution_ids() {
                 ));
             }
             let sim = Simulator::start(scenario).await.expect("simulator");
-            let done = action(&sim).run().await;
+            // Every query node's result, not only the sink's: each is read by its execution id.
+            let done = action(&sim).input("result_nodes", "all").run().await;
             let what = format!("{variant:?}, definition {with_definition}");
             assert_eq!(done.exit_code, 0, "{what}: {}", done.log);
             let nodes = done.json("nodes");

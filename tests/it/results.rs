@@ -69,7 +69,12 @@ async fn previews_in_the_summary() {
     let sim = Simulator::start(scenario(1440, 30_000, ""))
         .await
         .expect("simulator");
-    let done = run(&sim).input("result_rows", "3").run().await;
+    // Every query node (the default previews only the sinks: here node 3).
+    let done = run(&sim)
+        .input("result_rows", "3")
+        .input("result_nodes", "all")
+        .run()
+        .await;
     assert_eq!(done.exit_code, 0, "{}", done.log);
     // The preview asks only for the rows it shows, once per query node; no file without results_dir.
     let reqs = result_requests(&sim);
@@ -103,6 +108,7 @@ async fn csv_files_across_pages_have_every_row() {
     let done = action.run().await;
     assert_eq!(done.exit_code, 0, "{}", done.log);
     let results = done.json("results");
+    let nodes = done.json("nodes");
     for (i, r) in results.as_array().expect("array").iter().enumerate() {
         let exec = r["execution_id"].as_str().expect("exec");
         let query = r["query_id"].as_i64().expect("query");
@@ -116,15 +122,24 @@ async fn csv_files_across_pages_have_every_row() {
         assert_eq!(r["rows"], 2500);
         assert_eq!(r["bytes"], text.len());
     }
-    // Pages followed through x-dune-next-uri: offsets 0, 1000, 2000 for each node.
-    let csv: Vec<String> = result_requests(&sim)
+    // Pages followed through x-dune-next-uri: offsets 0, 1000, 2000 for each node (the two nodes'
+    // downloads may overlap).
+    let csv: Vec<dune_sim::RecordedRequest> = result_requests(&sim)
         .into_iter()
         .filter(|r| r.path.ends_with("/csv"))
-        .map(|r| q(&r))
         .collect();
     assert_eq!(csv.len(), 6, "{csv:?}");
-    for (q, offset) in csv.iter().zip([0, 1000, 2000, 0, 1000, 2000]) {
-        assert!(q.contains(&format!("offset={offset}")), "{q}");
+    for node in [&nodes[1], &nodes[2]] {
+        let exec = node["execution_id"].as_str().expect("execution id");
+        let offsets: Vec<String> = csv
+            .iter()
+            .filter(|r| r.path.contains(exec))
+            .map(q)
+            .collect();
+        assert_eq!(offsets.len(), 3, "{offsets:?}");
+        for (q, offset) in offsets.iter().zip([0, 1000, 2000]) {
+            assert!(q.contains(&format!("offset={offset}")), "{q}");
+        }
     }
     assert!(
         std::fs::read_dir(ws.path().join("out/data"))
@@ -228,10 +243,11 @@ fn read_attempts() -> usize {
     retry::max_attempts(Kind::Read, &dropped) as usize
 }
 
-fn dropped_pages(after: usize) -> String {
-    // Node 2's three CSV pages pass; then node 3's second page breaks on every attempt.
+fn dropped_pages(node: u64, after: usize) -> String {
+    // After `after` CSV pages of `node`, its next page breaks on every attempt (the other node's
+    // downloads, which may overlap, pass).
     format!(
-        "faults:\n  - endpoint: execution_results_csv\n    after: {after}\n    responses: [{}]",
+        "faults:\n  - endpoint: execution_results_csv\n    node: {node}\n    after: {after}\n    responses: [{}]",
         vec!["{drop_mid_body: true}"; read_attempts()].join(", ")
     )
 }
@@ -239,7 +255,7 @@ fn dropped_pages(after: usize) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_page_failing_mid_download_fails_that_node_only() {
     let mut s = scenario(2500, 1000, "");
-    s.faults = Scenario::from_yaml_or_json(&dropped_pages(4))
+    s.faults = Scenario::from_yaml_or_json(&dropped_pages(3, 1))
         .expect("faults")
         .faults;
     let sim = Simulator::start(s).await.expect("simulator");
@@ -285,7 +301,7 @@ async fn a_page_failing_mid_download_fails_that_node_only() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_download_keeps_a_failed_pipeline_exit_code() {
     let mut s = scenario(2500, 1000, "outcome: failed");
-    s.faults = Scenario::from_yaml_or_json(&dropped_pages(1))
+    s.faults = Scenario::from_yaml_or_json(&dropped_pages(2, 1))
         .expect("faults")
         .faults;
     let sim = Simulator::start(s).await.expect("simulator");
@@ -323,7 +339,7 @@ async fn results_dir_must_stay_in_the_workspace() {
 async fn an_oversized_page_is_asked_for_again_with_fewer_rows() {
     let mut s = scenario(2500, 30_000, "");
     s.faults = Scenario::from_yaml_or_json(
-        "faults:\n  - endpoint: execution_results_csv\n    responses: [{oversized: 30000000}]",
+        "faults:\n  - endpoint: execution_results_csv\n    node: 2\n    responses: [{oversized: 30000000}]",
     )
     .expect("faults")
     .faults;
@@ -338,9 +354,10 @@ async fn an_oversized_page_is_asked_for_again_with_fewer_rows() {
             .count(),
         2501
     );
+    let exec = first["execution_id"].as_str().expect("execution id");
     let limits: Vec<u64> = result_requests(&sim)
         .iter()
-        .filter(|r| r.path.ends_with("/csv"))
+        .filter(|r| r.path.ends_with("/csv") && r.path.contains(exec))
         .take(2)
         .map(|r| {
             q(r).split('&')

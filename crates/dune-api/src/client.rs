@@ -44,6 +44,15 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
+/// Which share of the rate cap a client's requests draw on (see [`crate::rate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// Status polls, the start, the definition read: any free slot.
+    First,
+    /// Per-node execution reads and results: only slots the planned polls leave free.
+    Extra,
+}
+
 /// The Dune API client.
 #[derive(Clone)]
 pub struct Client {
@@ -53,6 +62,7 @@ pub struct Client {
     clock: Clock,
     request_timeout: Duration,
     cap: Arc<Mutex<RateCap>>,
+    priority: Priority,
     deadline: Option<Duration>,
     stop: Option<watch::Receiver<bool>>,
     /// Where diagnostics go; `None` unless debugging.
@@ -122,10 +132,52 @@ impl Client {
             clock,
             request_timeout,
             cap: Arc::new(Mutex::new(RateCap::default())),
+            priority: Priority::First,
             deadline: None,
             stop: None,
             debug: None,
         })
+    }
+
+    /// At most `per_minute` requests a minute (counted over [`crate::rate::DEFAULT_WINDOW`]); call before
+    /// cloning: clones share the cap.
+    pub fn with_requests_per_minute(mut self, per_minute: usize) -> Self {
+        self.cap = Arc::new(Mutex::new(RateCap::new(
+            per_minute,
+            crate::rate::DEFAULT_WINDOW,
+        )));
+        self
+    }
+
+    /// A handle on the same cap whose requests are extras: they take only the slots that the polls
+    /// planned with [`Client::plan_polls`] leave free.
+    pub fn extras(&self) -> Client {
+        let mut c = self.clone();
+        c.priority = Priority::Extra;
+        c
+    }
+
+    /// Which share of the cap this handle's requests draw on.
+    pub fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    fn cap(&self) -> std::sync::MutexGuard<'_, RateCap> {
+        match self.cap.lock() {
+            Ok(c) => c,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Reserves slots for status polls planned at `times` (clock time, ascending); an empty plan once
+    /// the pipeline has ended.
+    pub fn plan_polls(&self, times: Vec<Duration>) {
+        self.cap().set_planned(times);
+    }
+
+    /// The cap now in force (requests per window), lowered by any 429.
+    pub fn requests_per_window(&self) -> usize {
+        self.cap().max()
     }
 
     /// Retries stop at this point of clock time (the overall `timeout`).
@@ -165,20 +217,17 @@ impl Client {
         }
     }
 
-    /// Waits until the rate cap allows a request (or only records it, when `urgent`); `false` when the
-    /// stop signal came first.
+    /// Waits until the rate cap allows a request of this handle's [`Priority`] (or only records it, when
+    /// `urgent`); `false` when the stop signal came first.
     async fn wait_for_slot(&self, urgent: bool) -> bool {
         loop {
             let wait = {
-                let mut cap = match self.cap.lock() {
-                    Ok(c) => c,
-                    Err(p) => p.into_inner(),
-                };
+                let mut cap = self.cap();
                 let now = self.clock.elapsed();
-                let wait = if urgent {
-                    Duration::ZERO
-                } else {
-                    cap.wait(now)
+                let wait = match (urgent, self.priority) {
+                    (true, _) => Duration::ZERO,
+                    (false, Priority::First) => cap.wait(now),
+                    (false, Priority::Extra) => cap.wait_extra(now),
                 };
                 if wait.is_zero() {
                     cap.record(now);
@@ -262,6 +311,15 @@ impl Client {
                 Error::Api { retry_after, .. } => *retry_after,
                 _ => None,
             };
+            if error.status() == Some(429) {
+                let lowered = self.cap().lower(self.clock.elapsed());
+                if let Some(max) = lowered {
+                    self.debug_line(&format!(
+                        "{endpoint}: HTTP 429: the request cap is now {max} per {} s for the rest of the run",
+                        crate::rate::DEFAULT_WINDOW.as_secs()
+                    ));
+                }
+            }
             if !retry::retryable(kind, &error) {
                 return Err(error);
             }

@@ -46,7 +46,7 @@ mod testing;
 pub mod text;
 
 pub use client::{
-    AGENT, Client, DebugHook, MAX_ERROR_BODY, MAX_JSON_BODY, MAX_RESULT_PAGE, Response,
+    AGENT, Client, DebugHook, MAX_ERROR_BODY, MAX_JSON_BODY, MAX_RESULT_PAGE, Priority, Response,
     decode_json, error_message, path_segment,
 };
 pub use clock::Clock;

@@ -60,6 +60,17 @@ impl Route {
     }
 
     /// The fault endpoint this route belongs to (`None`: only `any` faults match).
+    /// The execution id a request is about, if any.
+    pub(crate) fn execution(&self) -> Option<&str> {
+        match self {
+            Route::ExecutionStatus(id)
+            | Route::ExecutionResults(id)
+            | Route::ExecutionResultsCsv(id)
+            | Route::ExecutionCancel(id) => Some(id),
+            _ => None,
+        }
+    }
+
     pub(crate) fn endpoint(&self) -> Option<FaultEndpoint> {
         Some(match self {
             Route::QueryPipelineExecute(_) => FaultEndpoint::PipelineExecute,

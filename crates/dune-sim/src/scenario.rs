@@ -533,6 +533,9 @@ pub struct Fault {
     #[serde(default)]
     pub after: usize,
     pub responses: Vec<FaultResponse>,
+    /// Only requests about this node's execution (its status, results, cancel) match; `None`: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<u64>,
 }
 
 impl Fault {
@@ -545,7 +548,14 @@ impl Fault {
             endpoint,
             after: 0,
             responses: responses.into_iter().collect(),
+            node: None,
         }
+    }
+
+    /// Matches only requests about node `id`'s execution.
+    pub fn for_node(mut self, id: u64) -> Self {
+        self.node = Some(id);
+        self
     }
 
     /// Lets `n` matching requests through normally first.

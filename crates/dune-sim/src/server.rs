@@ -54,6 +54,7 @@ struct CompiledFault {
     endpoint: FaultEndpoint,
     after: usize,
     responses: Vec<(FaultKind, bool)>,
+    node: Option<u64>,
 }
 
 /// Mutable state, behind one mutex that is never held across an await.
@@ -108,6 +109,7 @@ impl Shared {
                 endpoint: f.endpoint,
                 after: f.after,
                 responses,
+                node: f.node,
             });
         }
         let mut state = State {
@@ -213,11 +215,24 @@ impl Shared {
 
     /// Counts this request against every matching fault; returns the response of the first fault
     /// that is due, consuming it.
-    fn take_fault(&self, endpoint: Option<FaultEndpoint>) -> Option<(FaultKind, bool)> {
+    fn take_fault(
+        &self,
+        endpoint: Option<FaultEndpoint>,
+        execution: Option<&str>,
+    ) -> Option<(FaultKind, bool)> {
         let mut state = self.lock();
+        // The node (scenario id) whose execution the request is about, if any.
+        let node = execution
+            .and_then(|e| state.executions.get(e))
+            .and_then(|(pid, i)| state.pipelines.get(pid).and_then(|p| p.nodes.get(*i)))
+            .map(|n| n.id);
         let mut fired = None;
-        for (fault, progress) in self.faults.iter().zip(state.fault_progress.iter_mut()) {
+        let State { fault_progress, .. } = &mut *state;
+        for (fault, progress) in self.faults.iter().zip(fault_progress.iter_mut()) {
             if fault.endpoint != FaultEndpoint::Any && Some(fault.endpoint) != endpoint {
+                continue;
+            }
+            if fault.node.is_some() && fault.node != node {
                 continue;
             }
             progress.0 += 1;
@@ -327,7 +342,7 @@ async fn handle(shared: Arc<Shared>, kill: Arc<Notify>, req: Request<Incoming>) 
     }
     let route = Route::parse(&method, &path);
     let normal = || api::dispatch(&shared, &route, query.as_deref(), &bytes);
-    let Some((fault, apply)) = shared.take_fault(route.endpoint()) else {
+    let Some((fault, apply)) = shared.take_fault(route.endpoint(), route.execution()) else {
         return send(&shared, index, normal());
     };
     if apply {
