@@ -3,7 +3,6 @@
 //!
 //! The library can be driven in-process: build a [`runner::env::Env`] and an [`app::Runtime`], call
 //! [`app::run`]. `ARCHITECTURE.md` draws the layers; imports point down only.
-
 //!
 //! Public: what `main`, the benches and the integration tests use (`app`, `cli`, `post`, `demo`, the
 //! runner's console, environment and files, the poll schedule); everything else is the crate's own.

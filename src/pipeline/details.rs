@@ -17,8 +17,9 @@ use dune_api::models::ExecutionStatus;
 use dune_api::{Client, Clock};
 
 /// How long the extras still missing when the pipeline's end is noticed may take (clock time, counted
-/// from the moment the end was noticed): execution reads and result previews alike.
-pub const AFTER_END: Duration = Duration::from_secs(10);
+/// from the moment the end was noticed): execution reads and result previews alike. A second under the
+/// 10 s the step may take after the end is noticed, for writing the outputs and the summary.
+pub const AFTER_END: Duration = Duration::from_secs(9);
 
 /// How many execution reads are in flight at once (each still waits for its slot in the cap).
 pub const IN_FLIGHT: usize = 4;

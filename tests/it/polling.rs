@@ -35,7 +35,7 @@ fn is_read(path: &str) -> bool {
 async fn a_burst_of_node_reads_in_the_busiest_minute_stays_within_the_cap() {
     // 15 nodes end together 45 s in, after the start request and some 27 status requests: their reads
     // would make 44 requests within a minute, so the cap must hold some back. (Issue 12: the reads are
-    // extras, so those the cap holds back past the 10 s allowed after the end are left unread and said.)
+    // extras, so those the cap holds back past the 9 s allowed after the end are left unread and said.)
     let sim = Simulator::start(fan_out(30, 14, 15, 30.0))
         .await
         .expect("simulator");

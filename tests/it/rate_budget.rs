@@ -114,7 +114,7 @@ async fn a_burst_of_200_nodes_ending_together_does_not_delay_the_next_poll() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn extras_after_the_end_stop_at_the_bound_and_the_summary_says_what_was_left_out() {
-    // 200 nodes end together with the pipeline: at 40 a minute their reads cannot all fit in the 10 s
+    // 200 nodes end together with the pipeline: at 40 a minute their reads cannot all fit in the 9 s
     // allowed after the end. The step stops asking at the bound and says what it did not read.
     let speed = 20.0;
     let sim = Simulator::start(fan_out(10, 200, 10, None, speed))
@@ -152,7 +152,7 @@ async fn extras_after_the_end_stop_at_the_bound_and_the_summary_says_what_was_le
     );
     assert!(
         done.summary
-            .contains("10 s allowed after the pipeline ended ran out")
+            .contains("9 s allowed after the pipeline ended ran out")
     );
     assert!(done.log.contains("node execution reads left unread"));
     // The 200 sinks' previews share the same cap and bound: those not read are said too.
@@ -161,7 +161,7 @@ async fn extras_after_the_end_stop_at_the_bound_and_the_summary_says_what_was_le
     assert!(previewed < 200, "{results}");
     assert!(
         done.summary.contains(&format!(
-            "Previews of {} nodes were not read: the 10 s allowed after the pipeline ended ran out",
+            "Previews of {} nodes were not read: the 9 s allowed after the pipeline ended ran out",
             200 - previewed
         )),
         "{}",
