@@ -1,4 +1,5 @@
-//! Fitting markdown into GitHub's size limits (65,536 characters for a comment body, 65,535 for a check
+//! Markdown for GitHub: escaping remote text for table cells, code spans, prose and fenced blocks, and
+//! fitting markdown into GitHub's size limits (65,536 characters for a comment body, 65,535 for a check
 //! run's output summary) without breaking it: cut at a line, close a code fence left open, add a note.
 
 /// `md` if it has at most `max` characters; otherwise its first lines, any open code fence closed, and
@@ -43,6 +44,75 @@ fn fence_after(open: Option<usize>, line: &str) -> Option<usize> {
         Some(n) if ticks >= n && t[ticks..].trim().is_empty() => None,
         other => other,
     }
+}
+
+/// Escapes text for a markdown table cell: no line breaks, no `|`, no HTML, no emphasis or links.
+pub fn md_cell(text: &str) -> String {
+    escape(text, "|\\`*_[]~#!()")
+}
+
+/// No HTML (entities instead), a backslash before each of `backslashed`, line breaks and tabs as spaces,
+/// other control characters dropped.
+fn escape(text: &str, backslashed: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            c if backslashed.contains(c) => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\r' | '\n' | '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes text for a code span inside a table cell (backslash escapes do not work in code spans, but GFM
+/// tables still need `\|`). A table splits cells at a `|` after an even number of backslashes, so a pipe
+/// that follows an odd run of backslashes gets one more.
+pub fn md_code(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('`');
+    let mut backslashes = 0;
+    for c in text.chars() {
+        match c {
+            '`' => continue,
+            '|' => {
+                if backslashes % 2 == 1 {
+                    out.push('\\');
+                }
+                out.push_str("\\|");
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+        backslashes = if c == '\\' { backslashes + 1 } else { 0 };
+    }
+    out.push('`');
+    out
+}
+
+/// Escapes prose for the summary while keeping our own `code` spans readable: no HTML, no links, no line
+/// breaks, no table-breaking pipes.
+pub fn md_text(text: &str) -> String {
+    escape(text, "|[]\\")
+}
+
+/// A fenced code block that no backtick run in `text` can close early.
+pub fn code_block(text: &str) -> String {
+    // Control characters go first: removing one can join two backtick runs into a longer one.
+    let clean: String = text
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .collect();
+    let longest = clean.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat((longest + 1).max(3));
+    format!("{fence}text\n{clean}\n{fence}\n")
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ pub mod timeline;
 #[cfg(test)]
 mod limit_tests;
 
+pub use markdown::{code_block, md_cell, md_code, md_text};
+
 use crate::outcome::{Outcome, RunStatus};
 use crate::pipeline::node::{Node, NodeKind, NodeStatus};
 use crate::pipeline::plan::query_url;
@@ -103,85 +105,6 @@ pub fn nodes_output(nodes: &[Node], budget: usize) -> String {
         items.push(json!({"truncated": true, "omitted": omitted}));
     }
     Value::Array(items).to_string()
-}
-
-/// Escapes text for a markdown table cell: no line breaks, no `|`, no HTML, no emphasis or links.
-pub fn md_cell(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '|' => out.push_str("\\|"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '~' | '#' | '!' | '(' | ')' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\r' | '\n' | '\t' => out.push(' '),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Escapes text for a code span inside a table cell (backslash escapes do not work in code spans, but GFM
-/// tables still need `\|`). A table splits cells at a `|` after an even number of backslashes, so a pipe
-/// that follows an odd run of backslashes gets one more.
-pub fn md_code(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('`');
-    let mut backslashes = 0;
-    for c in text.chars() {
-        match c {
-            '`' => continue,
-            '|' => {
-                if backslashes % 2 == 1 {
-                    out.push('\\');
-                }
-                out.push_str("\\|");
-            }
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-        backslashes = if c == '\\' { backslashes + 1 } else { 0 };
-    }
-    out.push('`');
-    out
-}
-
-/// Escapes prose for the summary while keeping our own `code` spans readable: no HTML, no links, no line
-/// breaks, no table-breaking pipes.
-pub fn md_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '|' | '[' | ']' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\r' | '\n' | '\t' => out.push(' '),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A fenced code block that no backtick run in `text` can close early.
-pub fn code_block(text: &str) -> String {
-    // Control characters go first: removing one can join two backtick runs into a longer one.
-    let clean: String = text
-        .chars()
-        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
-        .collect();
-    let longest = clean.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    let fence = "`".repeat((longest + 1).max(3));
-    format!("{fence}text\n{clean}\n{fence}\n")
 }
 
 /// `1m 05s`, `42s`, `1h 02m`.

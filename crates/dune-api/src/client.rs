@@ -1,4 +1,4 @@
-//! The client: one [`Client::send`] with the rate cap, the retry policy, the per-request timeout and the
+//! The client: one [`Client::send_decoded`] with the rate cap, the retry policy, the per-request timeout and the
 //! bounded body read, and one small method per endpoint on top of it.
 
 use std::sync::{Arc, Mutex};
@@ -249,19 +249,6 @@ impl Client {
         }
     }
 
-    /// Sends one request with the retry policy of `kind`; returns the response when it is a success.
-    pub async fn send(
-        &self,
-        kind: Kind,
-        method: Method,
-        url: Url,
-        body: Option<&Value>,
-        max_body: usize,
-    ) -> Result<Response, Error> {
-        self.send_decoded(kind, method, url, body, max_body, |_, resp| Ok(resp))
-            .await
-    }
-
     /// Sends one request and decodes the successful response with `decode`, retrying with the policy of
     /// `kind` (see [`retry`]): transport failures, HTTP errors and bodies that do not decode (a proxy's
     /// error page with a 200) all go through the one loop, the one rate cap and the one back-off.
@@ -274,23 +261,6 @@ impl Client {
         max_body: usize,
         decode: impl Fn(&str, Response) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        self.send_accepting(kind, method, url, body, max_body, None, decode)
-            .await
-    }
-
-    /// [`Client::send_decoded`] with another `Accept` header than the client's `application/json` (CSV
-    /// results ask for `text/csv`).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn send_accepting<T>(
-        &self,
-        kind: Kind,
-        method: Method,
-        url: Url,
-        body: Option<&Value>,
-        max_body: usize,
-        accept: Option<&'static str>,
-        decode: impl Fn(&str, Response) -> Result<T, Error>,
-    ) -> Result<T, Error> {
         let endpoint = format!("{} {}", method, url.path());
         let mut attempt: u32 = 0;
         loop {
@@ -300,7 +270,7 @@ impl Client {
                 return Err(Error::Interrupted { endpoint });
             }
             let result = self
-                .attempt(&method, &url, body, max_body, accept, &endpoint)
+                .attempt(&method, &url, body, max_body, &endpoint)
                 .await
                 .and_then(|resp| decode(&endpoint, resp));
             let error = match result {
@@ -350,13 +320,13 @@ impl Client {
         url: &Url,
         body: Option<&Value>,
         max_body: usize,
-        accept: Option<&'static str>,
         endpoint: &str,
     ) -> Result<Response, Error> {
         let mut req = self.http.request(method.clone(), url.clone());
-        if let Some(a) = accept {
-            // Replaces the client's default `Accept` (a request header wins over a default one).
-            req = req.header(ACCEPT, HeaderValue::from_static(a));
+        if url.path().ends_with("/csv") {
+            // The CSV endpoints answer `text/csv`: replaces the client's default `Accept` (a request
+            // header wins over a default one).
+            req = req.header(ACCEPT, HeaderValue::from_static("text/csv"));
         }
         if let Some(b) = body {
             req = req.json(b);
@@ -725,7 +695,7 @@ impl Client {
     }
 
     /// Reads one page of results and hands the whole body to `read`. Transport failures and HTTP errors
-    /// are retried by [`Client::send`] as a [`Kind::Read`]; a body that `read` rejects (a garbled page) is
+    /// are retried by [`Client::send_decoded`] as a [`Kind::Read`]; a body that `read` rejects (a garbled page) is
     /// fetched again, at most twice. The body is bounded by [`MAX_RESULT_PAGE`]. A CSV page (`…/csv`) is
     /// asked for with `Accept: text/csv`.
     pub async fn execution_results_page<T>(
@@ -742,14 +712,12 @@ impl Client {
                 excerpt: error::excerpt(&resp.body[..resp.body.len().min(4096)], 120),
             })
         };
-        let accept = url.path().ends_with("/csv").then_some("text/csv");
-        self.send_accepting(
+        self.send_decoded(
             Kind::Read,
             Method::GET,
             url.clone(),
             None,
             MAX_RESULT_PAGE,
-            accept,
             decode,
         )
         .await

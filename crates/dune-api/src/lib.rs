@@ -2,8 +2,8 @@
 //! query pipelines use: start a pipeline (a saved query's, or an explicit definition), read its status and
 //! each node's execution, read results page by page, cancel executions.
 //!
-//! - **One place for retries**: every request goes through [`Client::send`] (or
-//!   [`Client::send_decoded`]), which applies the rate cap ([`rate`]), the retry policy ([`retry`]), the
+//! - **One place for retries**: every request goes through [`Client::send_decoded`], which
+//!   applies the rate cap ([`rate`]), the retry policy ([`retry`]), the
 //!   per-request timeout and a bounded body read. Starting a pipeline is never retried after an answer
 //!   that may have started one.
 //! - **Tolerant models** ([`models`]): unknown fields are ignored and status strings are kept verbatim,

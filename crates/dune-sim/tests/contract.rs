@@ -265,6 +265,14 @@ impl Checker {
         self.send(api, method, path, body, true).await
     }
 
+    /// Sends each `(method, suffix)` to `/api/v1/execution/{exec}{suffix}` and validates the responses.
+    async fn execution(&mut self, api: &Api, exec: &str, requests: &[(&str, &str)]) {
+        for (method, suffix) in requests {
+            let path = format!("/api/v1/execution/{exec}{suffix}");
+            self.call(api, method, &path, None).await;
+        }
+    }
+
     async fn send(
         &mut self,
         api: &Api,
@@ -489,46 +497,17 @@ async fn every_endpoint_matches_the_spec() {
     assert_eq!(done["status"], "completed");
     for i in 0..3 {
         let exec = node_exec(&done, i);
-        c.call(
+        c.execution(
             &api,
-            "GET",
-            &format!("/api/v1/execution/{exec}/status"),
-            None,
-        )
-        .await;
-        c.call(
-            &api,
-            "GET",
-            &format!("/api/v1/execution/{exec}/results"),
-            None,
-        )
-        .await;
-        c.call(
-            &api,
-            "GET",
-            &format!("/api/v1/execution/{exec}/results?limit=5&offset=20"),
-            None,
-        )
-        .await;
-        c.call(
-            &api,
-            "GET",
-            &format!("/api/v1/execution/{exec}/results?offset=1000"),
-            None,
-        )
-        .await;
-        c.call(
-            &api,
-            "GET",
-            &format!("/api/v1/execution/{exec}/results/csv?limit=5"),
-            None,
-        )
-        .await;
-        c.call(
-            &api,
-            "POST",
-            &format!("/api/v1/execution/{exec}/cancel"),
-            None,
+            &exec,
+            &[
+                ("GET", "/status"),
+                ("GET", "/results"),
+                ("GET", "/results?limit=5&offset=20"),
+                ("GET", "/results?offset=1000"),
+                ("GET", "/results/csv?limit=5"),
+                ("POST", "/cancel"),
+            ],
         )
         .await;
     }
@@ -580,32 +559,15 @@ async fn every_endpoint_matches_the_spec() {
         let s = c.wait(&api, &pid, DONE_LOWER).await;
         assert_eq!(s["status"], done_status, "{s}");
         let exec = node_exec(&s, 0);
-        c.call(
+        c.execution(
             &api,
-            "GET",
-            &format!("/api/v1/execution/{exec}/status"),
-            None,
-        )
-        .await;
-        c.call(
-            &api,
-            "GET",
-            &format!("/api/v1/execution/{exec}/results"),
-            None,
-        )
-        .await;
-        c.call(
-            &api,
-            "GET",
-            &format!("/api/v1/execution/{exec}/results?allow_partial_results=true"),
-            None,
-        )
-        .await;
-        c.call(
-            &api,
-            "GET",
-            &format!("/api/v1/execution/{exec}/results/csv"),
-            None,
+            &exec,
+            &[
+                ("GET", "/status"),
+                ("GET", "/results"),
+                ("GET", "/results?allow_partial_results=true"),
+                ("GET", "/results/csv"),
+            ],
         )
         .await;
         c.call(&api, "GET", &format!("/api/v1/query/{query}/results"), None)
@@ -656,20 +618,8 @@ async fn every_endpoint_matches_the_spec() {
         )
         .await;
     let exec = node_exec(&s, 0);
-    c.call(
-        &api,
-        "GET",
-        &format!("/api/v1/execution/{exec}/status"),
-        None,
-    )
-    .await;
-    c.call(
-        &api,
-        "GET",
-        &format!("/api/v1/execution/{exec}/results"),
-        None,
-    )
-    .await;
+    c.execution(&api, &exec, &[("GET", "/status"), ("GET", "/results")])
+        .await;
     let (_, cancelled) = c
         .call(
             &api,
@@ -681,20 +631,8 @@ async fn every_endpoint_matches_the_spec() {
     assert_eq!(cancelled["success"], true);
     let s = c.wait(&api, &pid, DONE_LOWER).await;
     assert_eq!(s["status"], "cancelled");
-    c.call(
-        &api,
-        "GET",
-        &format!("/api/v1/execution/{exec}/status"),
-        None,
-    )
-    .await;
-    c.call(
-        &api,
-        "GET",
-        &format!("/api/v1/execution/{exec}/results"),
-        None,
-    )
-    .await;
+    c.execution(&api, &exec, &[("GET", "/status"), ("GET", "/results")])
+        .await;
     let (_, started) = c
         .call(&api, "POST", "/api/v1/query/600/pipeline/execute", None)
         .await;
@@ -704,20 +642,8 @@ async fn every_endpoint_matches_the_spec() {
         .to_owned();
     let s = c.wait(&api, &pid, &["pending"]).await;
     let exec = node_exec(&s, 0);
-    c.call(
-        &api,
-        "GET",
-        &format!("/api/v1/execution/{exec}/status"),
-        None,
-    )
-    .await;
-    c.call(
-        &api,
-        "GET",
-        &format!("/api/v1/execution/{exec}/results"),
-        None,
-    )
-    .await;
+    c.execution(&api, &exec, &[("GET", "/status"), ("GET", "/results")])
+        .await;
     api.sim.shutdown().await;
 
     // Results modes: datapoint errors and both partial-state answers.
