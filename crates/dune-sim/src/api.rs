@@ -11,9 +11,10 @@ use serde_json::{Map, Value, json};
 
 use crate::engine::{NodeKind, Phase, PipelineRun, PipelineState, RunNode};
 use crate::results;
+use crate::scenario::validation::check_graph;
 use crate::scenario::{
     BothStatusObjects, DatapointLimitResponse, FaultEndpoint, LatestResult, NodeDef, Outcome,
-    PartialResults, StatusStyle, check_graph, short_view_name,
+    PartialResults, StatusStyle, short_view_name,
 };
 use crate::server::Shared;
 use crate::util::{fnv1a, format_timestamp, is_ulid};

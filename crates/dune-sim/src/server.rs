@@ -25,7 +25,9 @@ use tokio::time::Instant;
 use crate::RecordedRequest;
 use crate::api::{self, Reply, Route};
 use crate::engine::PipelineRun;
-use crate::scenario::{FaultEndpoint, FaultKind, Scenario, parse_epoch};
+use crate::scenario::faults::FaultKind;
+use crate::scenario::time::parse_epoch;
+use crate::scenario::{FaultEndpoint, Scenario};
 use crate::util::new_ulid;
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
