@@ -59,7 +59,11 @@ fn format_duration(d: Duration) -> String {
 }
 
 pub(crate) mod duration_serde {
-    use super::*;
+    use std::time::Duration;
+
+    use serde::Deserialize as _;
+
+    use crate::scenario::time::{HumanDuration, format_duration};
 
     pub(crate) fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format_duration(*d))
@@ -73,7 +77,11 @@ pub(crate) mod duration_serde {
 }
 
 pub(crate) mod opt_duration_serde {
-    use super::*;
+    use std::time::Duration;
+
+    use serde::Deserialize as _;
+
+    use crate::scenario::time::{HumanDuration, format_duration};
 
     pub(crate) fn serialize<S: serde::Serializer>(
         d: &Option<Duration>,
