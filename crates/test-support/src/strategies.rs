@@ -1,13 +1,12 @@
 //! Test-only proptest strategies: text an attacker (or a broken proxy) would send, and any JSON with the
-//! keys the parsers look for. The action's unit tests include this file too (`src/runner/testing.rs`).
-#![allow(dead_code)]
+//! keys the parsers look for. Used by the unit tests of dune-api and of the action.
 
 use proptest::prelude::*;
 use serde_json::Value;
 
 /// Text that looks like what an attacker would send: command prefixes, line breaks, markdown and HTML
 /// specials, and anything else.
-pub(crate) fn hostile() -> impl Strategy<Value = String> {
+pub fn hostile() -> impl Strategy<Value = String> {
     let piece = prop_oneof![
         Just("::".to_string()),
         Just("::error::".to_string()),
@@ -37,7 +36,7 @@ pub(crate) fn hostile() -> impl Strategy<Value = String> {
 }
 
 /// Any JSON, with object keys drawn mostly from the names the parsers look for.
-pub(crate) fn json() -> impl Strategy<Value = Value> {
+pub fn json() -> impl Strategy<Value = Value> {
     let key = prop_oneof![
         prop::sample::select(vec![
             "status",
