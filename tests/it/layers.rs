@@ -503,8 +503,8 @@ fn items(text: &str) -> FileItems {
 
 /// One crate's files as modules: module path (`["pipeline", "follow"]`) → file, and each file's items.
 struct CrateFiles {
-    /// The crate's source directory, as the messages name it (relative to the workspace when inside it).
-    root: PathBuf,
+    /// The crate's source directory.
+    src: PathBuf,
     modules: BTreeMap<Vec<String>, PathBuf>,
     items: BTreeMap<PathBuf, FileItems>,
 }
@@ -536,7 +536,7 @@ impl CrateFiles {
             modules.insert(path, file);
         }
         CrateFiles {
-            root: src.to_path_buf(),
+            src: src.to_path_buf(),
             modules,
             items: items_of,
         }
@@ -637,8 +637,16 @@ impl CrateFiles {
         out
     }
 
+    /// The source directory as the messages name it: relative to the workspace when inside it.
+    fn label(&self) -> String {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let src = self.src.strip_prefix(workspace).unwrap_or(&self.src);
+        src.display().to_string()
+    }
+
+    /// A file as the messages name it: relative to its crate's source directory.
     fn shown(&self, file: &Path) -> String {
-        file.strip_prefix(&self.root)
+        file.strip_prefix(&self.src)
             .unwrap_or(file)
             .display()
             .to_string()
@@ -674,49 +682,47 @@ impl CrateFiles {
             if done.contains(*file) || !from_file.contains_key(*file) {
                 continue;
             }
+            // The files that reach `file` and that it reaches: one tangle. Each of them gets a loop of
+            // its own unless an earlier loop of the tangle already went through it.
             let group: BTreeSet<PathBuf> = from_file
                 .keys()
                 .filter(|g| reached.get(g).is_some_and(|r| r.contains_key(*file)))
                 .cloned()
                 .collect();
-            // Walk the breadth-first parents back from `file` to itself: the shortest loop.
-            let mut lp = vec![(*file).clone()];
-            let mut at = from_file[*file].clone();
-            while &at != *file {
-                lp.push(at.clone());
-                at = from_file[&at].clone();
-            }
-            lp.push((*file).clone());
-            lp.reverse();
-            let steps: Vec<String> = lp
-                .windows(2)
-                .map(|w| {
-                    format!(
-                        "  {} -> {} ({})",
-                        self.shown(&w[0]),
-                        self.shown(&w[1]),
-                        edges[&(w[0].clone(), w[1].clone())]
-                    )
-                })
-                .collect();
-            let mut message = format!(
-                "{}: {} import each other:\n{}",
-                self.root.display(),
-                lp.iter()
-                    .map(|f| self.shown(f))
-                    .collect::<Vec<_>>()
-                    .join(" -> "),
-                steps.join("\n")
-            );
-            if group.len() + 1 > lp.len() {
-                let all: Vec<String> = group.iter().map(|f| self.shown(f)).collect();
-                message.push_str(&format!(
-                    "\n  (the files of this loop reach each other through: {})",
-                    all.join(", ")
+            for member in &group {
+                if done.contains(member) {
+                    continue;
+                }
+                let parents = &reached[member];
+                // Walk the breadth-first parents back from `member` to itself: its shortest loop.
+                let mut lp = vec![member.clone()];
+                let mut at = parents[member].clone();
+                while &at != member {
+                    lp.push(at.clone());
+                    at = parents[&at].clone();
+                }
+                lp.push(member.clone());
+                lp.reverse();
+                let steps: Vec<String> = lp
+                    .windows(2)
+                    .map(|w| {
+                        let import = &edges[&(w[0].clone(), w[1].clone())];
+                        format!(
+                            "  {} -> {} ({import})",
+                            self.shown(&w[0]),
+                            self.shown(&w[1])
+                        )
+                    })
+                    .collect();
+                let names: Vec<String> = lp.iter().map(|f| self.shown(f)).collect();
+                found.push(format!(
+                    "{}: {} import each other:\n{}",
+                    self.label(),
+                    names.join(" -> "),
+                    steps.join("\n")
                 ));
+                done.extend(lp);
             }
-            found.push(message);
-            done.extend(group);
         }
         found
     }
