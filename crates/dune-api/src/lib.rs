@@ -46,10 +46,10 @@ mod testing;
 pub mod text;
 
 pub use client::{
-    AGENT, Client, DebugHook, MAX_ERROR_BODY, MAX_JSON_BODY, MAX_RESULT_PAGE, Priority, Response,
-    decode_json, error_message, path_segment,
+    Client, ClientBuilder, DEFAULT_USER_AGENT, DebugHook, MAX_RESULT_PAGE, Priority, Response,
+    Retry, RetryHook,
 };
 pub use clock::Clock;
 pub use error::Error;
 pub use retry::Kind;
-pub use secret::{ApiKey, redact};
+pub use secret::{ApiKey, Secret, redact};

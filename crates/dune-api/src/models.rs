@@ -3,13 +3,14 @@
 //! that is not a JSON object at all is an error.
 
 use serde::Serialize;
+
 use serde_json::{Map, Value};
 
 /// `POST /api/v1/query/{query_id}/pipeline/execute` body.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExecuteQueryPipelineRequest {
-    /// The performance tier (`medium` or `large`; see [`Performance::as_str`]).
-    pub performance: &'static str,
+    /// The performance tier (sent as its wire string, see [`Tier::as_str`]).
+    pub performance: Tier,
     /// Values for the root query's parameters, by name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub query_parameters: Option<Map<String, Value>>,
@@ -565,5 +566,45 @@ impl Performance {
             Performance::Medium => "medium",
             Performance::Large => "large",
         }
+    }
+}
+
+/// A performance tier: one this crate knows, or a tier it does not
+/// (a newer Dune may add tiers), passed through verbatim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tier {
+    /// `medium` or `large`.
+    Known(Performance),
+    /// Any other tier name, verbatim.
+    Other(String),
+}
+
+impl Tier {
+    /// The wire string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Tier::Known(p) => p.as_str(),
+            Tier::Other(s) => s,
+        }
+    }
+
+    pub(crate) fn from_wire(s: &str) -> Tier {
+        match s {
+            "medium" => Tier::Known(Performance::Medium),
+            "large" => Tier::Known(Performance::Large),
+            other => Tier::Other(other.to_string()),
+        }
+    }
+}
+
+impl serde::Serialize for Tier {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl From<Performance> for Tier {
+    fn from(p: Performance) -> Tier {
+        Tier::Known(p)
     }
 }
