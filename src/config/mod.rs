@@ -273,8 +273,8 @@ impl Config {
         let retries = console.clone();
         let client = Client::builder(self.api_url.clone(), self.api_key.clone())
             .clock(clock)
-            .request_timeout(self.request_timeout)
-            .requests_per_minute(self.requests_per_minute)
+            .per_request_timeout(self.request_timeout)
+            .max_requests_per_minute(self.requests_per_minute)
             .user_agent(USER_AGENT)
             .retry_hook(std::sync::Arc::new(move |retry: &Retry<'_>| {
                 retries.line(&retry_line(retry))

@@ -68,7 +68,7 @@ async fn main() -> anyhow::Result<()> {
         ApiKey::new(key),
     )
     .clock(clock)
-    .request_timeout(Duration::from_secs(30))
+    .per_request_timeout(Duration::from_secs(30))
     .build()?;
     let request = ExecuteQueryPipelineRequest {
         performance: Performance::Medium.into(),

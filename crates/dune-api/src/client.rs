@@ -81,7 +81,7 @@ pub struct Client {
     base: Url,
     key: ApiKey,
     clock: Clock,
-    request_timeout: Duration,
+    per_request_timeout: Duration,
     cap: Arc<Mutex<RateCap>>,
     priority: Priority,
     deadline: Option<Duration>,
@@ -110,9 +110,9 @@ pub struct ClientBuilder {
     base: Url,
     key: ApiKey,
     clock: Clock,
-    request_timeout: Duration,
+    per_request_timeout: Duration,
     proxies: Option<crate::proxy::Proxies>,
-    requests_per_minute: Option<usize>,
+    max_requests_per_minute: Option<usize>,
     user_agent: String,
     debug: Option<DebugHook>,
     on_retry: Option<RetryHook>,
@@ -123,7 +123,7 @@ impl std::fmt::Debug for ClientBuilder {
         f.debug_struct("ClientBuilder")
             .field("base", &self.base.as_str())
             .field("key", &self.key)
-            .field("request_timeout", &self.request_timeout)
+            .field("per_request_timeout", &self.per_request_timeout)
             .field("user_agent", &self.user_agent)
             .finish_non_exhaustive()
     }
@@ -137,8 +137,8 @@ impl ClientBuilder {
     }
 
     /// How long one request may take, connecting included (default 30 s).
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
+    pub fn per_request_timeout(mut self, timeout: Duration) -> Self {
+        self.per_request_timeout = timeout;
         self
     }
 
@@ -150,8 +150,8 @@ impl ClientBuilder {
 
     /// At most `per_minute` requests a minute, counted over [`crate::rate::DEFAULT_WINDOW`] (default
     /// [`crate::rate::DEFAULT_REQUESTS_PER_MINUTE`]). Every handle derived from the client shares the cap.
-    pub fn requests_per_minute(mut self, per_minute: usize) -> Self {
-        self.requests_per_minute = Some(per_minute);
+    pub fn max_requests_per_minute(mut self, per_minute: usize) -> Self {
+        self.max_requests_per_minute = Some(per_minute);
         self
     }
 
@@ -188,8 +188,8 @@ impl ClientBuilder {
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         let builder = reqwest::Client::builder()
             .default_headers(headers)
-            .connect_timeout(Duration::from_secs(10).min(self.request_timeout))
-            .timeout(self.request_timeout);
+            .connect_timeout(Duration::from_secs(10).min(self.per_request_timeout))
+            .timeout(self.per_request_timeout);
         let proxies = self
             .proxies
             .unwrap_or_else(crate::proxy::Proxies::from_process_env);
@@ -197,7 +197,7 @@ impl ClientBuilder {
         let http = builder
             .build()
             .map_err(|e| setup(redact(&e.to_string(), &[self.key.expose()])))?;
-        let cap = match self.requests_per_minute {
+        let cap = match self.max_requests_per_minute {
             Some(n) => RateCap::new(n, crate::rate::DEFAULT_WINDOW),
             None => RateCap::default(),
         };
@@ -206,7 +206,7 @@ impl ClientBuilder {
             base: self.base,
             key: self.key,
             clock: self.clock,
-            request_timeout: self.request_timeout,
+            per_request_timeout: self.per_request_timeout,
             cap: Arc::new(Mutex::new(cap)),
             priority: Priority::First,
             deadline: None,
@@ -225,9 +225,9 @@ impl Client {
             base,
             key,
             clock: Clock::real(),
-            request_timeout: Duration::from_secs(30),
+            per_request_timeout: Duration::from_secs(30),
             proxies: None,
-            requests_per_minute: None,
+            max_requests_per_minute: None,
             user_agent: DEFAULT_USER_AGENT.to_string(),
             debug: None,
             on_retry: None,
@@ -528,7 +528,7 @@ impl Client {
         if e.is_timeout() {
             Error::Timeout {
                 endpoint: endpoint.to_string(),
-                after: self.request_timeout,
+                after: self.per_request_timeout,
             }
         } else if e.is_connect() {
             Error::Connect {
@@ -745,7 +745,7 @@ pub(crate) fn path_segment(id: &str) -> String {
     out
 }
 
-/// The largest page of results the client reads. Pages are bounded by the `limit` the action asks for
+/// The largest page of results the client reads. Pages are bounded by the `limit` the caller asks for
 /// (sized from the result's own metadata to a few MiB) and by Dune's own page cap; a page larger than this
 /// is an error ([`Error::TooLarge`]) that the caller answers by asking again for fewer rows.
 pub const MAX_RESULT_PAGE: usize = 24 * 1024 * 1024;
@@ -796,7 +796,7 @@ impl Client {
             || !url.path().contains("/results")
         {
             return Err(format!(
-                "next page URI {:?} does not point at this API's results; the action does not send the key elsewhere",
+                "next page URI {:?} does not point at this API's results; the client does not send the key elsewhere",
                 error::excerpt(raw.as_bytes(), 200)
             ));
         }

@@ -102,7 +102,7 @@ impl Definition {
         json!({ "pipeline": { "nodes": nodes } })
     }
 
-    /// Fills in the `performance` and `query_parameters` inputs for the nodes that set none.
+    /// Fills in a default tier and query parameters for the nodes that set none.
     pub fn with_defaults(
         mut self,
         performance: Performance,

@@ -13,7 +13,8 @@
 //! - **Time is injectable** ([`Clock`]): retries, the rate cap and the caller's waits can run compressed
 //!   against a simulator.
 //!
-//! The crate knows nothing of GitHub or of the action that uses it: diagnostics go to a [`DebugHook`].
+//! The crate knows nothing of the program that uses it: diagnostics go to a [`DebugHook`], retries are
+//! reported to a [`RetryHook`], and the caller names itself in the `User-Agent`.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), dune_api::Error> {
