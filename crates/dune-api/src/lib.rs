@@ -2,7 +2,7 @@
 //! query pipelines use: start a pipeline (a saved query's, or an explicit definition), read its status and
 //! each node's execution, read results page by page, cancel executions.
 //!
-//! - **One place for retries**: every request goes through [`Client::send_decoded`], which
+//! - **One place for retries**: every request goes through one loop, which
 //!   applies the rate cap ([`rate`]), the retry policy ([`retry`]), the
 //!   per-request timeout and a bounded body read. Starting a pipeline is never retried after an answer
 //!   that may have started one.
@@ -22,11 +22,15 @@
 //! use dune_api::{ApiKey, Client, Clock, models::{ExecuteQueryPipelineRequest, Performance}};
 //!
 //! let base = "https://api.dune.com".parse().expect("a URL");
-//! let client = Client::new(base, ApiKey::new("…"), Clock::real(), Duration::from_secs(30))?;
-//! let request = ExecuteQueryPipelineRequest { performance: Performance::Medium.as_str(), query_parameters: None };
+//! let client = Client::builder(base, ApiKey::new("…"))
+//!     .user_agent("my-tool/1.0")
+//!     .per_request_timeout(Duration::from_secs(30))
+//!     .build()?;
+//! let request = ExecuteQueryPipelineRequest { performance: Performance::Medium.into(), query_parameters: None };
 //! let id = client.execute_query_pipeline(3493826, &request).await?;
 //! let status = client.pipeline_status(&id, true).await?;
 //! println!("{id}: {:?}", status.status);
+//! # let _ = Clock::real();
 //! # Ok(()) }
 //! ```
 
