@@ -1,4 +1,4 @@
-//! The client: one [`Client::send_decoded`] with the rate cap, the retry policy, the per-request timeout and the
+//! The client: one retry loop (`send_decoded`) with the rate cap, the retry policy, the per-request timeout and the
 //! bounded body read, and one small method per endpoint on top of it.
 
 use std::sync::{Arc, Mutex};
@@ -804,7 +804,7 @@ impl Client {
     }
 
     /// Reads one page of results and hands the whole body to `read`. Transport failures and HTTP errors
-    /// are retried by [`Client::send_decoded`] as a [`Kind::Read`]; a body that `read` rejects (a garbled page) is
+    /// are retried by the one retry loop as a [`Kind::Read`]; a body that `read` rejects (a garbled page) is
     /// fetched again, at most twice. The body is bounded by [`MAX_RESULT_PAGE`]. A CSV page (`…/csv`) is
     /// asked for with `Accept: text/csv`.
     pub async fn execution_results_page<T>(
