@@ -195,6 +195,7 @@ fn content_score(o: &Map<String, Value>, identity: &str) -> u32 {
 
 /// `GET /api/v1/execution/{execution_id}/status`.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct ExecutionStatus {
     /// The execution's state, verbatim (`QUERY_STATE_EXECUTING`, ...).
     pub state: Option<String>,
@@ -252,6 +253,7 @@ pub fn cancel_success(v: &Value) -> bool {
 
 /// `result.metadata` of a results page (`models.ExecutionResultMetadata`).
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct ResultMetadata {
     /// The columns' names, in order.
     pub column_names: Vec<String>,
@@ -294,6 +296,7 @@ impl ResultMetadata {
 /// One page of `GET /api/v1/execution/{execution_id}/results` (`models.ReadExecutionResultResponse`), read
 /// without copying the rows: each row is the raw JSON text of its object, borrowed from the body.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ResultPage<'a> {
     /// The execution's state, verbatim.
     pub state: Option<String>,
@@ -367,6 +370,7 @@ impl<'a> ResultPage<'a> {
 /// `models.ReadExecutionResultResponse`), without its rows: which execution it is, how it ended and when,
 /// and the server's clock when it answered.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct LatestResult {
     /// The execution whose result this is.
     pub execution_id: Option<String>,

@@ -33,8 +33,11 @@ async fn start(mut s: Scenario, faults: impl IntoIterator<Item = Fault>) -> Simu
     Simulator::start(s).await.expect("simulator")
 }
 
-/// A client of `sim` at `speed`, and the retries it reported (endpoint, attempt, patient).
-fn client(sim: &Simulator, speed: f64) -> (Client, Arc<Mutex<Vec<(String, u32, bool)>>>) {
+/// The retries a client reported: the error, the attempt, whether patient.
+type Reported = Arc<Mutex<Vec<(String, u32, bool)>>>;
+
+/// A client of `sim` at `speed`, and the retries it reported.
+fn client(sim: &Simulator, speed: f64) -> (Client, Reported) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     let hook: RetryHook = Arc::new(move |r| {
