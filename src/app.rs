@@ -145,9 +145,8 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
         .noticed_end_at
         .unwrap_or_else(|| rt.clock.elapsed())
         + AFTER_END;
-    let wants_results = config.results.preview_rows != 0
-        && !*rt.stop.borrow()
-        && !outcome.ending.is_error();
+    let wants_results =
+        config.results.preview_rows != 0 && !*rt.stop.borrow() && !outcome.ending.is_error();
     // A fresh run executed nothing: its results are the reused executions'.
     let reused = match &outcome.fresh {
         Some(check) if outcome.ending == Ending::Fresh => check.nodes(),
@@ -372,12 +371,20 @@ async fn conclude(
         Ok(Followed::Stopped) => {
             console.line("The workflow was cancelled: cancelling the running node executions");
             let client = client.clone().with_deadline(Duration::ZERO);
-            let done = stop_pipeline(&client, console, rt.clock, &mut tracked, SIGNAL_CANCEL_BUDGET)
-                .await
-                .cancelled;
+            let done = stop_pipeline(
+                &client,
+                console,
+                rt.clock,
+                &mut tracked,
+                SIGNAL_CANCEL_BUDGET,
+            )
+            .await
+            .cancelled;
             Outcome::stopped_while_following(config, tracked, done.len(), now())
         }
-        Ok(Followed::StoppedWhileStarting) => Outcome::stopped_while_starting(config, tracked, now()),
+        Ok(Followed::StoppedWhileStarting) => {
+            Outcome::stopped_while_starting(config, tracked, now())
+        }
         Ok(Followed::Finished) => Outcome::finished(config, tracked, now()),
     }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use dune_api::models::Performance;
 
 use crate::config::{Config, InputError, Source};
-pub use crate::pipeline::ending::{Ending, exit};
 use crate::pipeline::Tracked;
+pub use crate::pipeline::ending::{Ending, exit};
 use crate::pipeline::fresh::FreshCheck;
 use crate::pipeline::node::NodeStatus;
 use crate::pipeline::plan::{Plan, query_url};

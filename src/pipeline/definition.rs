@@ -165,7 +165,9 @@ fn repository_path(path: &str, workspace: Option<&str>) -> String {
 
 /// Reads and validates a pipeline file (YAML, or JSON for a `.json` file).
 pub fn read_file(path: &str, workspace: Option<&str>) -> Result<Definition, PipelineFileError> {
-    let fail = |message: String| PipelineFileError::new(path, workspace, vec![FileProblem::whole(message)]);
+    let fail = |message: String| {
+        PipelineFileError::new(path, workspace, vec![FileProblem::whole(message)])
+    };
     let full = resolve(path, workspace);
     let size = std::fs::metadata(&full)
         .map_err(|e| {

@@ -10,9 +10,9 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-pub use crate::pipeline::tracked::Unread;
 use crate::pipeline::narrate;
 use crate::pipeline::tracked::Tracked;
+pub use crate::pipeline::tracked::Unread;
 use crate::runner::console::Console;
 use dune_api::models::ExecutionStatus;
 use dune_api::{Client, Clock};

@@ -718,7 +718,10 @@ mod tests {
     fn a_fold_says_what_changed_and_which_executions_to_read() {
         let mut run = Tracked::default();
         let first = run.fold_status(
-            &answer("executing", &[(1, "executing", Some("E1")), (2, "pending", None)]),
+            &answer(
+                "executing",
+                &[(1, "executing", Some("E1")), (2, "pending", None)],
+            ),
             secs(1),
         );
         assert_eq!(first.seen[0], Seen::Pipeline("executing".into()));
@@ -736,13 +739,19 @@ mod tests {
 
         // The same answer again changes nothing.
         let again = run.fold_status(
-            &answer("executing", &[(1, "executing", Some("E1")), (2, "pending", None)]),
+            &answer(
+                "executing",
+                &[(1, "executing", Some("E1")), (2, "pending", None)],
+            ),
             secs(2),
         );
         assert_eq!(again, Folded::default());
 
         let ended = run.fold_status(
-            &answer("executing", &[(1, "failed", Some("E1")), (2, "pending", None)]),
+            &answer(
+                "executing",
+                &[(1, "failed", Some("E1")), (2, "pending", None)],
+            ),
             secs(3),
         );
         assert!(matches!(
@@ -789,7 +798,10 @@ mod tests {
     #[test]
     fn a_failed_read_leaves_the_node_unread() {
         let mut run = Tracked::default();
-        run.fold_status(&answer("executing", &[(1, "completed", Some("E1"))]), secs(1));
+        run.fold_status(
+            &answer("executing", &[(1, "completed", Some("E1"))]),
+            secs(1),
+        );
         let e = dune_api::Error::Interrupted {
             endpoint: "GET /v1/execution/E1/status".into(),
         };
@@ -808,7 +820,10 @@ mod tests {
             ..Tracked::default()
         };
         run.fold_status(
-            &answer("executing", &[(1, "failed", Some("E1")), (2, "pending", None)]),
+            &answer(
+                "executing",
+                &[(1, "failed", Some("E1")), (2, "pending", None)],
+            ),
             secs(4),
         );
         assert_eq!(run.progress(), Progress::Done);
@@ -823,7 +838,10 @@ mod tests {
     fn without_the_definition_the_guess_must_hold_for_the_grace() {
         let mut run = Tracked::default();
         run.fold_status(
-            &answer("executing", &[(1, "failed", Some("E1")), (2, "pending", None)]),
+            &answer(
+                "executing",
+                &[(1, "failed", Some("E1")), (2, "pending", None)],
+            ),
             secs(4),
         );
         assert_eq!(run.progress(), Progress::Probably);
@@ -835,7 +853,10 @@ mod tests {
         );
         // The top-level word ends it at the answer, whatever the nodes say.
         let mut run = Tracked::default();
-        run.fold_status(&answer("completed", &[(1, "executing", Some("E1"))]), secs(2));
+        run.fold_status(
+            &answer("completed", &[(1, "executing", Some("E1"))]),
+            secs(2),
+        );
         assert_eq!(run.decide_end(secs(2), secs(3)), Decision::Ended(secs(2)));
     }
 
@@ -851,11 +872,20 @@ mod tests {
             run.fold_status(&answer(top, &nodes), secs(1));
             run.verdict()
         };
-        assert_eq!(ended("completed", &["completed", "completed"]), Ending::Completed);
+        assert_eq!(
+            ended("completed", &["completed", "completed"]),
+            Ending::Completed
+        );
         assert_eq!(ended("failed", &["completed", "completed"]), Ending::Failed);
         assert_eq!(ended("failed", &["failed", "cancelled"]), Ending::Failed);
-        assert_eq!(ended("cancelled", &["completed", "cancelled"]), Ending::Cancelled);
-        assert_eq!(ended("cancelled", &["completed", "completed"]), Ending::Cancelled);
+        assert_eq!(
+            ended("cancelled", &["completed", "cancelled"]),
+            Ending::Cancelled
+        );
+        assert_eq!(
+            ended("cancelled", &["completed", "completed"]),
+            Ending::Cancelled
+        );
         assert_eq!(ended("completed", &["completed", "weird"]), Ending::Failed);
         assert_eq!(ended("completed", &[]), Ending::Completed);
     }
@@ -863,8 +893,14 @@ mod tests {
     #[test]
     fn observed_times_fill_what_no_read_brought() {
         let mut run = Tracked::default();
-        run.fold_status(&answer("executing", &[(1, "executing", Some("E1"))]), secs(2));
-        run.fold_status(&answer("completed", &[(1, "completed", Some("E1"))]), secs(7));
+        run.fold_status(
+            &answer("executing", &[(1, "executing", Some("E1"))]),
+            secs(2),
+        );
+        run.fold_status(
+            &answer("completed", &[(1, "completed", Some("E1"))]),
+            secs(7),
+        );
         run.fill_observed(SystemTime::UNIX_EPOCH);
         assert_eq!(
             run.nodes[0].started_at.as_deref(),
@@ -902,7 +938,8 @@ mod tests {
 
     fn learned(nodes: usize) -> impl Strategy<Value = Learned> {
         prop_oneof![
-            proptest::collection::vec((0..WORDS.len(), any::<bool>()), nodes).prop_map(Learned::Poll),
+            proptest::collection::vec((0..WORDS.len(), any::<bool>()), nodes)
+                .prop_map(Learned::Poll),
             (1..=nodes as i64, 0..WORDS.len()).prop_map(|(id, w)| Learned::Read(id, w)),
         ]
     }

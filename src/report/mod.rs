@@ -140,7 +140,9 @@ fn headline(o: &Outcome) -> String {
         Ending::Failed => "❌ Dune pipeline failed".into(),
         Ending::Cancelled => "🚫 Dune pipeline cancelled".into(),
         Ending::TimedOut => "⏱️ Dune pipeline timed out".into(),
-        Ending::InvalidInput | Ending::ApiError => "⚠️ Dune pipeline: the action could not finish".into(),
+        Ending::InvalidInput | Ending::ApiError => {
+            "⚠️ Dune pipeline: the action could not finish".into()
+        }
         Ending::Planned => "📋 Dune pipeline plan (dry run: nothing was executed)".into(),
         Ending::Fresh => "♻️ Dune pipeline: fresh result reused (nothing was executed)".into(),
     }
