@@ -797,11 +797,7 @@ mod tests {
 
     #[test]
     fn a_failed_read_leaves_the_node_unread() {
-        let mut run = Tracked::default();
-        run.fold_status(
-            &answer("executing", &[(1, "completed", Some("E1"))]),
-            secs(1),
-        );
+        let mut run = seen_once(&[(1, "completed", Some("E1"))], secs(1));
         let e = dune_api::Error::Interrupted {
             endpoint: "GET /v1/execution/E1/status".into(),
         };
@@ -813,19 +809,28 @@ mod tests {
         ));
     }
 
+    /// A run that has seen one status answer (the pipeline executing), at `at`.
+    fn seen_once(nodes: &[(i64, &str, Option<&str>)], at: Duration) -> Tracked {
+        let mut run = Tracked::default();
+        run.fold_status(&answer("executing", nodes), at);
+        run
+    }
+
+    /// Node 1 failed, node 2 has not started.
+    fn one_failed_one_waiting() -> PipelineStatus {
+        answer(
+            "executing",
+            &[(1, "failed", Some("E1")), (2, "pending", None)],
+        )
+    }
+
     #[test]
     fn with_the_definition_a_failure_below_ends_the_run_at_once() {
         let mut run = Tracked {
             nodes: vec![defined(1, 101, vec![]), defined(2, 102, vec![1])],
             ..Tracked::default()
         };
-        run.fold_status(
-            &answer(
-                "executing",
-                &[(1, "failed", Some("E1")), (2, "pending", None)],
-            ),
-            secs(4),
-        );
+        run.fold_status(&one_failed_one_waiting(), secs(4));
         assert_eq!(run.progress(), Progress::Done);
         assert_eq!(run.decide_end(secs(4), secs(5)), Decision::Ended(secs(5)));
         assert_eq!(run.conclude(secs(5)), vec![2]);
@@ -837,13 +842,7 @@ mod tests {
     #[test]
     fn without_the_definition_the_guess_must_hold_for_the_grace() {
         let mut run = Tracked::default();
-        run.fold_status(
-            &answer(
-                "executing",
-                &[(1, "failed", Some("E1")), (2, "pending", None)],
-            ),
-            secs(4),
-        );
+        run.fold_status(&one_failed_one_waiting(), secs(4));
         assert_eq!(run.progress(), Progress::Probably);
         assert_eq!(run.decide_end(secs(4), secs(4)), Decision::Going);
         assert_eq!(run.decide_end(secs(9), secs(9)), Decision::Going);
@@ -892,11 +891,7 @@ mod tests {
 
     #[test]
     fn observed_times_fill_what_no_read_brought() {
-        let mut run = Tracked::default();
-        run.fold_status(
-            &answer("executing", &[(1, "executing", Some("E1"))]),
-            secs(2),
-        );
+        let mut run = seen_once(&[(1, "executing", Some("E1"))], secs(2));
         run.fold_status(
             &answer("completed", &[(1, "completed", Some("E1"))]),
             secs(7),
