@@ -1,6 +1,6 @@
 //! How a run ended: the one value the `status` output, the exit code, the summary's verdict and the check
 //! run's conclusion are all derived from. Which ending a pipeline that ended gets is decided by the run's
-//! state machine ([`crate::pipeline::tracked::Tracked::verdict`]); the endings without a pipeline (invalid
+//! state machine (`Tracked::verdict` in the `tracked` module); the endings without a pipeline (invalid
 //! input, API error, timeout, a dry run, a fresh result) by `outcome`'s constructors.
 
 /// Exit codes (documented in README).
