@@ -79,7 +79,7 @@ pub struct InputError {
     /// What is wrong and how to fix it.
     pub message: String,
     /// For `pipeline_file`: the file's problems, each with its line and column (annotated on the file).
-    pub file: Option<Box<definition::FileError>>,
+    pub file: Option<Box<definition::PipelineFileError>>,
 }
 
 /// An [`InputError`] for `input`.
