@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::definition::{Definition, Tier};
 use crate::error::{self, Error};
 use crate::models::{
-    self, ExecuteQueryPipelineRequest, ExecutionStatus, LatestResult, PipelineStatus,
+    self, ExecuteQueryPipelineRequest, ExecutionStatus, LatestResult, PipelineStatus, Usage,
 };
 use crate::rate::RateCap;
 use crate::retry::{self, Kind};
@@ -665,6 +665,23 @@ impl Client {
             },
         )
         .await
+    }
+
+    /// Reads the account's usage in the current billing period (free: it spends no credits). Account-wide:
+    /// whatever else uses the key counts too.
+    /// <https://docs.dune.com/api-reference/usage/endpoint/get-usage>
+    pub async fn usage(&self) -> Result<Usage, Error> {
+        let url = self.url("/api/v1/usage");
+        let endpoint = format!("POST {}", url.path());
+        let v = self
+            .json(
+                Kind::Read,
+                Method::POST,
+                url,
+                Some(&Value::Object(Map::new())),
+            )
+            .await?;
+        Usage::from_value(&v).map_err(unreadable(endpoint, &v))
     }
 
     /// Cancels an execution; `Ok(true)` when Dune says it did.

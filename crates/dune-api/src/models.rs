@@ -236,6 +236,58 @@ impl ExecutionStatus {
     }
 }
 
+/// One billing period of `POST /api/v1/usage` (`billing_periods[]`).
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
+pub struct BillingPeriod {
+    /// Credits used in the period, by everything the account ran (`credits_used`).
+    pub credits_used: Option<f64>,
+    /// Credits the plan includes in the period (`credits_included`).
+    pub credits_included: Option<f64>,
+    /// The period's first day, as Dune sends it (`start_date`, `YYYY-MM-DD`).
+    pub start_date: Option<String>,
+    /// The period's last day (`end_date`).
+    pub end_date: Option<String>,
+}
+
+/// `POST /api/v1/usage`: the account's usage (the fields the action reads).
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
+pub struct Usage {
+    /// The billing periods asked for; without dates, the current one.
+    pub billing_periods: Vec<BillingPeriod>,
+}
+
+impl Usage {
+    /// Reads a usage body; a body without `billing_periods` is unreadable.
+    pub fn from_value(v: &Value) -> Result<Usage, String> {
+        let obj = v.as_object().ok_or("expected a JSON object")?;
+        let periods = obj
+            .get("billing_periods")
+            .and_then(Value::as_array)
+            .ok_or("no `billing_periods` array")?;
+        Ok(Usage {
+            billing_periods: periods
+                .iter()
+                .filter_map(Value::as_object)
+                .map(|p| BillingPeriod {
+                    credits_used: num_field(p, "credits_used"),
+                    credits_included: num_field(p, "credits_included"),
+                    start_date: str_field(p, "start_date"),
+                    end_date: str_field(p, "end_date"),
+                })
+                .collect(),
+        })
+    }
+
+    /// The current period: the one with the latest end date (the last listed when none has one).
+    pub fn current(&self) -> Option<&BillingPeriod> {
+        self.billing_periods
+            .iter()
+            .max_by(|a, b| a.end_date.cmp(&b.end_date))
+    }
+}
+
 /// `POST /api/v1/query/{id}/pipeline/execute` and `POST /api/v1/pipelines/execute`.
 pub fn pipeline_execution_id(v: &Value) -> Result<String, String> {
     let obj = v.as_object().ok_or("expected a JSON object")?;

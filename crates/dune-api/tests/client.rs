@@ -315,3 +315,24 @@ async fn the_datapoint_limit_is_an_answer_not_an_outage() {
     );
     assert!(seen.lock().expect("lock").is_empty(), "not retried");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_grows_with_what_ran() {
+    let sim = start(scenario(50.0, ""), []).await;
+    let (client, _) = client(&sim, 50.0);
+    let before = client.usage().await.expect("usage");
+    let period = before.current().expect("a billing period").clone();
+    assert_eq!(period.credits_included, Some(2500.0));
+    assert_eq!(period.end_date.as_deref(), Some("2026-12-31"));
+    let id = started(&client).await;
+    let clock = Clock::scaled(50.0);
+    execution_of(&client, &id, 1, clock).await;
+    let after = client.usage().await.expect("usage");
+    let used = |u: &dune_api::models::Usage| u.current().and_then(|p| p.credits_used);
+    assert!(
+        used(&after) > used(&before),
+        "{:?} then {:?}",
+        used(&before),
+        used(&after)
+    );
+}

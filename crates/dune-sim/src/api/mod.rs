@@ -4,11 +4,11 @@
 //! a view at the current virtual time, and release the lock before writing large bodies.
 //!
 //! - `routes`: every path, in one place: the handler that serves it and its fault endpoint.
-//! - `pipelines`, `executions`, `results`: one module per resource.
+//! - `pipelines`, `executions`, `results`, `usage`: one module per resource.
 //! - `params`, `reply`: request parameters and the response, shared by the resources.
 //!
 //! Where the next endpoints go: `GET`/`PATCH /query/{id}` in a `queries` module,
-//! `GET /materialized-views/{name}` in `materialized_views`, `POST /usage` in `usage`, and
+//! `GET /materialized-views/{name}` in `materialized_views`, and
 //! `POST /sql/execute` in `executions` (it starts an execution that the execution and result endpoints
 //! then serve); each also gets its `Route` and `FaultEndpoint` variants.
 
@@ -18,3 +18,4 @@ mod pipelines;
 pub(crate) mod reply;
 mod results;
 pub(crate) mod routes;
+mod usage;

@@ -4,7 +4,7 @@
 
 use crate::api::params::Params;
 use crate::api::reply::Reply;
-use crate::api::{executions, pipelines, results};
+use crate::api::{executions, pipelines, results, usage};
 use crate::scenario::FaultEndpoint;
 use crate::state::Shared;
 
@@ -21,6 +21,7 @@ pub(crate) enum Route {
     ExecutionCancel(String),
     QueryResults(String),
     QueryResultsCsv(String),
+    Usage,
     NotFound,
 }
 
@@ -42,6 +43,7 @@ impl Route {
             ("POST", ["execution", id, "cancel"]) => Route::ExecutionCancel(s(id)),
             ("GET", ["query", id, "results"]) => Route::QueryResults(s(id)),
             ("GET", ["query", id, "results", "csv"]) => Route::QueryResultsCsv(s(id)),
+            ("POST", ["usage"]) => Route::Usage,
             _ => Route::NotFound,
         }
     }
@@ -70,6 +72,7 @@ impl Route {
             Route::ExecutionCancel(_) => FaultEndpoint::ExecutionCancel,
             Route::QueryResults(_) => FaultEndpoint::QueryResults,
             Route::QueryResultsCsv(_) => FaultEndpoint::QueryResultsCsv,
+            Route::Usage => FaultEndpoint::Usage,
             Route::NotFound => return None,
         })
     }
@@ -89,6 +92,7 @@ pub(crate) fn dispatch(shared: &Shared, route: &Route, query: Option<&str>, body
         Route::QueryResults(id) => results::query_results(shared, id, &params, false),
         Route::QueryResultsCsv(id) => results::query_results(shared, id, &params, true),
         Route::ExecutionCancel(id) => executions::cancel_execution(shared, id),
+        Route::Usage => usage::usage(shared),
         Route::NotFound => Reply::error(404, "not found"),
     }
 }

@@ -36,6 +36,8 @@ pub enum FaultEndpoint {
     QueryResults,
     /// `GET /query/{id}/results/csv`
     QueryResultsCsv,
+    /// `POST /usage`
+    Usage,
     /// Every request (that passed authentication), including unknown paths.
     Any,
 }

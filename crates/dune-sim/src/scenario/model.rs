@@ -84,6 +84,58 @@ pub struct Scenario {
     /// Injected faults, see [`Fault`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<Fault>,
+    /// The account's billing period as `POST /usage` reports it, before anything runs.
+    #[serde(default, skip_serializing_if = "Usage::is_default")]
+    pub usage: Usage,
+}
+
+/// The billing period `POST /usage` answers with: `credits_used` grows by the cost of every execution
+/// that ended since the simulator started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Usage {
+    /// Credits used in the period before the simulator started.
+    #[serde(default = "default_credits_used")]
+    pub credits_used: f64,
+    /// Credits the plan includes per period.
+    #[serde(default = "default_credits_included")]
+    pub credits_included: f64,
+    /// The period's first day (`YYYY-MM-DD`).
+    #[serde(default = "default_period_start")]
+    pub start_date: String,
+    /// The period's last day (`YYYY-MM-DD`).
+    #[serde(default = "default_period_end")]
+    pub end_date: String,
+}
+
+impl Default for Usage {
+    fn default() -> Self {
+        Usage {
+            credits_used: default_credits_used(),
+            credits_included: default_credits_included(),
+            start_date: default_period_start(),
+            end_date: default_period_end(),
+        }
+    }
+}
+
+impl Usage {
+    fn is_default(&self) -> bool {
+        *self == Usage::default()
+    }
+}
+
+fn default_credits_used() -> f64 {
+    1234.0
+}
+fn default_credits_included() -> f64 {
+    2500.0
+}
+fn default_period_start() -> String {
+    "2026-12-01".into()
+}
+fn default_period_end() -> String {
+    "2026-12-31".into()
 }
 
 impl Default for Scenario {
@@ -106,6 +158,7 @@ impl Default for Scenario {
             latest_results: Vec::new(),
             queries: Vec::new(),
             faults: Vec::new(),
+            usage: Usage::default(),
         }
     }
 }
