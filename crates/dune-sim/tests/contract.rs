@@ -108,6 +108,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/v1/execution/{execution_id}/cancel"),
     ("GET", "/v1/query/{query_id}/results"),
     ("GET", "/v1/query/{query_id}/results/csv"),
+    ("POST", "/v1/usage"),
 ];
 
 /// Deliberate deviations a variant is allowed.
@@ -445,6 +446,10 @@ async fn every_endpoint_matches_the_spec() {
     c.call(&api, "GET", "/api/v1/query/abc/results", None).await;
     c.call(&api, "GET", "/api/v1/query/999/results/csv", None)
         .await;
+
+    // The account's usage (with and without a body).
+    c.call(&api, "POST", "/api/v1/usage", None).await;
+    c.call(&api, "POST", "/api/v1/usage", Some("{}")).await;
 
     // Pipeline definition.
     c.call(&api, "GET", "/api/v1/query/100/pipeline", None)
