@@ -21,10 +21,6 @@ use crate::runner::console::{Console, Level};
 use crate::runner::env::Env;
 use crate::runner::files::Sinks;
 
-/// At most this many per-node `::error::` annotations (GitHub shows 10 per type per step; the last one is
-/// the run's own error).
-const MAX_NODE_ANNOTATIONS: usize = 9;
-
 /// How long cancelling may take after a signal (the runner kills the step 10 s after the first signal).
 pub(crate) const SIGNAL_CANCEL_BUDGET: Duration = Duration::from_secs(4);
 
@@ -383,7 +379,6 @@ pub(crate) fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) ->
     for n in nodes
         .iter()
         .filter(|n| n.status == crate::pipeline::node::NodeStatus::Failed)
-        .take(MAX_NODE_ANNOTATIONS)
     {
         let message = n
             .error
@@ -418,12 +413,14 @@ pub(crate) fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) ->
     let summary = report::summary(outcome);
     sink_warn(console, sinks.write_summary(&summary));
 
+    // The console's annotation budget keeps a slot of each kind for the step's own annotation.
+    console.annotate_held_back();
     match &outcome.problem {
         Some(p) if outcome.exit_code() != exit::OK => {
-            console.annotate(Level::Error, Some(&p.title), &p.message);
+            console.annotate_final(Level::Error, Some(&p.title), &p.message);
         }
-        Some(p) => console.annotate(Level::Warning, Some(&p.title), &p.message),
-        None if outcome.status() == RunStatus::Fresh => console.annotate(
+        Some(p) => console.annotate_final(Level::Warning, Some(&p.title), &p.message),
+        None if outcome.status() == RunStatus::Fresh => console.annotate_final(
             Level::Notice,
             Some("Fresh Dune result reused"),
             &format!(

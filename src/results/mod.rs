@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use dune_api::{Client, Clock};
 use tokio::sync::watch;
 
+use settings::ResultsDir;
 pub use settings::{ResultNodes, ResultsConfig};
 
 use crate::pipeline::node::{Node, NodeStatus, is_partial, normalize};
@@ -251,6 +252,9 @@ pub async fn fetch_all(
     let mut results = into_inner(done);
     results.sort_by_key(|(i, _)| *i);
     let unread = into_inner(unread);
+    if let Some(dir) = &config.dir {
+        hand_over(dir, console);
+    }
     if !unread.is_empty() {
         console.line(&format!(
             "Previews of {} nodes were not read: the {} s allowed after the pipeline ended ran out",
@@ -262,6 +266,36 @@ pub async fn fetch_all(
         results: results.into_iter().map(|(_, r)| r).collect(),
         unread,
         not_selected,
+    }
+}
+
+/// Gives `results_dir` to the workspace's owner, so that a later step can change and delete the files
+/// (see [`file::hand_over`]); says what it did.
+fn hand_over(dir: &ResultsDir, console: &Console) {
+    let Some(workspace) = &dir.workspace else {
+        return;
+    };
+    if !dir.path.is_dir() {
+        return;
+    }
+    match file::hand_over(workspace, &dir.path) {
+        Ok(file::HandOver::AlreadyTheirs) => {}
+        Ok(file::HandOver::Chowned { uid, gid, entries }) => console.line(&format!(
+            "Result files: {entries} files and directories of `{}` given to {uid}:{gid}, the owner of the workspace, so later steps can change and delete them",
+            dir.relative
+        )),
+        Ok(file::HandOver::MadeWritable { entries }) => console.line(&format!(
+            "Result files: {entries} files and directories of `{}` made writable for every user (could not give them to the owner of the workspace)",
+            dir.relative
+        )),
+        Err(e) => console.annotate(
+            Level::Warning,
+            Some("Result files may belong to root"),
+            &format!(
+                "Could not give `{}` to the owner of the workspace ({e}): a later step may be unable to change or delete its files",
+                dir.relative
+            ),
+        ),
     }
 }
 
