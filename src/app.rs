@@ -391,18 +391,40 @@ pub(crate) fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) ->
             &message,
         );
     }
+    // `nodes` fits in one environment variable; the file has every node.
+    let all_nodes = report::nodes_file(nodes);
+    let nodes_file = sinks
+        .write_workspace_file("nodes", &all_nodes)
+        .unwrap_or_else(|e| {
+            sink_warn(console, Err(e));
+            None
+        });
+    if all_nodes.len() > report::NODES_OUTPUT_BUDGET {
+        console.line(&format!(
+            "The `nodes` output is cut to {} KiB (it goes into environment variables, limited to 128 KiB): {}",
+            report::NODES_OUTPUT_BUDGET / 1024,
+            nodes_file.as_deref().map_or_else(
+                || "every node is in the summary".to_string(),
+                |f| format!("every node is in the `nodes_file` output's file, {f}")
+            )
+        ));
+    }
     let outputs = [
         ("status", outcome.status().as_str().to_string()),
         (
             "nodes",
             report::nodes_output(nodes, report::NODES_OUTPUT_BUDGET),
         ),
+        ("nodes_file", nodes_file.unwrap_or_default()),
         ("failed_nodes", serde_json::Value::from(failed).to_string()),
         (
             "execution_id",
             outcome.root_execution_id().unwrap_or_default(),
         ),
-        ("results", crate::results::output(&outcome.results)),
+        (
+            "results",
+            crate::results::output(&outcome.results, crate::results::RESULTS_OUTPUT_BUDGET),
+        ),
     ];
     for (name, value) in outputs {
         sink_warn(console, sinks.set_output(name, &value));
