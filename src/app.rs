@@ -21,12 +21,19 @@ use crate::runner::console::{Console, Level};
 use crate::runner::env::Env;
 use crate::runner::files::Sinks;
 
-/// How long cancelling may take after a signal (the runner kills the step 10 s after the first signal).
-pub(crate) const SIGNAL_CANCEL_BUDGET: Duration = Duration::from_secs(4);
+/// From the first signal to the exit, at most this, in the worst case (a signal during the start request,
+/// with a check run or a PR comment on). GitHub's runner sends SIGINT to the `docker` CLI, SIGTERM 7.5 s
+/// later, and kills the CLI alone at 10 s (the container may run on): the start's grace, the cancels and
+/// the publishing together fit in it (2 + 2.5 + 2 s), the outputs, summary and state written before the
+/// publishing; `main` exits at this budget whatever is still running.
+pub const SIGNAL_EXIT_BUDGET: Duration = Duration::from_secs(7);
 
-/// How long a start request already in flight may still take after a signal (real time; the runner kills
-/// the step 10 s after the first signal, and the cancels need their own seconds).
-pub(crate) const START_ANSWER_GRACE: Duration = Duration::from_secs(3);
+/// How long cancelling may take after a signal (real time; see [`SIGNAL_EXIT_BUDGET`]).
+pub(crate) const SIGNAL_CANCEL_BUDGET: Duration = Duration::from_millis(2500);
+
+/// How long a start request already in flight may still take after a signal (real time; see
+/// [`SIGNAL_EXIT_BUDGET`]): with its answer the cancels can stop what started.
+pub(crate) const START_ANSWER_GRACE: Duration = Duration::from_secs(2);
 
 /// How long cancelling may take after the timeout.
 pub(crate) const TIMEOUT_CANCEL_BUDGET: Duration = Duration::from_secs(20);

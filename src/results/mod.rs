@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use dune_api::{Client, Clock};
 use tokio::sync::watch;
