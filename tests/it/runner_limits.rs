@@ -174,7 +174,7 @@ async fn twelve_failed_cancels_stay_within_the_warnings_shown() {
         |_| "duration: 1h".into(),
         &format!(
             "faults:\n  - endpoint: execution_cancel\n    responses: [{}]\n",
-            vec!["{status: 500}"; 60].join(", ")
+            ["{status: 500}"; 60].join(", ")
         ),
     ))
     .await
@@ -412,7 +412,7 @@ async fn the_post_step_cancels_with_its_state_the_key_and_the_url_alone() {
     env.set_input("pipeline_file", "pipelines/gone.yml");
     env.set_input("timeout", "soon");
     env.set_input("api_key", KEY);
-    env.set_input("api_url", &sim.base_url());
+    env.set_input("api_url", sim.base_url());
     env.set("STATE_pipeline_execution_id", &id);
     let (console, log) = Console::buffer(true);
     dune_pipeline_action::post::run(&env, &console, Clock::scaled(SPEED)).await;
@@ -431,8 +431,8 @@ async fn a_signal_during_the_start_ends_the_step_within_seven_seconds() {
         |_| "duration: 1h".into(),
         &format!(
             "faults:\n  - endpoint: pipeline_execute\n    responses: [{{delay: 95s}}]\n  - endpoint: execution_cancel\n    responses: [{}]\n  - endpoint: pipeline_status\n    responses: [{}]\n",
-            vec!["{delay: 1h}"; 4].join(", "),
-            vec!["{delay: 1h}"; 20].join(", ")
+            ["{delay: 1h}"; 4].join(", "),
+            ["{delay: 1h}"; 20].join(", ")
         ),
     ))
     .await
