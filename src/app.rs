@@ -113,7 +113,7 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
     };
 
     let mut github = Publisher::new(env, &config, &console, rt.clock);
-    let client = match config.dune_client(env, rt.clock, &console) {
+    let client = match config.connection().dune_client(env, rt.clock, &console) {
         Ok(c) => c.with_deadline(config.timeout).with_stop(rt.stop.clone()),
         Err(e) => {
             let outcome =

@@ -241,21 +241,14 @@ impl Config {
         }
     }
 
-    /// The Dune client for these inputs, the one way the main step builds it (see
-    /// [`Connection::dune_client`]).
-    pub fn dune_client(
-        &self,
-        env: &Env,
-        clock: Clock,
-        console: &Console,
-    ) -> Result<Client, dune_api::Error> {
+    /// What the Dune client is built from ([`Connection::dune_client`], the one way both steps build it).
+    pub fn connection(&self) -> Connection {
         Connection {
             api_url: self.api_url.clone(),
             api_key: self.api_key.clone(),
             request_timeout: self.request_timeout,
             requests_per_minute: self.requests_per_minute,
         }
-        .dune_client(env, clock, console)
     }
 
     /// Reads and validates every input. Fails on the first problem.

@@ -15,27 +15,7 @@ const SPEED: f64 = 50.0;
 /// Starts a pipeline as a main step that was killed would have left it, and waits until nodes 2 and 3
 /// run.
 async fn orphaned_pipeline(sim: &Simulator) -> String {
-    let client = Client::new(
-        sim.base_url().parse().expect("url"),
-        ApiKey::new(KEY),
-        Clock::scaled(SPEED),
-        Duration::from_secs(30),
-    )
-    .expect("client");
-    let id = client
-        .execute_query_pipeline(
-            500,
-            &ExecuteQueryPipelineRequest {
-                performance: "medium",
-                query_parameters: None,
-            },
-        )
-        .await
-        .expect("started");
-    while sim.virtual_now() < Duration::from_secs(3) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    id
+    crate::common::orphaned_pipeline(sim, 500, SPEED).await
 }
 
 async fn post(sim: &Simulator, state: &[(&str, &str)]) -> String {

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{ActionRun, Finished, KEY, commands, keyed};
+use crate::common::{ActionRun, Finished, KEY, commands, in_workspace, keyed, orphaned_pipeline};
 use crate::fake_github::{FakeGitHub, Mode};
 use crate::runner_view::{PER_KIND, RunnerView};
 use dune_api::clock::Clock;
@@ -95,23 +95,27 @@ async fn pipeline_file_problems_leave_room_for_the_steps_error() {
     assert!(sim.requests().is_empty());
 }
 
+/// Runs root query 900 of `scenario` with `results_dir: out`.
+async fn with_results_dir(scenario: Scenario) -> Finished {
+    let sim = Simulator::start(scenario).await.expect("simulator");
+    ActionRun::against(&sim, SPEED)
+        .input("query_id", "900")
+        .input("results_dir", "out")
+        .run()
+        .await
+}
+
 /// 400 on every CSV download (Dune's answer to a bad request: not retried).
 const CSV_FAILS: &str = "faults:\n  - endpoint: execution_results_csv\n    responses: [{status: 400}, {status: 400}, {status: 400}, {status: 400}, {status: 400}, {status: 400}, {status: 400}, {status: 400}, {status: 400}, {status: 400}, {status: 400}, {status: 400}]\n";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ten_failed_downloads_leave_room_for_the_steps_error() {
-    let sim = Simulator::start(side_by_side(
+    let done = with_results_dir(side_by_side(
         10,
         |_| "duration: 2s, rows: 5".into(),
         CSV_FAILS,
     ))
-    .await
-    .expect("simulator");
-    let done = ActionRun::against(&sim, SPEED)
-        .input("query_id", "900")
-        .input("results_dir", "out")
-        .run()
-        .await;
+    .await;
     assert_eq!(done.exit_code, 4, "{}", done.log);
     let view = assert_step_error_shown(&done, "Dune results download failed");
     let downloads = view
@@ -139,7 +143,7 @@ async fn ten_failed_downloads_leave_room_for_the_steps_error() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nine_failed_nodes_and_a_result_error_leave_room_for_the_steps_error() {
-    let sim = Simulator::start(side_by_side(
+    let done = with_results_dir(side_by_side(
         10,
         |i| {
             if i < 10 {
@@ -150,13 +154,7 @@ async fn nine_failed_nodes_and_a_result_error_leave_room_for_the_steps_error() {
         },
         CSV_FAILS,
     ))
-    .await
-    .expect("simulator");
-    let done = ActionRun::against(&sim, SPEED)
-        .input("query_id", "900")
-        .input("results_dir", "out")
-        .run()
-        .await;
+    .await;
     assert_eq!(done.exit_code, 1, "{}", done.log);
     let view = assert_step_error_shown(&done, "Dune pipeline failed");
     assert_eq!(view.errors.len(), 10, "{}", done.log);
@@ -375,37 +373,12 @@ async fn debug_lines_of_concurrent_reads_are_all_commands() {
     assert_eq!(read, printed, "{}", done.log);
 }
 
-/// Starts a pipeline of root query 900 as a main step would have, and waits until its nodes run.
-async fn running_pipeline(sim: &Simulator) -> String {
-    let client = dune_api::Client::new(
-        sim.base_url().parse().expect("url"),
-        dune_api::secret::ApiKey::new(KEY),
-        Clock::scaled(SPEED),
-        Duration::from_secs(30),
-    )
-    .expect("client");
-    let id = client
-        .execute_query_pipeline(
-            900,
-            &dune_api::models::ExecuteQueryPipelineRequest {
-                performance: "medium",
-                query_parameters: None,
-            },
-        )
-        .await
-        .expect("started");
-    while sim.virtual_now() < Duration::from_secs(3) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    id
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_post_step_cancels_with_its_state_the_key_and_the_url_alone() {
     let sim = Simulator::start(side_by_side(2, |_| "duration: 1h".into(), ""))
         .await
         .expect("simulator");
-    let id = running_pipeline(&sim).await;
+    let id = orphaned_pipeline(&sim, 900, SPEED).await;
     // The pipeline file the main step ran is gone, and another input became invalid.
     let mut env = Env::default();
     env.set("GITHUB_ACTIONS", "true");
@@ -520,13 +493,4 @@ async fn big_pipelines_keep_every_output_within_an_environment_variable() {
     let all: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("nodes_file")).expect("JSON");
     assert_eq!(all.as_array().map(Vec::len), Some(1500));
-}
-
-/// Gives the run a workspace that outlives it (the harness's own goes away with the run).
-fn in_workspace(mut action: ActionRun) -> (ActionRun, tempfile::TempDir) {
-    let ws = tempfile::tempdir().expect("tempdir");
-    action
-        .env
-        .set("GITHUB_WORKSPACE", ws.path().to_string_lossy().into_owned());
-    (action, ws)
 }
