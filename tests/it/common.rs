@@ -252,7 +252,7 @@ pub fn in_workspace(mut action: ActionRun) -> (ActionRun, tempfile::TempDir) {
 
 /// Starts the pipeline of saved query `root` as a main step that was killed would have left it, and waits
 /// until 3 s of the simulator's time have passed; returns its id.
-pub async fn orphaned_pipeline(sim: &Simulator, root: i64, speed: f64) -> String {
+pub async fn orphaned_pipeline(sim: &Simulator, root: u64, speed: f64) -> String {
     let client = dune_api::Client::new(
         sim.base_url().parse().expect("url"),
         dune_api::secret::ApiKey::new(KEY),

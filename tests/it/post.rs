@@ -4,10 +4,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::common::{ActionRun, KEY, keyed, long_running, post_step};
-use dune_api::Client;
-use dune_api::clock::Clock;
-use dune_api::models::ExecuteQueryPipelineRequest;
-use dune_api::secret::ApiKey;
 use dune_sim::{Scenario, Simulator};
 
 const SPEED: f64 = 50.0;
