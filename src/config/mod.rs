@@ -68,6 +68,9 @@ pub struct Config {
     /// Reuse the sink queries' latest results instead of running, when every one ended within this
     /// (`max_age`; `None`: always run).
     pub max_age: Option<Duration>,
+    /// The most credits one run may spend (`max_credits`; `None`: no budget): once the credits of the
+    /// nodes that ended pass it, the rest is cancelled; a run whose estimate passes it does not start.
+    pub max_credits: Option<f64>,
 }
 
 /// An invalid input: which one, and what to do.
@@ -378,6 +381,7 @@ impl Config {
                 })
             }
         };
+        let max_credits = max_credits(&env.input("max_credits"))?;
         let results = results::from_env(env)?;
         // NOTE: the token is not validated: a bad one must not stop a pipeline that does not use it; the
         // GitHub side channel reports it as a warning.
@@ -401,7 +405,26 @@ impl Config {
             pr_comment,
             check_run,
             max_age,
+            max_credits,
         })
+    }
+}
+
+/// `max_credits`: empty for no budget, else a positive, finite number of credits.
+fn max_credits(raw: &str) -> Result<Option<f64>, InputError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    match raw.replace('_', "").parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(Some(v)),
+        _ => Err(err(
+            "max_credits",
+            format!(
+                "{} is not a positive number of credits: use e.g. `max_credits: 500`, or leave it empty for no budget",
+                quoted(raw)
+            ),
+        )),
     }
 }
 
@@ -655,6 +678,18 @@ mod tests {
         );
         assert_eq!(why("99999999999999999999h"), "is too large");
         assert_eq!(why("-5m"), "has an unexpected character '-'");
+    }
+
+    #[test]
+    fn max_credits_is_an_optional_positive_number() {
+        assert_eq!(max_credits("").expect("valid"), None);
+        assert_eq!(max_credits(" 500 ").expect("valid"), Some(500.0));
+        assert_eq!(max_credits("0.5").expect("valid"), Some(0.5));
+        for bad in ["0", "-3", "ten", "NaN", "inf", "1e400"] {
+            let e = max_credits(bad).expect_err(bad);
+            assert_eq!(e.input, "max_credits");
+            assert!(e.message.contains("positive number"), "{}", e.message);
+        }
     }
 
     #[test]

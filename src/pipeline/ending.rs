@@ -15,6 +15,8 @@ pub mod exit {
     pub const TIMED_OUT: u8 = 3;
     /// Dune API error.
     pub const API: u8 = 4;
+    /// Over the credit budget (`max_credits`): the rest was cancelled, or nothing was started.
+    pub const OVER_BUDGET: u8 = 5;
 }
 
 /// How a run ended.
@@ -36,6 +38,9 @@ pub enum Ending {
     InvalidInput,
     /// Dune's API failed in a way retries could not fix, or results could not be read (exit 4).
     ApiError,
+    /// The known spend passed `max_credits` (what still ran or waited was cancelled), or the estimate
+    /// did before the start (nothing was started) (exit 5).
+    OverBudget,
 }
 
 impl Ending {
@@ -48,6 +53,7 @@ impl Ending {
             Ending::Failed => "failed",
             Ending::Cancelled => "cancelled",
             Ending::TimedOut => "timed_out",
+            Ending::OverBudget => "over_budget",
             Ending::InvalidInput | Ending::ApiError => "error",
         }
     }
@@ -60,6 +66,7 @@ impl Ending {
             Ending::InvalidInput => exit::INPUT,
             Ending::TimedOut => exit::TIMED_OUT,
             Ending::ApiError => exit::API,
+            Ending::OverBudget => exit::OVER_BUDGET,
         }
     }
 
@@ -84,6 +91,7 @@ mod tests {
             (Ending::TimedOut, "timed_out", 3),
             (Ending::InvalidInput, "error", 2),
             (Ending::ApiError, "error", 4),
+            (Ending::OverBudget, "over_budget", 5),
         ];
         for (ending, status, code) in all {
             assert_eq!((ending.status(), ending.exit_code()), (status, code));

@@ -52,6 +52,8 @@ pub struct Tracked {
     pub unread: Vec<(i64, Unread)>,
     /// Since when (clock time) "nothing can make progress" has been a guess ([`Progress::Probably`]).
     pub settled_since: Option<Duration>,
+    /// The credit budget of the run (`max_credits`), when one is set.
+    pub max_credits: Option<f64>,
 }
 
 /// What a status answer showed, in order, for the log.
@@ -444,9 +446,45 @@ impl Tracked {
         skipped
     }
 
-    /// How a pipeline that ended did: completed when every node did (and the top-level status is not a
-    /// failure), else failed, or cancelled when nothing failed but a node or the pipeline was cancelled.
+    /// The credits known to be spent: the sum of `execution_cost_credits` over the nodes whose execution
+    /// was read (credits add up as the reads come in).
+    pub fn spent(&self) -> f64 {
+        self.nodes.iter().filter_map(|n| n.credits).sum()
+    }
+
+    /// Nodes that executed (or are executing) whose cost is not known: their execution was not read (yet,
+    /// or within the rate budget), or Dune gave no `execution_cost_credits`.
+    pub fn credits_unknown(&self) -> Vec<i64> {
+        self.nodes
+            .iter()
+            .filter(|n| n.credits.is_none() && n.execution_id.is_some())
+            .map(|n| n.id)
+            .collect()
+    }
+
+    /// Whether the known spend passed the budget (`max_credits`).
+    pub fn over_budget(&self) -> bool {
+        self.max_credits.is_some_and(|max| self.spent() > max)
+    }
+
+    /// The nodes that spent the budget, costliest first (id, credits).
+    pub fn spenders(&self) -> Vec<(i64, f64)> {
+        let mut v: Vec<(i64, f64)> = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.credits.filter(|c| *c > 0.0).map(|c| (n.id, c)))
+            .collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+
+    /// How a pipeline that ended did: over budget when the known spend passed `max_credits`; completed
+    /// when every node did (and the top-level status is not a failure), else failed, or cancelled when
+    /// nothing failed but a node or the pipeline was cancelled.
     pub fn verdict(&self) -> Ending {
+        if self.over_budget() {
+            return Ending::OverBudget;
+        }
         let top = self.raw_status.as_deref().map(normalize);
         let has = |status| self.nodes.iter().any(|n| n.status == status);
         let top_bad = matches!(top, Some(NodeStatus::Failed | NodeStatus::Cancelled));
@@ -794,6 +832,35 @@ mod tests {
         assert!(run.nodes[0].details_read);
         assert_eq!(run.progress(), Progress::Done);
         assert_eq!(run.verdict(), Ending::Completed);
+    }
+
+    #[test]
+    fn credits_add_up_as_reads_come_in_and_pass_the_budget() {
+        let mut run = seen_once(
+            &[
+                (1, "completed", Some("E1")),
+                (2, "completed", Some("E2")),
+                (3, "running", Some("E3")),
+            ],
+            secs(1),
+        );
+        run.max_credits = Some(10.0);
+        let cost = |c: f64| {
+            ExecutionStatus::from_value(&json!({
+                "state": "QUERY_STATE_COMPLETED",
+                "execution_cost_credits": c,
+            }))
+            .expect("an execution read")
+        };
+        assert_eq!(run.credits_unknown(), vec![1, 2, 3]);
+        run.fold_read(1, Ok(cost(4.0)));
+        assert!(!run.over_budget());
+        assert_eq!(run.spent(), 4.0);
+        run.fold_read(2, Ok(cost(12.0)));
+        assert!(run.over_budget());
+        assert_eq!(run.spenders(), vec![(2, 12.0), (1, 4.0)]);
+        assert_eq!(run.credits_unknown(), vec![3]);
+        assert_eq!(run.verdict(), Ending::OverBudget);
     }
 
     #[test]

@@ -131,6 +131,7 @@ fn headline(o: &Outcome) -> String {
         Ending::Failed => "❌ Dune pipeline failed".into(),
         Ending::Cancelled => "🚫 Dune pipeline cancelled".into(),
         Ending::TimedOut => "⏱️ Dune pipeline timed out".into(),
+        Ending::OverBudget => "💸 Dune pipeline stopped at its credit budget".into(),
         Ending::InvalidInput | Ending::ApiError => {
             "⚠️ Dune pipeline: the action could not finish".into()
         }
