@@ -15,6 +15,7 @@ use crate::pipeline::details::{AFTER_END, DetailReads};
 use crate::pipeline::fresh::{self, FreshCheck};
 use crate::pipeline::plan::{self, Plan};
 use crate::pipeline::schedule::Schedule;
+use crate::pipeline::usage::{self, Usage};
 use crate::pipeline::{Followed, Follower, Tracked};
 use crate::report;
 use crate::runner::console::{Console, Level};
@@ -162,6 +163,14 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
         reused
     };
     let reads = details.finish(&mut outcome.tracked, &console, rt.clock, bound, &rt.stop);
+    // The account's usage after the end, on the extras' share within the same bound (when the run read
+    // it before the start).
+    let usage_after = async {
+        if outcome.usage.before.is_none() {
+            return None;
+        }
+        Some(crate::pipeline::usage::read(&client.extras(), rt.clock, bound).await)
+    };
     let results = async {
         if !wants_results {
             return None;
@@ -181,7 +190,9 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
         .await;
         Some(fetched)
     };
-    let ((), results) = tokio::join!(reads, results);
+    let ((), results, usage_after) = tokio::join!(reads, results, usage_after);
+    outcome.usage.after = usage_after;
+    outcome = outcome.with_spend();
     if let Some(results) = results {
         outcome = outcome.with_results(results, *rt.stop.borrow());
     }
@@ -224,9 +235,15 @@ async fn execute(
     }
     let mut tracked = Tracked::default();
     plan.track(&mut tracked);
+    tracked.max_credits = config.max_credits;
+    let mut usage = Usage::default();
     let mut outcome = if config.dry_run {
         Outcome::planned(config, tracked, rt.clock.elapsed())
     } else {
+        // The billing period before the start (free; it is the one request before the start, so it delays
+        // nothing the polls need).
+        let until = rt.clock.elapsed() + usage::BEFORE_START;
+        usage.before = Some(usage::read(client, rt.clock, until).await);
         let end = start_and_follow(
             config,
             &plan,
@@ -242,6 +259,7 @@ async fn execute(
     };
     outcome.plan = Some(plan);
     outcome.fresh = fresh;
+    outcome.usage = usage;
     outcome
 }
 
@@ -389,6 +407,22 @@ async fn conclude(
         }
         Ok(Followed::StoppedWhileStarting) => {
             Outcome::stopped_while_starting(config, tracked, now())
+        }
+        Ok(Followed::OverBudget) => {
+            console.line(&format!(
+                "The nodes that ended spent {} credits, more than `max_credits`: cancelling what still runs",
+                crate::outcome::credits_text(tracked.spent())
+            ));
+            let client = client.clone().with_deadline(now() + TIMEOUT_CANCEL_BUDGET);
+            let s = stop_pipeline(
+                &client,
+                console,
+                rt.clock,
+                &mut tracked,
+                TIMEOUT_CANCEL_BUDGET,
+            )
+            .await;
+            Outcome::over_budget(config, tracked, s.cancelled.len(), now())
         }
         Ok(Followed::Finished) => Outcome::finished(config, tracked, now()),
     }

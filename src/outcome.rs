@@ -13,6 +13,7 @@ pub use crate::pipeline::ending::{Ending, exit};
 use crate::pipeline::fresh::FreshCheck;
 use crate::pipeline::node::NodeStatus;
 use crate::pipeline::plan::{Plan, query_url};
+use crate::pipeline::usage::Usage;
 use crate::results::{Fetched, NodeResult};
 use crate::runner::console::capitalize;
 
@@ -54,6 +55,8 @@ pub struct Outcome {
     pub previews_unread: Vec<i64>,
     /// Completed query nodes left out of the previews by `result_nodes: sinks`.
     pub previews_not_selected: usize,
+    /// The account's billing period, read before the start and after the end.
+    pub usage: Usage,
 }
 
 /// What cancelling achieved, for the message of a run that timed out.
@@ -88,6 +91,7 @@ impl Outcome {
             fresh: None,
             previews_unread: Vec::new(),
             previews_not_selected: 0,
+            usage: Usage::default(),
         }
     }
 
@@ -275,6 +279,41 @@ impl Outcome {
         }
     }
 
+    /// The known spend passed `max_credits` while the pipeline ran: the action cancelled `cancelled` node
+    /// executions (what still ran; the nodes waiting behind them never start).
+    pub fn over_budget(
+        config: &Config,
+        tracked: Tracked,
+        cancelled: usize,
+        wall_time: Duration,
+    ) -> Outcome {
+        let problem = budget_problem(&tracked, Some(cancelled));
+        Outcome {
+            cancel_reason: Some("max_credits".into()),
+            ..Outcome::of(
+                config,
+                tracked,
+                Ending::OverBudget,
+                Some(problem),
+                wall_time,
+            )
+        }
+    }
+
+    /// After the reads that came in once the pipeline ended: a run whose known spend passed
+    /// `max_credits` ends over budget (it had nothing left to cancel).
+    pub fn with_spend(mut self) -> Outcome {
+        let decided = matches!(
+            self.ending,
+            Ending::Completed | Ending::Failed | Ending::Cancelled
+        );
+        if decided && self.tracked.over_budget() {
+            self.ending = Ending::OverBudget;
+            self.problem = Some(budget_problem(&self.tracked, None));
+        }
+        self
+    }
+
     /// The pipeline ended, as the state decides ([`Tracked::verdict`]): completed when every node did
     /// (and the top-level status is not a failure), else failed or cancelled, with the first failed node
     /// named.
@@ -365,6 +404,51 @@ impl Outcome {
             .filter(|n| n.status.is_bad())
             .map(|n| n.id)
             .collect()
+    }
+}
+
+/// The problem of a run whose known spend passed `max_credits`: the nodes that spent it, and what was
+/// cancelled (`None`: the pipeline had already ended).
+fn budget_problem(tracked: &Tracked, cancelled: Option<usize>) -> Problem {
+    let max = tracked.max_credits.unwrap_or_default();
+    let spenders: Vec<String> = tracked
+        .spenders()
+        .iter()
+        .map(|(id, c)| {
+            let label = tracked
+                .nodes
+                .iter()
+                .find(|n| n.id == *id)
+                .map(|n| n.label())
+                .unwrap_or_default();
+            format!("node {id} ({label}) {}", credits_text(*c))
+        })
+        .collect();
+    let then = match cancelled {
+        Some(n) => format!(
+            "; the action cancelled {n} node execution{} still running, and the nodes waiting behind them did not start",
+            if n == 1 { "" } else { "s" }
+        ),
+        None => "; the pipeline had already ended".into(),
+    };
+    Problem::new(
+        "Dune pipeline over its credit budget",
+        format!(
+            "The nodes that ended spent {} credits, more than `max_credits` ({}){then}. Spent by: {}. Raise `max_credits`, or make the costly nodes cheaper.",
+            credits_text(tracked.spent()),
+            credits_text(max),
+            spenders.join(", ")
+        ),
+    )
+}
+
+/// Credits as the reports write them: whole numbers without decimals, others with up to two.
+pub fn credits_text(c: f64) -> String {
+    if c.fract() == 0.0 && c.abs() < 1e15 {
+        format!("{}", c as i64)
+    } else {
+        let s = format!("{c:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 

@@ -67,9 +67,10 @@ impl DetailReads {
         }
     }
 
-    /// Queues a read of node `id`'s execution `exec`; a failed node's goes before the others.
-    pub fn push(&mut self, id: i64, exec: String, failed: bool) {
-        self.enqueue(id, exec, failed, false);
+    /// Queues a read of node `id`'s execution `exec`; a `first` one (a failed node's, or with a budget
+    /// one that brings a cost) goes before the others.
+    pub fn push(&mut self, id: i64, exec: String, first: bool) {
+        self.enqueue(id, exec, first, false);
     }
 
     /// Queues a read that decides how the run goes on (a node in a word the action does not know: only

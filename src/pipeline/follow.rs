@@ -33,6 +33,9 @@ pub enum Followed {
     StoppedWhileStarting,
     /// Dune's API failed in a way retries could not fix.
     Api(dune_api::Error),
+    /// The credits of the nodes that ended passed `max_credits` ([`Tracked::over_budget`]): what still
+    /// runs or waits is to be cancelled.
+    OverBudget,
 }
 
 /// Follows one pipeline execution.
@@ -73,6 +76,9 @@ impl Follower<'_> {
                 _ = stop.wait_for(|s| *s) => return Some(Followed::Stopped),
                 Some((id, read)) = self.details.next(), if busy => {
                     details::apply_read(self.console, self.clock, run, id, read);
+                    if run.over_budget() {
+                        return Some(Followed::OverBudget);
+                    }
                     // A read can settle the last node whose word the action does not know: with the
                     // definition, the run is then over without waiting for another poll.
                     if run.progress() == Progress::Done {
@@ -128,11 +134,15 @@ impl Follower<'_> {
             };
             let folded = run.fold_status(&status, answered);
             narrate::status_answer(self.console, self.clock, &folded.seen);
+            // With a budget, the reads that bring a cost (nodes that did not fail: failed executions are
+            // not charged) go first; without one, failed nodes' errors do.
+            let costs_first = run.max_credits.is_some();
             for read in folded.reads {
                 if read.deciding {
                     self.details.push_deciding(read.id, read.execution_id);
                 } else {
-                    self.details.push(read.id, read.execution_id, read.failed);
+                    self.details
+                        .push(read.id, read.execution_id, read.failed != costs_first);
                 }
             }
             match run.decide_end(answered, self.clock.elapsed()) {
@@ -186,7 +196,12 @@ impl Follower<'_> {
             let mut stop = self.stop.clone();
             tokio::select! {
                 read = self.details.next() => match read {
-                    Some((id, r)) => details::apply_read(self.console, self.clock, run, id, r),
+                    Some((id, r)) => {
+                        details::apply_read(self.console, self.clock, run, id, r);
+                        if run.over_budget() {
+                            return Some(Followed::OverBudget);
+                        }
+                    }
                     None => return None,
                 },
                 _ = self.clock.sleep(left) => return None,

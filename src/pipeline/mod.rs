@@ -16,6 +16,7 @@ pub(crate) mod node;
 pub(crate) mod plan;
 pub mod schedule;
 pub(crate) mod tracked;
+pub(crate) mod usage;
 
 pub(crate) use follow::{Followed, Follower};
 pub(crate) use tracked::Tracked;

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
+pub mod credits;
 pub mod fresh;
 pub mod markdown;
 pub mod mermaid;
@@ -222,6 +223,7 @@ pub fn summary(o: &Outcome) -> String {
     }
 
     md.push_str(&fresh::section(o));
+    md.push_str(&credits::section(o));
     md.push_str(&crate::report::mermaid::summary_section(o));
     md.push_str(&crate::report::timeline::summary_section(o));
     if !nodes.is_empty() {
