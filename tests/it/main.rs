@@ -4,6 +4,7 @@
 mod action;
 mod cli;
 mod common;
+mod credits;
 mod dag;
 mod fake_github;
 mod faults;
