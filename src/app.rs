@@ -396,6 +396,7 @@ async fn conclude(
 pub(crate) fn finish(console: &Console, files: &mut RunnerFiles, outcome: &Outcome) -> String {
     let nodes = &outcome.tracked.nodes;
     let failed = outcome.failed_nodes();
+    let credits = report::Credits::of(nodes);
     for n in nodes
         .iter()
         .filter(|n| n.status == crate::pipeline::node::NodeStatus::Failed)
@@ -424,6 +425,8 @@ pub(crate) fn finish(console: &Console, files: &mut RunnerFiles, outcome: &Outco
             outcome.root_execution_id().unwrap_or_default(),
         ),
         ("results", crate::results::output(&outcome.results)),
+        ("credits", credits.output()),
+        ("credits_unknown_nodes", credits.unknown_nodes.to_string()),
     ];
     for (name, value) in outputs {
         file_warn(console, files.set_output(name, &value));
