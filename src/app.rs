@@ -149,8 +149,9 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
         .noticed_end_at
         .unwrap_or_else(|| rt.clock.elapsed())
         + AFTER_END;
-    let wants_results =
-        config.results.preview_rows != 0 && !*rt.stop.borrow() && !outcome.ending.is_error();
+    let wants_results = (config.results.preview_rows != 0 || config.results.dir.is_some())
+        && !*rt.stop.borrow()
+        && !outcome.ending.is_error();
     // A fresh run executed nothing: its results are the reused executions'.
     let reused = match &outcome.fresh {
         Some(check) if outcome.ending == Ending::Fresh => check.nodes(),
@@ -450,6 +451,8 @@ pub(crate) fn finish(console: &Console, files: &mut RunnerFiles, outcome: &Outco
             crate::results::output(&outcome.results, crate::results::RESULTS_OUTPUT_BUDGET),
         ),
         ("credits", credits.output()),
+        ("url", outcome.urls().join(" ")),
+        ("duration_seconds", outcome.wall_time.as_secs().to_string()),
         ("credits_unknown_nodes", credits.unknown_nodes.to_string()),
     ];
     for (name, value) in outputs {

@@ -164,6 +164,12 @@ fn headline(o: &Outcome) -> String {
         }
         Ending::Planned => "📋 Dune pipeline plan (dry run: nothing was executed)".into(),
         Ending::Fresh => "♻️ Dune pipeline: fresh result reused (nothing was executed)".into(),
+        Ending::ResultsFailed { fresh: false } => {
+            "⚠️ Dune pipeline completed, but results could not be read".into()
+        }
+        Ending::ResultsFailed { fresh: true } => {
+            "⚠️ Dune pipeline: fresh result reused, but it could not be read".into()
+        }
     }
 }
 

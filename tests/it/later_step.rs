@@ -60,3 +60,71 @@ async fn a_dry_run_spends_no_credits() {
     assert_eq!(done.outputs["credits"], "0");
     assert_eq!(done.outputs["credits_unknown_nodes"], "0");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn url_and_duration_seconds() {
+    let sim = Simulator::start(chain()).await.expect("simulator");
+    let done = ActionRun::against(&sim, SPEED)
+        .input("query_id", "3493826")
+        .input("result_rows", "0")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 0, "{}", done.log);
+    assert_eq!(done.outputs["url"], "https://dune.com/queries/3493826");
+    // 45 s of virtual time, the nodes one after the other.
+    let secs: u64 = done.outputs["duration_seconds"].parse().expect("a number");
+    assert!((45..120).contains(&secs), "{secs}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn results_dir_with_result_rows_0_writes_files_without_previews() {
+    let sim = Simulator::start(chain()).await.expect("simulator");
+    let ws = tempfile::tempdir().expect("tempdir");
+    let mut action = ActionRun::against(&sim, SPEED)
+        .input("query_id", "3493826")
+        .input("result_rows", "0")
+        .input("results_dir", "out")
+        .input("results_format", "jsonl");
+    action
+        .env
+        .set("GITHUB_WORKSPACE", ws.path().to_string_lossy().into_owned());
+    let done = action.run().await;
+    assert_eq!(done.exit_code, 0, "{}", done.log);
+    let results = done.json("results");
+    let results = results.as_array().expect("array");
+    assert_eq!(results.len(), 2, "{results:?}");
+    for r in results {
+        let path = r["path"].as_str().expect("a file");
+        assert!(path.ends_with(".jsonl"), "{path}");
+        assert!(ws.path().join(path).is_file(), "{path}");
+    }
+    assert!(!done.summary.contains("### Results"), "{}", done.summary);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn results_format_json_is_refused_with_the_new_word() {
+    let sim = Simulator::start(chain()).await.expect("simulator");
+    let done = ActionRun::against(&sim, SPEED)
+        .input("query_id", "3493826")
+        .input("results_dir", "out")
+        .input("results_format", "json")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 2, "{}", done.log);
+    assert!(done.log.contains("`jsonl`"), "{}", done.log);
+    assert!(sim.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_timeout_without_a_unit_is_refused_before_anything_is_sent() {
+    let sim = Simulator::start(chain()).await.expect("simulator");
+    let done = ActionRun::against(&sim, SPEED)
+        .input("query_id", "3493826")
+        .input("timeout", "30")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 2, "{}", done.log);
+    assert_eq!(done.outputs["status"], "error");
+    assert!(done.log.contains("write 30m or 1800s"), "{}", done.log);
+    assert!(sim.requests().is_empty());
+}
