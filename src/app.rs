@@ -321,6 +321,9 @@ async fn start_and_follow(
     file_warn(console, files.save_state(crate::post::STATE_PIPELINE, &id));
     github.pipeline_started(&id);
     tracked.pipeline_execution_id = Some(id);
+    if !config.wait {
+        return Ok(Followed::Detached);
+    }
 
     let following = client.patient();
     let mut follower = Follower {
@@ -392,6 +395,7 @@ async fn conclude(
             Outcome::stopped_while_starting(config, tracked, now())
         }
         Ok(Followed::Finished) => Outcome::finished(config, tracked, now()),
+        Ok(Followed::Detached) => Outcome::started(config, tracked, now()),
     }
 }
 
@@ -483,6 +487,10 @@ pub(crate) fn finish(console: &Console, files: &mut RunnerFiles, outcome: &Outco
                     .unwrap_or_default()
             ),
         ),
+        None if outcome.ending == Ending::Started => console.line(&format!(
+            "Pipeline started and not followed (`wait: false`): {} nodes; follow it later with the `pipeline_execution_id` output",
+            nodes.len()
+        )),
         None if outcome.ending == Ending::Planned => console.line(&format!(
             "Dry run: {} nodes planned, nothing executed",
             nodes.len()

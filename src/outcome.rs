@@ -163,6 +163,11 @@ impl Outcome {
         }
     }
 
+    /// `wait: false`: the pipeline started and was not followed; `started`, exit 0.
+    pub fn started(config: &Config, tracked: Tracked, wall_time: Duration) -> Outcome {
+        Outcome::of(config, tracked, Ending::Started, None, wall_time)
+    }
+
     /// A dry run: `planned`, exit 0, nothing started.
     pub fn planned(config: &Config, mut tracked: Tracked, wall_time: Duration) -> Outcome {
         for n in &mut tracked.nodes {

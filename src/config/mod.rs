@@ -55,6 +55,8 @@ pub struct Config {
     pub cancel_on_timeout: bool,
     /// Read and show the plan; execute nothing.
     pub dry_run: bool,
+    /// Follow the pipeline to its end (`wait`); `false`: start it, write its id, exit 0 (`started`).
+    pub wait: bool,
     /// What to do with the results of completed query nodes (`result_rows`, `results_dir`,
     /// `results_format`).
     pub results: ResultsConfig,
@@ -360,6 +362,7 @@ impl Config {
         let cancel_on_timeout =
             parse_bool("cancel_on_timeout", &env.input("cancel_on_timeout"), true)?;
         let dry_run = parse_bool("dry_run", &env.input("dry_run"), false)?;
+        let wait = parse_bool("wait", &env.input("wait"), true)?;
         let max_age = if env.input("max_age").is_empty() {
             None
         } else {
@@ -407,6 +410,7 @@ impl Config {
             requests_per_minute,
             cancel_on_timeout,
             dry_run,
+            wait,
             results,
             github_token,
             pr_comment,

@@ -46,6 +46,8 @@ pub fn conclusion(ending: Ending) -> CheckRunConclusion {
         Ending::Cancelled => CheckRunConclusion::Cancelled,
         // A dry run executed nothing: neither a success nor a failure of the pipeline.
         Ending::Planned => CheckRunConclusion::Neutral,
+        // Started and not followed (`wait: false`): how it ends is not known here.
+        Ending::Started => CheckRunConclusion::Neutral,
     }
 }
 

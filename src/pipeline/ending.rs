@@ -26,6 +26,8 @@ pub enum Ending {
     Completed,
     /// A dry run showed the plan (exit 0).
     Planned,
+    /// `wait: false`: the pipeline was started and not followed (exit 0).
+    Started,
     /// Every sink query's latest result ended within `max_age`: nothing executed, they were reused (exit 0).
     Fresh,
     /// A node or the pipeline failed, or the pipeline ended without every node completing (exit 1).
@@ -49,6 +51,7 @@ impl Ending {
         match self {
             Ending::Completed => "completed",
             Ending::Planned => "planned",
+            Ending::Started => "started",
             Ending::Fresh => "fresh",
             Ending::Failed => "failed",
             Ending::Cancelled => "cancelled",
@@ -62,7 +65,7 @@ impl Ending {
     /// The step's exit code.
     pub fn exit_code(self) -> u8 {
         match self {
-            Ending::Completed | Ending::Planned | Ending::Fresh => exit::OK,
+            Ending::Completed | Ending::Planned | Ending::Started | Ending::Fresh => exit::OK,
             Ending::Failed | Ending::Cancelled => exit::FAILED,
             Ending::InvalidInput => exit::INPUT,
             Ending::TimedOut => exit::TIMED_OUT,
@@ -86,6 +89,7 @@ mod tests {
         let all = [
             (Ending::Completed, "completed", 0),
             (Ending::Planned, "planned", 0),
+            (Ending::Started, "started", 0),
             (Ending::Fresh, "fresh", 0),
             (Ending::Failed, "failed", 1),
             (Ending::Cancelled, "cancelled", 1),

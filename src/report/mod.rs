@@ -163,6 +163,9 @@ fn headline(o: &Outcome) -> String {
             "⚠️ Dune pipeline: the action could not finish".into()
         }
         Ending::Planned => "📋 Dune pipeline plan (dry run: nothing was executed)".into(),
+        Ending::Started => {
+            "🚀 Dune pipeline started (`wait: false`: it was not followed to its end)".into()
+        }
         Ending::Fresh => "♻️ Dune pipeline: fresh result reused (nothing was executed)".into(),
         Ending::ResultsFailed { fresh: false } => {
             "⚠️ Dune pipeline completed, but results could not be read".into()

@@ -128,3 +128,29 @@ async fn a_timeout_without_a_unit_is_refused_before_anything_is_sent() {
     assert!(done.log.contains("write 30m or 1800s"), "{}", done.log);
     assert!(sim.requests().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_false_starts_and_does_not_follow() {
+    let sim = Simulator::start(chain()).await.expect("simulator");
+    let done = ActionRun::against(&sim, SPEED)
+        .input("query_id", "3493826")
+        .input("wait", "false")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 0, "{}", done.log);
+    assert_eq!(done.outputs["status"], "started");
+    assert_eq!(done.outputs["pipeline_execution_id"].len(), 26);
+    assert_eq!(done.outputs["url"], "https://dune.com/queries/3493826");
+    assert!(done.summary.contains("not followed"), "{}", done.summary);
+    // One start, no status poll after it, no cancel; the post step is told to leave it running.
+    let requests = sim.requests();
+    assert_eq!(requests.iter().filter(|r| r.method == "POST").count(), 1);
+    assert!(
+        !requests.iter().any(|r| r.path.contains("/status")),
+        "{requests:?}"
+    );
+    assert_eq!(
+        done.state.get("leave_running").map(String::as_str),
+        Some("true")
+    );
+}
