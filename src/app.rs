@@ -150,8 +150,9 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
         .noticed_end_at
         .unwrap_or_else(|| rt.clock.elapsed())
         + AFTER_END;
-    let wants_results =
-        config.results.preview_rows != 0 && !*rt.stop.borrow() && !outcome.ending.is_error();
+    let wants_results = (config.results.preview_rows != 0 || config.results.dir.is_some())
+        && !*rt.stop.borrow()
+        && !outcome.ending.is_error();
     // A fresh run executed nothing: its results are the reused executions'.
     let reused = match &outcome.fresh {
         Some(check) if outcome.ending == Ending::Fresh => check.nodes(),
@@ -338,6 +339,9 @@ async fn start_and_follow(
     file_warn(console, files.save_state(crate::post::STATE_PIPELINE, &id));
     github.pipeline_started(&id);
     tracked.pipeline_execution_id = Some(id);
+    if !config.wait {
+        return Ok(Followed::Detached);
+    }
 
     let following = client.patient();
     let mut follower = Follower {
@@ -425,6 +429,7 @@ async fn conclude(
             Outcome::over_budget(config, tracked, s.cancelled.len(), now())
         }
         Ok(Followed::Finished) => Outcome::finished(config, tracked, now()),
+        Ok(Followed::Detached) => Outcome::started(config, tracked, now()),
     }
 }
 
@@ -433,6 +438,7 @@ async fn conclude(
 pub(crate) fn finish(console: &Console, files: &mut RunnerFiles, outcome: &Outcome) -> String {
     let nodes = &outcome.tracked.nodes;
     let failed = outcome.failed_nodes();
+    let credits = report::Credits::of(nodes);
     for n in nodes
         .iter()
         .filter(|n| n.status == crate::pipeline::node::NodeStatus::Failed)
@@ -482,6 +488,10 @@ pub(crate) fn finish(console: &Console, files: &mut RunnerFiles, outcome: &Outco
             "results",
             crate::results::output(&outcome.results, crate::results::RESULTS_OUTPUT_BUDGET),
         ),
+        ("credits", credits.output()),
+        ("url", outcome.urls().join(" ")),
+        ("duration_seconds", outcome.wall_time.as_secs().to_string()),
+        ("credits_unknown_nodes", credits.unknown_nodes.to_string()),
     ];
     for (name, value) in outputs {
         file_warn(console, files.set_output(name, &value));
@@ -511,6 +521,10 @@ pub(crate) fn finish(console: &Console, files: &mut RunnerFiles, outcome: &Outco
                     .unwrap_or_default()
             ),
         ),
+        None if outcome.ending == Ending::Started => console.line(&format!(
+            "Pipeline started and not followed (`wait: false`): {} nodes; follow it later with the `pipeline_execution_id` output",
+            nodes.len()
+        )),
         None if outcome.ending == Ending::Planned => console.line(&format!(
             "Dry run: {} nodes planned, nothing executed",
             nodes.len()

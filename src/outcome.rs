@@ -113,6 +113,24 @@ impl Outcome {
         )
     }
 
+    /// The `url` output's pages on Dune: the root query's, or, for a pipeline file, each sink query's
+    /// (the nodes nothing depends on), in the pipeline's order.
+    pub fn urls(&self) -> Vec<String> {
+        if let Some(q) = self.query_id {
+            return vec![query_url(q)];
+        }
+        let sinks = crate::results::sinks(&self.tracked.nodes, None);
+        let mut seen = std::collections::BTreeSet::new();
+        self.tracked
+            .nodes
+            .iter()
+            .filter(|n| sinks.contains(&n.id))
+            .filter_map(|n| n.query_id())
+            .filter(|q| seen.insert(*q))
+            .map(query_url)
+            .collect()
+    }
+
     /// The `status` output.
     pub fn status(&self) -> &'static str {
         self.ending.status()
@@ -147,6 +165,11 @@ impl Outcome {
             fresh: Some(check),
             ..Outcome::of(config, Tracked::default(), Ending::Fresh, None, wall_time)
         }
+    }
+
+    /// `wait: false`: the pipeline started and was not followed; `started`, exit 0.
+    pub fn started(config: &Config, tracked: Tracked, wall_time: Duration) -> Outcome {
+        Outcome::of(config, tracked, Ending::Started, None, wall_time)
     }
 
     /// A dry run: `planned`, exit 0, nothing started.
@@ -356,7 +379,9 @@ impl Outcome {
                 first.node_id,
                 first.error.as_deref().unwrap_or_default()
             );
-            self.ending = Ending::ApiError;
+            self.ending = Ending::ResultsFailed {
+                fresh: self.ending == Ending::Fresh,
+            };
             self.problem = Some(Problem::new("Dune results download failed", message));
         }
         self

@@ -39,13 +39,17 @@ pub fn conclusion(ending: Ending) -> CheckRunConclusion {
     match ending {
         // A reused result is as good as a completed run: the data is fresh.
         Ending::Completed | Ending::Fresh => CheckRunConclusion::Success,
-        Ending::Failed | Ending::InvalidInput | Ending::ApiError | Ending::OverBudget => {
-            CheckRunConclusion::Failure
-        }
+        Ending::Failed
+        | Ending::InvalidInput
+        | Ending::ApiError
+        | Ending::OverBudget
+        | Ending::ResultsFailed { .. } => CheckRunConclusion::Failure,
         Ending::TimedOut => CheckRunConclusion::TimedOut,
         Ending::Cancelled => CheckRunConclusion::Cancelled,
         // A dry run executed nothing: neither a success nor a failure of the pipeline.
         Ending::Planned => CheckRunConclusion::Neutral,
+        // Started and not followed (`wait: false`): how it ends is not known here.
+        Ending::Started => CheckRunConclusion::Neutral,
     }
 }
 

@@ -15,8 +15,10 @@ pub mod exit {
     pub const TIMED_OUT: u8 = 3;
     /// Dune API error.
     pub const API: u8 = 4;
+    /// The pipeline completed (or a fresh result was reused), but a result could not be read.
+    pub const RESULTS: u8 = 5;
     /// Over the credit budget (`max_credits`): the rest was cancelled, or nothing was started.
-    pub const OVER_BUDGET: u8 = 5;
+    pub const OVER_BUDGET: u8 = 6;
 }
 
 /// How a run ended.
@@ -26,6 +28,8 @@ pub enum Ending {
     Completed,
     /// A dry run showed the plan (exit 0).
     Planned,
+    /// `wait: false`: the pipeline was started and not followed (exit 0).
+    Started,
     /// Every sink query's latest result ended within `max_age`: nothing executed, they were reused (exit 0).
     Fresh,
     /// A node or the pipeline failed, or the pipeline ended without every node completing (exit 1).
@@ -36,10 +40,13 @@ pub enum Ending {
     TimedOut,
     /// An input was invalid; nothing was sent (exit 2).
     InvalidInput,
-    /// Dune's API failed in a way retries could not fix, or results could not be read (exit 4).
+    /// Dune's API failed in a way retries could not fix (exit 4).
     ApiError,
+    /// The pipeline completed (`fresh`: a result was reused) but a node's result could not be read or
+    /// downloaded: the status stays `completed` (or `fresh`), the error is in `results[].error` (exit 5).
+    ResultsFailed { fresh: bool },
     /// The known spend passed `max_credits` (what still ran or waited was cancelled), or the estimate
-    /// did before the start (nothing was started) (exit 5).
+    /// did before the start (nothing was started) (exit 6).
     OverBudget,
 }
 
@@ -49,23 +56,27 @@ impl Ending {
         match self {
             Ending::Completed => "completed",
             Ending::Planned => "planned",
+            Ending::Started => "started",
             Ending::Fresh => "fresh",
             Ending::Failed => "failed",
             Ending::Cancelled => "cancelled",
             Ending::TimedOut => "timed_out",
             Ending::OverBudget => "over_budget",
             Ending::InvalidInput | Ending::ApiError => "error",
+            Ending::ResultsFailed { fresh: false } => "completed",
+            Ending::ResultsFailed { fresh: true } => "fresh",
         }
     }
 
     /// The step's exit code.
     pub fn exit_code(self) -> u8 {
         match self {
-            Ending::Completed | Ending::Planned | Ending::Fresh => exit::OK,
+            Ending::Completed | Ending::Planned | Ending::Started | Ending::Fresh => exit::OK,
             Ending::Failed | Ending::Cancelled => exit::FAILED,
             Ending::InvalidInput => exit::INPUT,
             Ending::TimedOut => exit::TIMED_OUT,
             Ending::ApiError => exit::API,
+            Ending::ResultsFailed { .. } => exit::RESULTS,
             Ending::OverBudget => exit::OVER_BUDGET,
         }
     }
@@ -85,13 +96,16 @@ mod tests {
         let all = [
             (Ending::Completed, "completed", 0),
             (Ending::Planned, "planned", 0),
+            (Ending::Started, "started", 0),
             (Ending::Fresh, "fresh", 0),
             (Ending::Failed, "failed", 1),
             (Ending::Cancelled, "cancelled", 1),
             (Ending::TimedOut, "timed_out", 3),
             (Ending::InvalidInput, "error", 2),
             (Ending::ApiError, "error", 4),
-            (Ending::OverBudget, "over_budget", 5),
+            (Ending::ResultsFailed { fresh: false }, "completed", 5),
+            (Ending::ResultsFailed { fresh: true }, "fresh", 5),
+            (Ending::OverBudget, "over_budget", 6),
         ];
         for (ending, status, code) in all {
             assert_eq!((ending.status(), ending.exit_code()), (status, code));

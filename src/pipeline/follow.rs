@@ -36,6 +36,8 @@ pub enum Followed {
     /// The credits of the nodes that ended passed `max_credits` ([`Tracked::over_budget`]): what still
     /// runs or waits is to be cancelled.
     OverBudget,
+    /// `wait: false`: the pipeline started and was not followed (the follower never returns this).
+    Detached,
 }
 
 /// Follows one pipeline execution.

@@ -46,9 +46,8 @@ async fn every_node_read_its_credits_add_up_and_the_usage_line_is_in_the_summary
     assert_eq!(done.exit_code, 0, "{}", done.log);
     let per_node = node_credits(&done.json("nodes"));
     assert_eq!(per_node, vec![Some(3.0), Some(12.0), Some(4.0), Some(1.0)]);
-    if let Some(total) = done.outputs.get("credits") {
-        assert_eq!(total.trim().parse::<f64>().ok(), Some(20.0), "{total}");
-    }
+    let total = done.outputs.get("credits").expect("a credits output");
+    assert_eq!(total.trim().parse::<f64>().ok(), Some(20.0), "{total}");
     assert!(
         done.summary
             .contains("- This run: **20** credits, known for 4 of 4 nodes that executed."),
@@ -84,7 +83,7 @@ async fn a_budget_passed_by_the_second_node_cancels_the_rest() {
         .input("max_credits", "10")
         .run()
         .await;
-    assert_eq!(done.exit_code, 5, "{}", done.log);
+    assert_eq!(done.exit_code, 6, "{}", done.log);
     assert_eq!(
         done.outputs.get("status").map(String::as_str),
         Some("over_budget")

@@ -10,6 +10,7 @@ mod fake_github;
 mod faults;
 mod fresh;
 mod github;
+mod later_step;
 mod layers;
 mod metadata;
 mod polling;

@@ -1,0 +1,156 @@
+//! Outputs a later step builds on (issue 21), read as a later step reads them: from `GITHUB_OUTPUT`.
+
+use crate::common::{ActionRun, keyed};
+use dune_sim::{Scenario, Simulator};
+
+const SPEED: f64 = 50.0;
+
+/// MV (5 credits) → query 101 (12.5) → query 3493826 (3).
+fn chain() -> Scenario {
+    let yaml = format!(
+        r#"
+time_scale: {SPEED}
+epoch: "2026-01-01T00:00:00Z"
+queries:
+  - query_id: 3493826
+    nodes:
+      - id: 1
+        materialized_view: dune.acme.mv_daily
+        duration: 20s
+        credits: 5
+      - id: 2
+        query_id: 101
+        dependencies: [1]
+        duration: 15s
+        credits: 12.5
+      - id: 3
+        query_id: 3493826
+        dependencies: [2]
+        duration: 10s
+        credits: 3
+"#
+    );
+    keyed(Scenario::from_yaml_or_json(&yaml).expect("scenario"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credits_is_the_sum_of_known_costs() {
+    let sim = Simulator::start(chain()).await.expect("simulator");
+    let done = ActionRun::against(&sim, SPEED)
+        .input("query_id", "3493826")
+        .input("result_rows", "0")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 0, "{}", done.log);
+    assert_eq!(done.outputs["credits"], "20.5");
+    assert_eq!(done.outputs["credits_unknown_nodes"], "0");
+    let parsed: f64 = done.outputs["credits"].parse().expect("a number");
+    assert!((parsed - 20.5).abs() < 1e-9);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_spends_no_credits() {
+    let sim = Simulator::start(chain()).await.expect("simulator");
+    let done = ActionRun::against(&sim, SPEED)
+        .input("query_id", "3493826")
+        .input("dry_run", "true")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 0, "{}", done.log);
+    assert_eq!(done.outputs["credits"], "0");
+    assert_eq!(done.outputs["credits_unknown_nodes"], "0");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn url_and_duration_seconds() {
+    let sim = Simulator::start(chain()).await.expect("simulator");
+    let done = ActionRun::against(&sim, SPEED)
+        .input("query_id", "3493826")
+        .input("result_rows", "0")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 0, "{}", done.log);
+    assert_eq!(done.outputs["url"], "https://dune.com/queries/3493826");
+    // 45 s of virtual time, the nodes one after the other.
+    let secs: u64 = done.outputs["duration_seconds"].parse().expect("a number");
+    assert!((45..120).contains(&secs), "{secs}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn results_dir_with_result_rows_0_writes_files_without_previews() {
+    let sim = Simulator::start(chain()).await.expect("simulator");
+    let ws = tempfile::tempdir().expect("tempdir");
+    let mut action = ActionRun::against(&sim, SPEED)
+        .input("query_id", "3493826")
+        .input("result_rows", "0")
+        .input("results_dir", "out")
+        .input("results_format", "jsonl");
+    action
+        .env
+        .set("GITHUB_WORKSPACE", ws.path().to_string_lossy().into_owned());
+    let done = action.run().await;
+    assert_eq!(done.exit_code, 0, "{}", done.log);
+    let results = done.json("results");
+    let results = results.as_array().expect("array");
+    assert_eq!(results.len(), 2, "{results:?}");
+    for r in results {
+        let path = r["path"].as_str().expect("a file");
+        assert!(path.ends_with(".jsonl"), "{path}");
+        assert!(ws.path().join(path).is_file(), "{path}");
+    }
+    assert!(!done.summary.contains("### Results"), "{}", done.summary);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn results_format_json_is_refused_with_the_new_word() {
+    let sim = Simulator::start(chain()).await.expect("simulator");
+    let done = ActionRun::against(&sim, SPEED)
+        .input("query_id", "3493826")
+        .input("results_dir", "out")
+        .input("results_format", "json")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 2, "{}", done.log);
+    assert!(done.log.contains("`jsonl`"), "{}", done.log);
+    assert!(sim.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_timeout_without_a_unit_is_refused_before_anything_is_sent() {
+    let sim = Simulator::start(chain()).await.expect("simulator");
+    let done = ActionRun::against(&sim, SPEED)
+        .input("query_id", "3493826")
+        .input("timeout", "30")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 2, "{}", done.log);
+    assert_eq!(done.outputs["status"], "error");
+    assert!(done.log.contains("write 30m or 1800s"), "{}", done.log);
+    assert!(sim.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_false_starts_and_does_not_follow() {
+    let sim = Simulator::start(chain()).await.expect("simulator");
+    let done = ActionRun::against(&sim, SPEED)
+        .input("query_id", "3493826")
+        .input("wait", "false")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 0, "{}", done.log);
+    assert_eq!(done.outputs["status"], "started");
+    assert_eq!(done.outputs["pipeline_execution_id"].len(), 26);
+    assert_eq!(done.outputs["url"], "https://dune.com/queries/3493826");
+    assert!(done.summary.contains("not followed"), "{}", done.summary);
+    // One start, no status poll after it, no cancel; the post step is told to leave it running.
+    let requests = sim.requests();
+    assert_eq!(requests.iter().filter(|r| r.method == "POST").count(), 1);
+    assert!(
+        !requests.iter().any(|r| r.path.contains("/status")),
+        "{requests:?}"
+    );
+    assert_eq!(
+        done.state.get("leave_running").map(String::as_str),
+        Some("true")
+    );
+}
