@@ -167,9 +167,7 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
     // The account's usage after the end, on the extras' share within the same bound (when the run read
     // it before the start).
     let usage_after = async {
-        if outcome.usage.before.is_none() {
-            return None;
-        }
+        outcome.usage.before.as_ref()?;
         Some(crate::pipeline::usage::read(&client.extras(), rt.clock, bound).await)
     };
     let results = async {
