@@ -4,7 +4,7 @@ use std::process::Command;
 
 use dune_sim::Simulator;
 
-fn bin() -> Command {
+pub(crate) fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dune-pipeline-action"));
     // Nothing from the machine running the tests leaks into the run.
     for (k, _) in std::env::vars() {

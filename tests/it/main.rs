@@ -19,6 +19,7 @@ mod post;
 mod rate_budget;
 mod real_dune;
 mod results;
+mod schema;
 mod secrets;
 mod stop_during_start;
 mod where_users_look;
