@@ -67,6 +67,9 @@ pub struct Config {
     /// Reuse the sink queries' latest results instead of running, when every one ended within this
     /// (`max_age`; `None`: always run).
     pub max_age: Option<Duration>,
+    /// The certificate authorities both clients trust besides the built-in roots: the image's bundle and
+    /// `SSL_CERT_FILE` / `SSL_CERT_DIR` (see [`dune_api::tls`]).
+    pub trust: dune_api::tls::TrustRoots,
 }
 
 /// An invalid input: which one, and what to do.
@@ -256,6 +259,7 @@ impl Config {
             clock,
             self.request_timeout,
             &proxies,
+            &self.trust,
         )?
         .with_requests_per_minute(self.requests_per_minute);
         if env.get("RUNNER_DEBUG").as_deref() != Some("1") {
@@ -264,9 +268,10 @@ impl Config {
         console.line(&format!(
             "::debug::{}",
             escape_data(&format!(
-                "Dune API {}: {}",
+                "Dune API {}: {}; trusting {}",
                 self.api_url,
-                proxies.describe(self.api_url.as_str())
+                proxies.describe(self.api_url.as_str()),
+                self.trust.describe()
             ))
         ));
         let console = console.clone();
@@ -391,6 +396,7 @@ impl Config {
         let github_token = raw_github_token(env).map(GitHubToken::new);
         let pr_comment = parse_bool("pr_comment", &env.input("pr_comment"), false)?;
         let check_run = parse_bool("check_run", &env.input("check_run"), false)?;
+        let trust = trust_roots(env)?;
 
         Ok(Config {
             source,
@@ -408,6 +414,7 @@ impl Config {
             pr_comment,
             check_run,
             max_age,
+            trust,
         })
     }
 }
@@ -438,6 +445,18 @@ pub(crate) fn input_or_var(env: &Env, input: &str, var: &str) -> Option<String> 
 }
 
 /// The raw API key (input, else `DUNE_API_KEY`), for masking before anything else is printed.
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR`, read before anything is sent: a path that is missing or holds no
+/// certificate is an input error naming the variable (a typo must not fall back silently).
+fn trust_roots(env: &Env) -> Result<dune_api::tls::TrustRoots, InputError> {
+    dune_api::tls::TrustRoots::from_lookup(|k| env.get(k)).map_err(|e| {
+        let var = match &e {
+            dune_api::tls::TrustError::Unreadable { var, .. }
+            | dune_api::tls::TrustError::NoCertificate { var, .. } => *var,
+        };
+        err(var, e.to_string())
+    })
+}
+
 pub fn raw_api_key(env: &Env) -> Option<String> {
     input_or_var(env, "api_key", "DUNE_API_KEY")
 }

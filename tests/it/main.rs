@@ -22,5 +22,6 @@ mod results;
 mod schema;
 mod secrets;
 mod stop_during_start;
+mod tls;
 mod where_users_look;
 mod workflow_commands;

@@ -66,7 +66,12 @@ fn action_accepts(name: &str, text: &str) -> bool {
     let file = dir.path().join(name);
     std::fs::write(&file, text).expect("write");
     let out = crate::cli::bin()
-        .args(["--pipeline-file", &file.to_string_lossy(), "--dry-run", "true"])
+        .args([
+            "--pipeline-file",
+            &file.to_string_lossy(),
+            "--dry-run",
+            "true",
+        ])
         .args(["--api-url", "http://127.0.0.1:9"])
         .output()
         .expect("runs");
@@ -124,39 +129,114 @@ const BEYOND_THE_SCHEMA: &[(&str, &str)] = &[
 
 /// Small files, each valid or breaking one rule the schema does express.
 const CASES: &[(&str, &str)] = &[
-    ("one-query.yml", "pipeline:\n  nodes:\n    - {id: 1, query_execution: {query_id: 1}}\n"),
-    ("one-view.json", r#"{"pipeline": {"nodes": [{"id": 7, "dependencies": [], "materialized_view_refresh": {"name": "dune.a.mv", "performance": "large"}}]}}"#),
-    ("null-fields.yml", "pipeline:\n  nodes:\n    - {id: 1, dependencies: null, query_execution: {query_id: 1, performance: null, query_parameters: null}, materialized_view_refresh: null}\n"),
-    ("new-tier.yml", "pipeline:\n  nodes:\n    - {id: 1, query_execution: {query_id: 1, performance: xlarge}}\n"),
-    ("parameters.yml", "pipeline:\n  nodes:\n    - {id: -3, query_execution: {query_id: 1, query_parameters: {chain: base, days: 7}}}\n"),
+    (
+        "one-query.yml",
+        "pipeline:\n  nodes:\n    - {id: 1, query_execution: {query_id: 1}}\n",
+    ),
+    (
+        "one-view.json",
+        r#"{"pipeline": {"nodes": [{"id": 7, "dependencies": [], "materialized_view_refresh": {"name": "dune.a.mv", "performance": "large"}}]}}"#,
+    ),
+    (
+        "null-fields.yml",
+        "pipeline:\n  nodes:\n    - {id: 1, dependencies: null, query_execution: {query_id: 1, performance: null, query_parameters: null}, materialized_view_refresh: null}\n",
+    ),
+    (
+        "new-tier.yml",
+        "pipeline:\n  nodes:\n    - {id: 1, query_execution: {query_id: 1, performance: xlarge}}\n",
+    ),
+    (
+        "parameters.yml",
+        "pipeline:\n  nodes:\n    - {id: -3, query_execution: {query_id: 1, query_parameters: {chain: base, days: 7}}}\n",
+    ),
     ("empty.yml", ""),
     ("list.yml", "- 1\n- 2\n"),
     ("no-pipeline.yml", "nodes: []\n"),
-    ("extra-top.yml", "pipeline: {nodes: [{id: 1, query_execution: {query_id: 1}}]}\nname: x\n"),
-    ("extra-pipeline.yml", "pipeline: {nodes: [{id: 1, query_execution: {query_id: 1}}], name: x}\n"),
+    (
+        "extra-top.yml",
+        "pipeline: {nodes: [{id: 1, query_execution: {query_id: 1}}]}\nname: x\n",
+    ),
+    (
+        "extra-pipeline.yml",
+        "pipeline: {nodes: [{id: 1, query_execution: {query_id: 1}}], name: x}\n",
+    ),
     ("no-nodes.yml", "pipeline: {}\n"),
     ("empty-nodes.yml", "pipeline: {nodes: []}\n"),
     ("nodes-map.yml", "pipeline: {nodes: {a: 1}}\n"),
     ("node-scalar.yml", "pipeline: {nodes: [3]}\n"),
-    ("no-id.yml", "pipeline: {nodes: [{query_execution: {query_id: 1}}]}\n"),
-    ("string-id.yml", "pipeline: {nodes: [{id: a, query_execution: {query_id: 1}}]}\n"),
-    ("unknown-node-key.yml", "pipeline: {nodes: [{id: 1, depends: [], query_execution: {query_id: 1}}]}\n"),
-    ("deps-scalar.yml", "pipeline: {nodes: [{id: 1, dependencies: 2, query_execution: {query_id: 1}}]}\n"),
-    ("deps-strings.yml", "pipeline: {nodes: [{id: 1, query_execution: {query_id: 1}}, {id: 2, dependencies: [one], query_execution: {query_id: 2}}]}\n"),
+    (
+        "no-id.yml",
+        "pipeline: {nodes: [{query_execution: {query_id: 1}}]}\n",
+    ),
+    (
+        "string-id.yml",
+        "pipeline: {nodes: [{id: a, query_execution: {query_id: 1}}]}\n",
+    ),
+    (
+        "unknown-node-key.yml",
+        "pipeline: {nodes: [{id: 1, depends: [], query_execution: {query_id: 1}}]}\n",
+    ),
+    (
+        "deps-scalar.yml",
+        "pipeline: {nodes: [{id: 1, dependencies: 2, query_execution: {query_id: 1}}]}\n",
+    ),
+    (
+        "deps-strings.yml",
+        "pipeline: {nodes: [{id: 1, query_execution: {query_id: 1}}, {id: 2, dependencies: [one], query_execution: {query_id: 2}}]}\n",
+    ),
     ("neither.yml", "pipeline: {nodes: [{id: 1}]}\n"),
-    ("both-null.yml", "pipeline: {nodes: [{id: 1, query_execution: null, materialized_view_refresh: null}]}\n"),
-    ("both.yml", "pipeline: {nodes: [{id: 1, query_execution: {query_id: 1}, materialized_view_refresh: {name: dune.a.b}}]}\n"),
-    ("task-scalar.yml", "pipeline: {nodes: [{id: 1, query_execution: 5}]}\n"),
-    ("no-query-id.yml", "pipeline: {nodes: [{id: 1, query_execution: {performance: large}}]}\n"),
-    ("zero-query-id.yml", "pipeline: {nodes: [{id: 1, query_execution: {query_id: 0}}]}\n"),
-    ("string-query-id.yml", "pipeline: {nodes: [{id: 1, query_execution: {query_id: \"12\"}}]}\n"),
-    ("unknown-query-key.yml", "pipeline: {nodes: [{id: 1, query_execution: {query_id: 1, perfromance: large}}]}\n"),
-    ("blank-tier.yml", "pipeline: {nodes: [{id: 1, query_execution: {query_id: 1, performance: \" \"}}]}\n"),
-    ("numeric-tier.yml", "pipeline: {nodes: [{id: 1, query_execution: {query_id: 1, performance: 3}}]}\n"),
-    ("parameters-list.yml", "pipeline: {nodes: [{id: 1, query_execution: {query_id: 1, query_parameters: [a]}}]}\n"),
-    ("no-view-name.yml", "pipeline: {nodes: [{id: 1, materialized_view_refresh: {performance: medium}}]}\n"),
-    ("blank-view-name.yml", "pipeline: {nodes: [{id: 1, materialized_view_refresh: {name: \"  \"}}]}\n"),
-    ("unknown-view-key.yml", "pipeline: {nodes: [{id: 1, materialized_view_refresh: {name: dune.a.b, query_id: 1}}]}\n"),
+    (
+        "both-null.yml",
+        "pipeline: {nodes: [{id: 1, query_execution: null, materialized_view_refresh: null}]}\n",
+    ),
+    (
+        "both.yml",
+        "pipeline: {nodes: [{id: 1, query_execution: {query_id: 1}, materialized_view_refresh: {name: dune.a.b}}]}\n",
+    ),
+    (
+        "task-scalar.yml",
+        "pipeline: {nodes: [{id: 1, query_execution: 5}]}\n",
+    ),
+    (
+        "no-query-id.yml",
+        "pipeline: {nodes: [{id: 1, query_execution: {performance: large}}]}\n",
+    ),
+    (
+        "zero-query-id.yml",
+        "pipeline: {nodes: [{id: 1, query_execution: {query_id: 0}}]}\n",
+    ),
+    (
+        "string-query-id.yml",
+        "pipeline: {nodes: [{id: 1, query_execution: {query_id: \"12\"}}]}\n",
+    ),
+    (
+        "unknown-query-key.yml",
+        "pipeline: {nodes: [{id: 1, query_execution: {query_id: 1, perfromance: large}}]}\n",
+    ),
+    (
+        "blank-tier.yml",
+        "pipeline: {nodes: [{id: 1, query_execution: {query_id: 1, performance: \" \"}}]}\n",
+    ),
+    (
+        "numeric-tier.yml",
+        "pipeline: {nodes: [{id: 1, query_execution: {query_id: 1, performance: 3}}]}\n",
+    ),
+    (
+        "parameters-list.yml",
+        "pipeline: {nodes: [{id: 1, query_execution: {query_id: 1, query_parameters: [a]}}]}\n",
+    ),
+    (
+        "no-view-name.yml",
+        "pipeline: {nodes: [{id: 1, materialized_view_refresh: {performance: medium}}]}\n",
+    ),
+    (
+        "blank-view-name.yml",
+        "pipeline: {nodes: [{id: 1, materialized_view_refresh: {name: \"  \"}}]}\n",
+    ),
+    (
+        "unknown-view-key.yml",
+        "pipeline: {nodes: [{id: 1, materialized_view_refresh: {name: dune.a.b, query_id: 1}}]}\n",
+    ),
     ("broken.json", "{\"pipeline\": "),
 ];
 
@@ -177,15 +257,24 @@ fn the_pipeline_schema_and_the_action_agree() {
             }
         }
     }
-    assert!(files.iter().any(|(n, _)| n == "pipeline-with-problems.json"));
-    assert!(files.len() > CASES.len() + 3, "the fixtures and examples were found");
+    assert!(
+        files
+            .iter()
+            .any(|(n, _)| n == "pipeline-with-problems.json")
+    );
+    assert!(
+        files.len() > CASES.len() + 3,
+        "the fixtures and examples were found"
+    );
     let mut disagreements = Vec::new();
     let (mut valid, mut invalid) = (0, 0);
     for (name, text) in &files {
         let action = action_accepts(name, text);
         let schema = schema_accepts(name, text);
         if action != schema.is_ok() {
-            disagreements.push(format!("{name}: action accepts {action}, schema says {schema:?}"));
+            disagreements.push(format!(
+                "{name}: action accepts {action}, schema says {schema:?}"
+            ));
         }
         if action {
             valid += 1;
@@ -194,9 +283,15 @@ fn the_pipeline_schema_and_the_action_agree() {
         }
     }
     assert!(disagreements.is_empty(), "{disagreements:#?}");
-    assert!(valid >= 5 && invalid >= 25, "{valid} valid, {invalid} invalid");
+    assert!(
+        valid >= 5 && invalid >= 25,
+        "{valid} valid, {invalid} invalid"
+    );
     for (name, text) in BEYOND_THE_SCHEMA {
-        assert!(schema_accepts(name, text).is_ok(), "{name}: the schema cannot see this rule");
+        assert!(
+            schema_accepts(name, text).is_ok(),
+            "{name}: the schema cannot see this rule"
+        );
         assert!(!action_accepts(name, text), "{name}: the action refuses it");
     }
 }
@@ -208,13 +303,22 @@ fn the_output_schemas_reject_what_they_should() {
     assert!(errors("nodes", &Value::Array(vec![node.clone()])).is_empty());
     let mut bad = node.clone();
     bad["status"] = "succeeded".into();
-    assert!(!errors("nodes", &Value::Array(vec![bad])).is_empty(), "an unknown status word");
+    assert!(
+        !errors("nodes", &Value::Array(vec![bad])).is_empty(),
+        "an unknown status word"
+    );
     let mut bad = node.clone();
     bad["name"] = "dune.a.b".into();
-    assert!(!errors("nodes", &Value::Array(vec![bad])).is_empty(), "a query node with a name");
+    assert!(
+        !errors("nodes", &Value::Array(vec![bad])).is_empty(),
+        "a query node with a name"
+    );
     let mut bad = node;
     bad["surprise"] = 1.into();
-    assert!(!errors("nodes", &Value::Array(vec![bad])).is_empty(), "a property the schema does not list");
+    assert!(
+        !errors("nodes", &Value::Array(vec![bad])).is_empty(),
+        "a property the schema does not list"
+    );
     let truncated = serde_json::json!([{"truncated": true, "omitted": 3}]);
     assert!(errors("nodes", &truncated).is_empty());
     let result = serde_json::json!({"node_id": 2, "query_id": 5, "execution_id": "01X", "path": null, "rows": 3,
@@ -222,5 +326,8 @@ fn the_output_schemas_reject_what_they_should() {
     assert!(errors("results", &Value::Array(vec![result.clone()])).is_empty());
     let mut bad = result;
     bad["rows"] = "3".into();
-    assert!(!errors("results", &Value::Array(vec![bad])).is_empty(), "rows as a string");
+    assert!(
+        !errors("results", &Value::Array(vec![bad])).is_empty(),
+        "rows as a string"
+    );
 }

@@ -80,29 +80,36 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// A client for `base` (for example `https://api.dune.com`) authenticating with `key`, through the
-    /// proxies of the process environment.
+    /// proxies of the process environment, trusting the roots it names (see [`crate::tls`]).
     pub fn new(
         base: Url,
         key: ApiKey,
         clock: Clock,
         request_timeout: Duration,
     ) -> Result<Client, Error> {
+        let roots = crate::tls::TrustRoots::from_process_env().map_err(|e| Error::Connect {
+            endpoint: "client set-up".into(),
+            detail: e.to_string(),
+        })?;
         Client::with_proxies(
             base,
             key,
             clock,
             request_timeout,
             &crate::proxy::Proxies::from_process_env(),
+            &roots,
         )
     }
 
-    /// A client for `base` authenticating with `key`, through `proxies` (see [`crate::proxy`]).
+    /// A client for `base` authenticating with `key`, through `proxies` (see [`crate::proxy`]), trusting
+    /// `roots` besides the built-in ones (see [`crate::tls`]).
     pub fn with_proxies(
         base: Url,
         key: ApiKey,
         clock: Clock,
         request_timeout: Duration,
         proxies: &crate::proxy::Proxies,
+        roots: &crate::tls::TrustRoots,
     ) -> Result<Client, Error> {
         let mut headers = HeaderMap::new();
         let mut key_header = HeaderValue::from_str(key.expose()).map_err(|_| Error::Connect {
@@ -113,10 +120,12 @@ impl Client {
         headers.insert("x-dune-api-key", key_header);
         headers.insert(USER_AGENT, HeaderValue::from_static(AGENT));
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let builder = reqwest::Client::builder()
-            .default_headers(headers)
-            .connect_timeout(Duration::from_secs(10).min(request_timeout))
-            .timeout(request_timeout);
+        let builder = roots.apply(
+            reqwest::Client::builder()
+                .default_headers(headers)
+                .connect_timeout(Duration::from_secs(10).min(request_timeout))
+                .timeout(request_timeout),
+        );
         let builder = proxies.apply(builder).map_err(|detail| Error::Connect {
             endpoint: "client set-up".into(),
             detail,

@@ -44,6 +44,7 @@ pub mod secret;
 #[cfg(test)]
 mod testing;
 pub mod text;
+pub mod tls;
 
 pub use client::{
     AGENT, Client, DebugHook, MAX_ERROR_BODY, MAX_JSON_BODY, MAX_RESULT_PAGE, Priority, Response,

@@ -1,0 +1,236 @@
+//! Which certificate authorities the clients trust, as a runner expects: the public web's roots built into
+//! the binary, the CA bundle of the image (or of the machine, for the CLI), and, when set, the files that
+//! `SSL_CERT_FILE` and `SSL_CERT_DIR` name (the variables OpenSSL, curl and Python read; how a self-hosted
+//! runner behind a TLS-inspecting proxy adds the proxy's CA). Verification is never turned off.
+//!
+//! A variable that names a path that cannot be read, or that holds no PEM certificate, is an error naming
+//! the variable (its value is a path, not a secret), so that a typo is not silently ignored.
+
+use std::path::{Path, PathBuf};
+
+/// The CA bundle the image ships (Debian's `ca-certificates`), and where most Linux systems keep theirs.
+pub const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Extra trusted roots, added to the built-in ones of every client built with [`TrustRoots::apply`].
+#[derive(Clone, Default)]
+pub struct TrustRoots {
+    certs: Vec<reqwest::Certificate>,
+    /// Where they came from, for the debug log: `SSL_CERT_FILE /x.pem (1 certificate)`.
+    sources: Vec<String>,
+}
+
+impl std::fmt::Debug for TrustRoots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustRoots")
+            .field("sources", &self.sources)
+            .finish()
+    }
+}
+
+/// A trust variable that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrustError {
+    /// The path does not exist or cannot be read.
+    #[error("{var} names {path:?}, which cannot be read ({detail}): point it at a PEM file of CA certificates{dir}, or unset it", dir = if *var == "SSL_CERT_DIR" { " (a directory of them)" } else { "" })]
+    Unreadable {
+        /// `SSL_CERT_FILE` or `SSL_CERT_DIR`.
+        var: &'static str,
+        /// The path as given.
+        path: String,
+        /// What the system said.
+        detail: String,
+    },
+    /// The path was read, but holds no PEM certificate (`-----BEGIN CERTIFICATE-----`).
+    #[error(
+        "{var} names {path:?}, which holds no PEM certificate (-----BEGIN CERTIFICATE-----): point it at the CA's certificate in PEM form, or unset it"
+    )]
+    NoCertificate {
+        /// `SSL_CERT_FILE` or `SSL_CERT_DIR`.
+        var: &'static str,
+        /// The path as given.
+        path: String,
+    },
+}
+
+impl TrustRoots {
+    /// The system bundle when there is one, plus `SSL_CERT_FILE` / `SSL_CERT_DIR` as `get` reads them.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<TrustRoots, TrustError> {
+        let mut roots = TrustRoots::default();
+        // Missing on a machine without one (the CLI elsewhere): the built-in roots still apply.
+        if let Ok(pem) = std::fs::read(SYSTEM_BUNDLE) {
+            roots.add("bundle", SYSTEM_BUNDLE, pem_certs(&pem));
+        }
+        let set = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        if let Some(file) = set("SSL_CERT_FILE") {
+            let pem = std::fs::read(&file).map_err(|e| TrustError::Unreadable {
+                var: "SSL_CERT_FILE",
+                path: file.clone(),
+                detail: e.kind().to_string(),
+            })?;
+            let certs = pem_certs(&pem);
+            if certs.is_empty() {
+                return Err(TrustError::NoCertificate {
+                    var: "SSL_CERT_FILE",
+                    path: file,
+                });
+            }
+            roots.add("SSL_CERT_FILE", &file, certs);
+        }
+        if let Some(dirs) = set("SSL_CERT_DIR") {
+            for dir in dirs.split(':').filter(|d| !d.is_empty()) {
+                let certs = dir_certs(Path::new(dir)).map_err(|e| TrustError::Unreadable {
+                    var: "SSL_CERT_DIR",
+                    path: dir.to_string(),
+                    detail: e.kind().to_string(),
+                })?;
+                if certs.is_empty() {
+                    return Err(TrustError::NoCertificate {
+                        var: "SSL_CERT_DIR",
+                        path: dir.to_string(),
+                    });
+                }
+                roots.add("SSL_CERT_DIR", dir, certs);
+            }
+        }
+        Ok(roots)
+    }
+
+    /// From the process environment (for [`crate::Client::new`]).
+    pub fn from_process_env() -> Result<TrustRoots, TrustError> {
+        TrustRoots::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    fn add(&mut self, what: &str, path: &str, certs: Vec<reqwest::Certificate>) {
+        let n = certs.len();
+        self.sources.push(format!(
+            "{what} {path} ({n} certificate{})",
+            if n == 1 { "" } else { "s" }
+        ));
+        self.certs.extend(certs);
+    }
+
+    /// Adds the roots to a client being built.
+    pub fn apply(&self, builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+        self.certs
+            .iter()
+            .fold(builder, |b, c| b.add_root_certificate(c.clone()))
+    }
+
+    /// For the debug log: the built-in roots and where the others came from.
+    pub fn describe(&self) -> String {
+        let mut parts = vec!["built-in roots".to_string()];
+        parts.extend(self.sources.iter().cloned());
+        parts.join(", ")
+    }
+}
+
+/// The certificates of a PEM text (other PEM sections and text around them are ignored); none when one of
+/// them is not a certificate a TLS client can use as a root (checked by building a client with them, since
+/// reqwest parses them only then).
+fn pem_certs(pem: &[u8]) -> Vec<reqwest::Certificate> {
+    let certs = reqwest::Certificate::from_pem_bundle(pem).unwrap_or_default();
+    let usable = certs
+        .iter()
+        .fold(reqwest::Client::builder(), |b, c| {
+            b.add_root_certificate(c.clone())
+        })
+        .build()
+        .is_ok();
+    if usable { certs } else { Vec::new() }
+}
+
+/// The certificates of every regular file (or symlink to one) in `dir`, like OpenSSL's hashed directories.
+fn dir_certs(dir: &Path) -> std::io::Result<Vec<reqwest::Certificate>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    paths.sort();
+    Ok(paths
+        .iter()
+        .filter_map(|p| std::fs::read(p).ok())
+        .flat_map(|pem| pem_certs(&pem))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(pairs: &[(&str, String)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn a_missing_or_empty_path_names_the_variable() {
+        let dir = std::env::temp_dir().join(format!("dune-api-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").expect("write");
+        let missing = dir.join("missing.pem").to_string_lossy().to_string();
+
+        let e = TrustRoots::from_lookup(lookup(&[("SSL_CERT_FILE", missing.clone())]))
+            .expect_err("an error");
+        assert!(
+            matches!(
+                e,
+                TrustError::Unreadable {
+                    var: "SSL_CERT_FILE",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().starts_with("SSL_CERT_FILE names "), "{e}");
+        let e = TrustRoots::from_lookup(lookup(&[(
+            "SSL_CERT_FILE",
+            empty.to_string_lossy().to_string(),
+        )]))
+        .expect_err("an error");
+        assert!(
+            matches!(
+                e,
+                TrustError::NoCertificate {
+                    var: "SSL_CERT_FILE",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e =
+            TrustRoots::from_lookup(lookup(&[("SSL_CERT_DIR", missing)])).expect_err("an error");
+        assert!(
+            matches!(
+                e,
+                TrustError::Unreadable {
+                    var: "SSL_CERT_DIR",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // A directory whose only file holds no certificate.
+        let e = TrustRoots::from_lookup(lookup(&[(
+            "SSL_CERT_DIR",
+            dir.to_string_lossy().to_string(),
+        )]))
+        .expect_err("an error");
+        assert!(
+            matches!(
+                e,
+                TrustError::NoCertificate {
+                    var: "SSL_CERT_DIR",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // Empty values are unset.
+        assert!(TrustRoots::from_lookup(lookup(&[("SSL_CERT_FILE", " ".into())])).is_ok());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
