@@ -268,11 +268,14 @@ impl Config {
         console.line(&format!(
             "::debug::{}",
             escape_data(&format!(
-                "Dune API {}: {}; trusting {}",
+                "Dune API {}: {}",
                 self.api_url,
-                proxies.describe(self.api_url.as_str()),
-                self.trust.describe()
+                proxies.describe(self.api_url.as_str())
             ))
+        ));
+        console.line(&format!(
+            "::debug::{}",
+            escape_data(&format!("TLS: trusting {}", self.trust.describe()))
         ));
         let console = console.clone();
         Ok(client.with_debug(std::sync::Arc::new(move |text: &str| {
