@@ -65,16 +65,7 @@ fn action_accepts(name: &str, text: &str) -> bool {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join(name);
     std::fs::write(&file, text).expect("write");
-    let out = crate::cli::bin()
-        .args([
-            "--pipeline-file",
-            &file.to_string_lossy(),
-            "--dry-run",
-            "true",
-        ])
-        .args(["--api-url", "http://127.0.0.1:9"])
-        .output()
-        .expect("runs");
+    let out = crate::cli::dry_run_of(&file).output().expect("runs");
     match out.status.code() {
         Some(0) => true,
         Some(2) => false,

@@ -24,6 +24,15 @@ struct Pki {
     server: Arc<rustls::ServerConfig>,
 }
 
+impl Pki {
+    /// Writes the CA's certificate to `dir/test-ca.pem`; returns its path.
+    fn write_ca(&self, dir: &std::path::Path) -> String {
+        let file = dir.join("test-ca.pem");
+        std::fs::write(&file, &self.ca_pem).unwrap();
+        file.to_string_lossy().to_string()
+    }
+}
+
 fn pki() -> Pki {
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -132,11 +141,9 @@ async fn run_through(
 async fn dune_is_reached_only_when_ssl_cert_file_or_dir_names_the_ca() {
     let pki = pki();
     let dir = tempfile::tempdir().unwrap();
-    let ca_file = dir.path().join("test-ca.pem");
-    std::fs::write(&ca_file, &pki.ca_pem).unwrap();
-    let ca_file = ca_file.to_string_lossy().to_string();
+    let ca_file = pki.write_ca(dir.path());
     let ca_dir = tempfile::tempdir().unwrap();
-    std::fs::write(ca_dir.path().join("test-ca.pem"), &pki.ca_pem).unwrap();
+    pki.write_ca(ca_dir.path());
 
     // Without the CA: the handshake fails (the built-in roots and the system bundle do not know it), and
     // nothing reaches Dune.
@@ -209,9 +216,7 @@ async fn a_missing_or_empty_trust_path_is_exit_2_naming_the_variable_and_sends_n
 async fn the_github_client_trusts_the_same_roots() {
     let pki = pki();
     let dir = tempfile::tempdir().unwrap();
-    let ca_file = dir.path().join("test-ca.pem");
-    std::fs::write(&ca_file, &pki.ca_pem).unwrap();
-    let ca_file = ca_file.to_string_lossy().to_string();
+    let ca_file = pki.write_ca(dir.path());
     let gh = FakeGitHub::start(TOKEN, "", Mode::Normal).await;
     let front = tls_front(&pki, gh.api_url()).await;
     let sim = Simulator::start(single()).await.unwrap();

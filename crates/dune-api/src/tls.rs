@@ -171,64 +171,26 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("dir");
         let empty = dir.join("empty.pem");
         std::fs::write(&empty, "not a certificate\n").expect("write");
+        let empty = empty.to_string_lossy().to_string();
         let missing = dir.join("missing.pem").to_string_lossy().to_string();
-
-        let e = TrustRoots::from_lookup(lookup(&[("SSL_CERT_FILE", missing.clone())]))
-            .expect_err("an error");
-        assert!(
-            matches!(
-                e,
-                TrustError::Unreadable {
-                    var: "SSL_CERT_FILE",
-                    ..
-                }
-            ),
-            "{e}"
-        );
-        assert!(e.to_string().starts_with("SSL_CERT_FILE names "), "{e}");
-        let e = TrustRoots::from_lookup(lookup(&[(
-            "SSL_CERT_FILE",
-            empty.to_string_lossy().to_string(),
-        )]))
-        .expect_err("an error");
-        assert!(
-            matches!(
-                e,
-                TrustError::NoCertificate {
-                    var: "SSL_CERT_FILE",
-                    ..
-                }
-            ),
-            "{e}"
-        );
-        let e =
-            TrustRoots::from_lookup(lookup(&[("SSL_CERT_DIR", missing)])).expect_err("an error");
-        assert!(
-            matches!(
-                e,
-                TrustError::Unreadable {
-                    var: "SSL_CERT_DIR",
-                    ..
-                }
-            ),
-            "{e}"
-        );
-        // A directory whose only file holds no certificate.
-        let e = TrustRoots::from_lookup(lookup(&[(
-            "SSL_CERT_DIR",
-            dir.to_string_lossy().to_string(),
-        )]))
-        .expect_err("an error");
-        assert!(
-            matches!(
-                e,
-                TrustError::NoCertificate {
-                    var: "SSL_CERT_DIR",
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        // The directory's only file holds no certificate.
+        let no_certs = dir.to_string_lossy().to_string();
+        let cases = [
+            ("SSL_CERT_FILE", &missing, true),
+            ("SSL_CERT_FILE", &empty, false),
+            ("SSL_CERT_DIR", &missing, true),
+            ("SSL_CERT_DIR", &no_certs, false),
+        ];
+        for (name, path, unreadable) in cases {
+            let e = TrustRoots::from_lookup(lookup(&[(name, path.clone())])).expect_err("an error");
+            let (var, shown) = match &e {
+                TrustError::Unreadable { var, path, .. } if unreadable => (*var, path),
+                TrustError::NoCertificate { var, path } if !unreadable => (*var, path),
+                other => panic!("{name}={path}: {other:?}"),
+            };
+            assert_eq!((var, shown), (name, path));
+            assert!(e.to_string().starts_with(&format!("{name} names ")), "{e}");
+        }
         // Empty values are unset.
         assert!(TrustRoots::from_lookup(lookup(&[("SSL_CERT_FILE", " ".into())])).is_ok());
         std::fs::remove_dir_all(&dir).ok();
