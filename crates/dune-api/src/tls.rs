@@ -54,42 +54,53 @@ pub enum TrustError {
 
 impl TrustRoots {
     /// The system bundle when there is one, plus `SSL_CERT_FILE` / `SSL_CERT_DIR` as `get` reads them.
+    /// A certificate already trusted (the same PEM block: `SSL_CERT_DIR=/etc/ssl/certs` repeats the
+    /// bundle) is added once.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<TrustRoots, TrustError> {
         let mut roots = TrustRoots::default();
+        let mut seen = std::collections::HashSet::new();
         // Missing on a machine without one (the CLI elsewhere): the built-in roots still apply.
+        // NOTE: not checked like the variables' files below (that builds a client): the image's bundle is
+        // Debian's, and a machine's is the system's own.
         if let Ok(pem) = std::fs::read(SYSTEM_BUNDLE) {
-            roots.add("bundle", SYSTEM_BUNDLE, pem_certs(&pem));
+            let certs = new_certs(&pem, &mut seen);
+            roots.add("bundle", SYSTEM_BUNDLE, certs.len(), certs);
         }
         let set = |k: &str| get(k).filter(|v| !v.trim().is_empty());
         if let Some(file) = set("SSL_CERT_FILE") {
+            let var = "SSL_CERT_FILE";
             let pem = std::fs::read(&file).map_err(|e| TrustError::Unreadable {
-                var: "SSL_CERT_FILE",
+                var,
                 path: file.clone(),
                 detail: e.kind().to_string(),
             })?;
-            let certs = pem_certs(&pem);
-            if certs.is_empty() {
-                return Err(TrustError::NoCertificate {
-                    var: "SSL_CERT_FILE",
-                    path: file,
-                });
+            let found = pem_blocks(&pem).len();
+            let certs = new_certs(&pem, &mut seen);
+            if found == 0 || !usable(&certs) {
+                return Err(TrustError::NoCertificate { var, path: file });
             }
-            roots.add("SSL_CERT_FILE", &file, certs);
+            roots.add(var, &file, found, certs);
         }
         if let Some(dirs) = set("SSL_CERT_DIR") {
+            let var = "SSL_CERT_DIR";
             for dir in dirs.split(':').filter(|d| !d.is_empty()) {
-                let certs = dir_certs(Path::new(dir)).map_err(|e| TrustError::Unreadable {
-                    var: "SSL_CERT_DIR",
+                let unreadable = |e: std::io::Error| TrustError::Unreadable {
+                    var,
                     path: dir.to_string(),
                     detail: e.kind().to_string(),
-                })?;
-                if certs.is_empty() {
+                };
+                let (mut found, mut certs) = (0, Vec::new());
+                for pem in dir_files(Path::new(dir)).map_err(unreadable)? {
+                    found += pem_blocks(&pem).len();
+                    certs.extend(new_certs(&pem, &mut seen));
+                }
+                if found == 0 || !usable(&certs) {
                     return Err(TrustError::NoCertificate {
-                        var: "SSL_CERT_DIR",
+                        var,
                         path: dir.to_string(),
                     });
                 }
-                roots.add("SSL_CERT_DIR", dir, certs);
+                roots.add(var, dir, found, certs);
             }
         }
         Ok(roots)
@@ -100,11 +111,11 @@ impl TrustRoots {
         TrustRoots::from_lookup(|k| std::env::var(k).ok())
     }
 
-    fn add(&mut self, what: &str, path: &str, certs: Vec<reqwest::Certificate>) {
-        let n = certs.len();
+    fn add(&mut self, what: &str, path: &str, found: usize, certs: Vec<reqwest::Certificate>) {
         self.sources.push(format!(
-            "{what} {path} ({n} certificate{})",
-            if n == 1 { "" } else { "s" }
+            "{what} {path} ({found} certificate{}, {} new)",
+            if found == 1 { "" } else { "s" },
+            certs.len()
         ));
         self.certs.extend(certs);
     }
@@ -124,32 +135,64 @@ impl TrustRoots {
     }
 }
 
-/// The certificates of a PEM text (other PEM sections and text around them are ignored); none when one of
-/// them is not a certificate a TLS client can use as a root (checked by building a client with them, since
-/// reqwest parses them only then).
-fn pem_certs(pem: &[u8]) -> Vec<reqwest::Certificate> {
-    let certs = reqwest::Certificate::from_pem_bundle(pem).unwrap_or_default();
-    let usable = certs
-        .iter()
-        .fold(reqwest::Client::builder(), |b, c| {
-            b.add_root_certificate(c.clone())
-        })
-        .build()
-        .is_ok();
-    if usable { certs } else { Vec::new() }
+const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+const END: &str = "-----END CERTIFICATE-----";
+
+/// The `CERTIFICATE` blocks of a PEM text (other blocks and text around them are ignored; PEM is ASCII, so
+/// a file that is not UTF-8 has none).
+fn pem_blocks(pem: &[u8]) -> Vec<&str> {
+    let mut rest = std::str::from_utf8(pem).unwrap_or("");
+    let mut blocks = Vec::new();
+    while let Some(start) = rest.find(BEGIN) {
+        let Some(len) = rest[start..].find(END) else {
+            break;
+        };
+        let end = start + len + END.len();
+        blocks.push(&rest[start..end]);
+        rest = &rest[end..];
+    }
+    blocks
 }
 
-/// The certificates of every regular file (or symlink to one) in `dir`, like OpenSSL's hashed directories.
-fn dir_certs(dir: &Path) -> std::io::Result<Vec<reqwest::Certificate>> {
+/// The certificates of `pem` not seen before (by their PEM block, white space aside).
+fn new_certs(
+    pem: &[u8],
+    seen: &mut std::collections::HashSet<String>,
+) -> Vec<reqwest::Certificate> {
+    pem_blocks(pem)
+        .into_iter()
+        .filter(|b| seen.insert(b.split_whitespace().collect()))
+        .filter_map(|b| reqwest::Certificate::from_pem(b.as_bytes()).ok())
+        .collect()
+}
+
+/// Whether a TLS client accepts every one of `certs` as a root (reqwest parses them only when it builds
+/// a client). No new certificate is fine: they were all trusted already.
+fn usable(certs: &[reqwest::Certificate]) -> bool {
+    certs.is_empty()
+        || certs
+            .iter()
+            .fold(reqwest::Client::builder(), |b, c| {
+                b.add_root_certificate(c.clone())
+            })
+            .build()
+            .is_ok()
+}
+
+/// The contents of every regular file (or symlink to one) in `dir`, each file once (hashed names are
+/// symlinks to the same files), like OpenSSL's certificate directories.
+fn dir_files(dir: &Path) -> std::io::Result<Vec<Vec<u8>>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file())
+        .filter_map(|p| std::fs::canonicalize(p).ok())
         .collect();
     paths.sort();
+    paths.dedup();
     Ok(paths
         .iter()
+        .filter(|p| p.as_path() != Path::new(SYSTEM_BUNDLE))
         .filter_map(|p| std::fs::read(p).ok())
-        .flat_map(|pem| pem_certs(&pem))
         .collect())
 }
 
