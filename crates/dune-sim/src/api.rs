@@ -3,6 +3,7 @@
 //! `models.ReadExecutionResultResponse`, ...). Handlers are synchronous: they lock the state, compute
 //! a view at the current virtual time, and release the lock before writing large bodies.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,6 +17,7 @@ use crate::scenario::{
     PartialResults, StatusStyle, check_graph, short_view_name,
 };
 use crate::server::Shared;
+use crate::sql;
 use crate::util::{fnv1a, format_timestamp, is_ulid};
 
 /// Results are kept this long after the execution ended (`expires_at`).
@@ -34,6 +36,8 @@ pub(crate) enum Route {
     ExecutionCancel(String),
     QueryResults(String),
     QueryResultsCsv(String),
+    /// `POST /sql/execute`: raw SQL, saved nowhere.
+    SqlExecute,
     NotFound,
 }
 
@@ -55,6 +59,7 @@ impl Route {
             ("POST", ["execution", id, "cancel"]) => Route::ExecutionCancel(s(id)),
             ("GET", ["query", id, "results"]) => Route::QueryResults(s(id)),
             ("GET", ["query", id, "results", "csv"]) => Route::QueryResultsCsv(s(id)),
+            ("POST", ["sql", "execute"]) => Route::SqlExecute,
             _ => Route::NotFound,
         }
     }
@@ -83,7 +88,7 @@ impl Route {
             Route::ExecutionCancel(_) => FaultEndpoint::ExecutionCancel,
             Route::QueryResults(_) => FaultEndpoint::QueryResults,
             Route::QueryResultsCsv(_) => FaultEndpoint::QueryResultsCsv,
-            Route::NotFound => return None,
+            Route::SqlExecute | Route::NotFound => return None,
         })
     }
 }
@@ -130,6 +135,7 @@ pub(crate) fn dispatch(shared: &Shared, route: &Route, query: Option<&str>, body
         Route::QueryResults(id) => query_results(shared, id, &params, false),
         Route::QueryResultsCsv(id) => query_results(shared, id, &params, true),
         Route::ExecutionCancel(id) => cancel_execution(shared, id),
+        Route::SqlExecute => execute_sql(shared, body),
         Route::NotFound => Reply::error(404, "not found"),
     }
 }
@@ -665,6 +671,8 @@ struct ExecView {
     credits: f64,
     error: Value,
     seed: u64,
+    /// The result of raw SQL (`POST /sql/execute`) or of a saved result's `sql`: its own columns and rows.
+    sql: Option<Arc<sql::Shape>>,
 }
 
 enum Lookup {
@@ -690,6 +698,9 @@ fn lookup_execution(shared: &Shared, raw: &str) -> Result<Lookup, Reply> {
             &shared.scenario.latest_results[li],
             id,
         ))));
+    }
+    if let Some(run) = state.sql_executions.get(&id) {
+        return Ok(Lookup::Found(Box::new(sql_view(shared, &id, run, now))));
     }
     let Some((pid, i)) = state.executions.get(&id) else {
         return Ok(Lookup::Unknown);
@@ -766,6 +777,7 @@ fn exec_view(shared: &Shared, run: &PipelineRun, i: usize, t: Duration) -> ExecV
             b.error_column,
         ),
         seed: fnv1a(&node.execution_id),
+        sql: None,
     }
 }
 
@@ -779,6 +791,7 @@ fn static_view(shared: &Shared, l: &LatestResult, execution_id: String) -> ExecV
         Outcome::Failed | Outcome::Cancelled => 0.0,
         _ => 10.0,
     };
+    let shape = l.sql.as_deref().map(|q| Arc::new(sql::derive(q)));
     ExecView {
         seed: fnv1a(&execution_id),
         execution_id,
@@ -789,8 +802,12 @@ fn static_view(shared: &Shared, l: &LatestResult, execution_id: String) -> ExecV
         ended_at: Some(end),
         queue: Duration::ZERO,
         run_time: l.duration,
-        rows: l.rows.unwrap_or(5),
-        columns: l.columns.unwrap_or(results::DEFAULT_COLUMNS),
+        rows: shape.as_ref().map_or(l.rows.unwrap_or(5), |s| s.rows),
+        columns: shape
+            .as_ref()
+            .map_or(l.columns.unwrap_or(results::DEFAULT_COLUMNS), |s| {
+                s.columns.len() as u32
+            }),
         credits,
         error: error_object(
             None,
@@ -800,7 +817,99 @@ fn static_view(shared: &Shared, l: &LatestResult, execution_id: String) -> ExecV
             None,
             None,
         ),
+        sql: shape,
     }
+}
+
+/// A raw-SQL execution: pending for a moment, then [`sql::RUN_TIME`] executing; it fails when its SQL
+/// does, at the SQL's line and column.
+fn sql_view(shared: &Shared, id: &str, run: &SqlRun, now: Duration) -> ExecView {
+    let abs = |d: Duration| shared.timestamp_nanos(d);
+    let t = now.saturating_sub(run.created);
+    let queue = Duration::from_millis(200);
+    let end = run.cancelled.unwrap_or(queue + sql::RUN_TIME);
+    let outcome = match (&run.shape.error, run.cancelled) {
+        (_, Some(_)) => Outcome::Cancelled,
+        (Some(_), None) => Outcome::Failed,
+        (None, None) => Outcome::Completed,
+    };
+    let phase = if t >= end {
+        Phase::Ended(outcome)
+    } else if t >= queue {
+        Phase::Executing
+    } else {
+        Phase::Pending
+    };
+    let error = run.shape.error.as_ref();
+    ExecView {
+        execution_id: id.to_owned(),
+        query_id: Some(0),
+        phase,
+        submitted_at: abs(run.created),
+        started_at: (t >= queue).then(|| abs(run.created + queue)),
+        ended_at: (t >= end).then(|| abs(run.created + end)),
+        queue,
+        run_time: end.saturating_sub(queue),
+        rows: run.shape.rows,
+        columns: run.shape.columns.len() as u32,
+        credits: if outcome == Outcome::Completed {
+            sql::credits(&run.shape)
+        } else {
+            0.0
+        },
+        error: error_object(
+            Some("FAILED_TYPE_EXECUTION_FAILED"),
+            error.map_or_else(String::new, |e| e.message.clone()),
+            error.map(|e| e.line),
+            error.map(|e| e.column),
+        ),
+        seed: fnv1a(id),
+        sql: Some(run.shape.clone()),
+    }
+}
+
+/// `POST /sql/execute` with `{"sql": ..., "performance": ...}`: a new execution of the SQL, saved
+/// nowhere (its status and results report `query_id` 0, as Dune's do).
+fn execute_sql(shared: &Shared, body: &[u8]) -> Reply {
+    #[derive(Deserialize)]
+    struct Body {
+        sql: Option<String>,
+        performance: Option<String>,
+    }
+    let req: Body = match serde_json::from_slice(body) {
+        Ok(b) => b,
+        Err(e) => return Reply::error(400, format!("invalid request body: {e}")),
+    };
+    let Some(text) = req.sql.filter(|s| !s.trim().is_empty()) else {
+        return Reply::error(400, "sql is required");
+    };
+    if let Err(r) = performance(req.performance.as_deref()) {
+        return r;
+    }
+    let now = shared.now();
+    let mut state = shared.lock();
+    let id = state.new_id(shared.unix_millis(now));
+    state.sql_executions.insert(
+        id.clone(),
+        SqlRun {
+            created: now,
+            shape: Arc::new(sql::derive(&text)),
+            cancelled: None,
+        },
+    );
+    Reply::json(
+        200,
+        &json!({"execution_id": id, "state": "QUERY_STATE_PENDING"}),
+    )
+}
+
+/// One `POST /sql/execute`.
+pub(crate) struct SqlRun {
+    /// Virtual time of the request.
+    pub(crate) created: Duration,
+    pub(crate) shape: Arc<sql::Shape>,
+    /// When it was cancelled (since `created`).
+    pub(crate) cancelled: Option<Duration>,
 }
 
 impl ExecView {
@@ -865,10 +974,23 @@ impl ExecView {
     }
 
     fn metadata(&self, page_rows: u64, page_bytes: Option<u64>) -> Value {
-        let total_bytes = results::estimated_total_bytes(self.rows, self.columns);
+        let total_bytes = match &self.sql {
+            Some(s) => s.total_bytes(),
+            None => results::estimated_total_bytes(self.rows, self.columns),
+        };
+        let (names, types) = match &self.sql {
+            Some(s) => (s.column_names(), s.column_types()),
+            None => (
+                results::column_names(self.columns),
+                results::column_types(self.columns)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+        };
         json!({
-            "column_names": results::column_names(self.columns),
-            "column_types": results::column_types(self.columns),
+            "column_names": names,
+            "column_types": types,
             "row_count": page_rows,
             "result_set_bytes": page_bytes.unwrap_or(total_bytes),
             "total_row_count": self.rows,
@@ -1067,7 +1189,10 @@ fn results_page(shared: &Shared, view: &ExecView, path: &str, params: &Params, c
     if csv {
         let per_row = 10 * u64::from(columns);
         let mut out = String::with_capacity(capacity(end - start, per_row));
-        results::write_csv(&mut out, view.seed, start, end, columns);
+        match &view.sql {
+            Some(s) => s.write_csv(&mut out, start, end),
+            None => results::write_csv(&mut out, view.seed, start, end, columns),
+        }
         let mut reply = Reply::raw(200, "text/csv", out);
         if let (Some(n), Some(uri)) = (next, next_uri("/csv")) {
             reply.headers.push(("x-dune-next-uri", uri));
@@ -1086,9 +1211,18 @@ fn results_page(shared: &Shared, view: &ExecView, path: &str, params: &Params, c
     let mut out = String::with_capacity(capacity(end - start, per_row) + head.len());
     out.push_str(&head[..head.len() - 1]);
     out.push_str(",\"result\":{\"rows\":[");
-    let bytes = results::write_json_rows(&mut out, view.seed, start, end, columns);
+    let (bytes, header) = match &view.sql {
+        Some(s) => (
+            s.write_json_rows(&mut out, start, end),
+            s.column_names().iter().map(|c| c.len() as u64).sum(),
+        ),
+        None => (
+            results::write_json_rows(&mut out, view.seed, start, end, columns),
+            results::header_bytes(columns),
+        ),
+    };
     out.push_str("],\"metadata\":");
-    let meta = view.metadata(end - start, Some(results::header_bytes(columns) + bytes));
+    let meta = view.metadata(end - start, Some(header + bytes));
     out.push_str(&meta.to_string());
     out.push_str("}}");
     Reply::raw(200, "application/json", out)
@@ -1116,6 +1250,15 @@ fn cancel_execution(shared: &Shared, raw: &str) -> Reply {
     let mut state = shared.lock();
     if state.static_executions.contains_key(&id) {
         return Reply::json(200, &json!({ "success": false }));
+    }
+    if let Some(run) = state.sql_executions.get_mut(&id) {
+        let t = now.saturating_sub(run.created);
+        let running = run.cancelled.is_none() && t < Duration::from_millis(200) + sql::RUN_TIME;
+        if running {
+            run.cancelled = Some(t);
+            state.cancelled.push(id);
+        }
+        return Reply::json(200, &json!({ "success": running }));
     }
     let Some((pid, i)) = state.executions.get(&id).cloned() else {
         return not_found_execution();

@@ -38,6 +38,7 @@ mod engine;
 mod results;
 pub mod scenario;
 mod server;
+mod sql;
 mod util;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

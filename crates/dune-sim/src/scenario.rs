@@ -256,6 +256,10 @@ pub struct LatestResult {
     /// Error message when the state is `failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The query's saved SQL: the result is the one this SQL stands for (its columns and rows; `rows`
+    /// and `columns` are then ignored), as `POST /sql/execute` would return for the same text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
 }
 
 impl LatestResult {
@@ -269,6 +273,7 @@ impl LatestResult {
             rows: None,
             columns: None,
             error: None,
+            sql: None,
         }
     }
 }

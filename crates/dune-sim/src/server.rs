@@ -72,6 +72,8 @@ pub(crate) struct State {
     pub(crate) static_ids: Vec<String>,
     /// Execution id -> index into the scenario's `latest_results`.
     pub(crate) static_executions: HashMap<String, usize>,
+    /// Execution id -> a raw-SQL execution (`POST /sql/execute`).
+    pub(crate) sql_executions: HashMap<String, crate::api::SqlRun>,
     pub(crate) requests: Vec<RecordedRequest>,
     /// Per fault: (matching requests seen, responses used).
     fault_progress: Vec<(usize, usize)>,
