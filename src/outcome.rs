@@ -31,6 +31,8 @@ pub enum RunStatus {
     Planned,
     /// `max_age`: the latest results were young enough; nothing was executed, they were reused.
     Fresh,
+    /// `preview: true`: the changed SQL was run as raw SQL and diffed; nothing saved changed.
+    Previewed,
 }
 
 impl RunStatus {
@@ -44,6 +46,7 @@ impl RunStatus {
             RunStatus::Error => "error",
             RunStatus::Planned => "planned",
             RunStatus::Fresh => "fresh",
+            RunStatus::Previewed => "previewed",
         }
     }
 }
@@ -71,6 +74,8 @@ pub enum Ending {
     Planned,
     /// Every sink query's latest result ended within `max_age`: nothing executed, they were reused (exit 0).
     Fresh,
+    /// Every changed query's SQL was previewed (exit 0); a preview whose SQL failed is [`Ending::Failed`].
+    Previewed,
     /// A node or the pipeline failed, or the pipeline ended without every node completing (exit 1).
     Failed,
     /// Cancelled on Dune, or the workflow was cancelled (exit 1).
@@ -90,6 +95,7 @@ impl Ending {
             Ending::Completed => RunStatus::Completed,
             Ending::Planned => RunStatus::Planned,
             Ending::Fresh => RunStatus::Fresh,
+            Ending::Previewed => RunStatus::Previewed,
             Ending::Failed => RunStatus::Failed,
             Ending::Cancelled => RunStatus::Cancelled,
             Ending::TimedOut => RunStatus::TimedOut,
@@ -100,7 +106,7 @@ impl Ending {
     /// The step's exit code.
     pub fn exit_code(self) -> u8 {
         match self {
-            Ending::Completed | Ending::Planned | Ending::Fresh => exit::OK,
+            Ending::Completed | Ending::Planned | Ending::Fresh | Ending::Previewed => exit::OK,
             Ending::Failed | Ending::Cancelled => exit::FAILED,
             Ending::InvalidInput => exit::INPUT,
             Ending::TimedOut => exit::TIMED_OUT,
@@ -147,6 +153,8 @@ pub struct Outcome {
     pub previews_unread: Vec<i64>,
     /// Completed query nodes left out of the previews by `result_nodes: sinks`.
     pub previews_not_selected: usize,
+    /// `preview: true`: the previews of the changed SQL.
+    pub review: Option<crate::review::Review>,
 }
 
 /// What cancelling achieved, for the message of a run that timed out.
@@ -180,7 +188,65 @@ impl Outcome {
             fresh: None,
             previews_unread: Vec::new(),
             previews_not_selected: 0,
+            review: None,
         }
+    }
+
+    /// `preview: true` ran (or, for a dry run, planned) the previews: `previewed`, exit 0; a preview
+    /// whose SQL failed makes it `failed` (exit 1), one that could not be run or read an API error (exit 4).
+    pub fn previewed(
+        config: &Config,
+        review: crate::review::Review,
+        wall_time: Duration,
+    ) -> Outcome {
+        let failed: Vec<String> = review
+            .failed()
+            .map(|q| match &q.found {
+                crate::review::Found::SqlFailed(e) => {
+                    let at = match (e.line, e.column) {
+                        (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
+                        (Some(l), None) => format!(" (line {l})"),
+                        _ => String::new(),
+                    };
+                    format!(
+                        "query {} in {}{at}: {}",
+                        q.changed.query_id, q.changed.file, e.message
+                    )
+                }
+                _ => String::new(),
+            })
+            .collect();
+        let errors: Vec<String> = review
+            .errors()
+            .map(|q| match &q.found {
+                crate::review::Found::Error(e) => format!("query {}: {e}", q.changed.query_id),
+                _ => String::new(),
+            })
+            .collect();
+        let (ending, problem) = if review.dry_run {
+            (Ending::Planned, None)
+        } else if !failed.is_empty() {
+            (
+                Ending::Failed,
+                Some(Problem::new(
+                    "The SQL of a preview failed",
+                    format!("{}. Nothing saved on Dune was changed.", failed.join("; ")),
+                )),
+            )
+        } else if !errors.is_empty() {
+            (
+                Ending::ApiError,
+                Some(Problem::new(
+                    "A preview could not be run",
+                    format!("{}. Nothing saved on Dune was changed.", errors.join("; ")),
+                )),
+            )
+        } else {
+            (Ending::Previewed, None)
+        };
+        let mut o = Outcome::of(config, Tracked::default(), ending, problem, wall_time);
+        o.review = Some(review);
+        o
     }
 
     /// The `status` output.
@@ -211,6 +277,7 @@ impl Outcome {
             previews_unread: Vec::new(),
             previews_not_selected: 0,
             fresh: None,
+            review: None,
         }
     }
 

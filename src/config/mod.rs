@@ -6,6 +6,7 @@ use std::time::Duration;
 use reqwest::Url;
 use serde_json::{Map, Value};
 
+pub mod preview;
 pub mod results;
 
 use dune_api::models::Performance;
@@ -67,6 +68,8 @@ pub struct Config {
     /// Reuse the sink queries' latest results instead of running, when every one ended within this
     /// (`max_age`; `None`: always run).
     pub max_age: Option<Duration>,
+    /// `preview`, `preview_rows`, `diff_key`: preview the changed SQL instead of running.
+    pub preview: crate::review::ReviewSettings,
 }
 
 /// An invalid input: which one, and what to do.
@@ -386,6 +389,13 @@ impl Config {
                 }
             };
         let results = results::from_env(env)?;
+        let preview = preview::from_env(env)?;
+        if preview.enabled && !matches!(source, Source::File(_)) {
+            return Err(err(
+                "preview",
+                "previews need a `pipeline_file` whose query nodes name their SQL files (`sql: queries/x.sql`): with `query_id` there is no SQL in the repository to preview",
+            ));
+        }
         // NOTE: the token is not validated: a bad one must not stop a pipeline that does not use it; the
         // GitHub side channel reports it as a warning.
         let github_token = raw_github_token(env).map(GitHubToken::new);
@@ -408,6 +418,7 @@ impl Config {
             pr_comment,
             check_run,
             max_age,
+            preview,
         })
     }
 }

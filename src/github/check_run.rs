@@ -42,8 +42,9 @@ pub fn conclusion(status: RunStatus) -> CheckRunConclusion {
         RunStatus::Failed | RunStatus::Error => CheckRunConclusion::Failure,
         RunStatus::TimedOut => CheckRunConclusion::TimedOut,
         RunStatus::Cancelled => CheckRunConclusion::Cancelled,
-        // A dry run executed nothing: neither a success nor a failure of the pipeline.
-        RunStatus::Planned => CheckRunConclusion::Neutral,
+        // A dry run executed nothing: neither a success nor a failure of the pipeline. A preview ran the
+        // changed SQL without running the pipeline: what it found is for a reviewer to judge.
+        RunStatus::Planned | RunStatus::Previewed => CheckRunConclusion::Neutral,
     }
 }
 

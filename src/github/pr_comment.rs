@@ -179,6 +179,7 @@ mod tests {
             fresh: None,
             previews_unread: Vec::new(),
             previews_not_selected: 0,
+            review: None,
         }
     }
 

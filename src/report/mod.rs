@@ -10,6 +10,7 @@ pub mod fresh;
 pub mod markdown;
 pub mod mermaid;
 pub mod preview;
+pub mod review;
 pub mod timeline;
 
 #[cfg(test)]
@@ -135,6 +136,9 @@ fn status_icon(s: NodeStatus) -> &'static str {
 }
 
 fn headline(o: &Outcome) -> String {
+    if let Some(r) = &o.review {
+        return review::headline(r);
+    }
     match o.status() {
         RunStatus::Completed => "✅ Dune pipeline completed".into(),
         RunStatus::Failed => "❌ Dune pipeline failed".into(),
@@ -143,6 +147,7 @@ fn headline(o: &Outcome) -> String {
         RunStatus::Error => "⚠️ Dune pipeline: the action could not finish".into(),
         RunStatus::Planned => "📋 Dune pipeline plan (dry run: nothing was executed)".into(),
         RunStatus::Fresh => "♻️ Dune pipeline: fresh result reused (nothing was executed)".into(),
+        RunStatus::Previewed => "🔎 Data preview".into(),
     }
 }
 
@@ -151,7 +156,7 @@ pub fn query_link(id: impl std::fmt::Display) -> String {
     format!("[{id}]({})", query_url(&id))
 }
 
-fn format_credits(c: f64) -> String {
+pub(crate) fn format_credits(c: f64) -> String {
     if c.fract() == 0.0 && c.abs() < 1e15 {
         format!("{}", c as i64)
     } else {
@@ -165,6 +170,17 @@ pub fn summary(o: &Outcome) -> String {
     let _ = writeln!(md, "## {}\n", headline(o));
     if let Some(p) = &o.problem {
         let _ = writeln!(md, "> **{}**: {}\n", md_text(&p.title), md_text(&p.message));
+    }
+    if let Some(r) = &o.review {
+        // A preview ran no pipeline: its summary is the previews.
+        md.push_str(&review::section(r, SUMMARY_BUDGET.saturating_sub(md.len())));
+        let _ = writeln!(
+            md,
+            "_Status `{}` in {}. Nothing saved on Dune was changed: the SQL files ran as raw SQL (`POST /v1/sql/execute`)._",
+            o.status().as_str(),
+            short_duration(o.wall_time)
+        );
+        return md;
     }
     let nodes = &o.tracked.nodes;
     md.push_str("| | |\n|---|---|\n");

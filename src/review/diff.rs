@@ -844,7 +844,6 @@ mod tests {
     fn the_second_look_stops_once_the_samples_are_full() {
         let c = cols(&[("a", "bigint")]);
         let before: Vec<Row> = (0..100).map(|i| row(json!({"a": i}))).collect();
-        let after: Vec<Row> = Vec::new();
         let s = DiffSettings {
             sample_rows: 3,
             key: None,

@@ -41,6 +41,7 @@ pub mod proxy;
 pub mod rate;
 pub mod retry;
 pub mod secret;
+pub mod sql;
 #[cfg(test)]
 mod testing;
 pub mod text;
