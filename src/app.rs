@@ -17,7 +17,8 @@ use crate::pipeline::plan::{self, Plan};
 use crate::pipeline::schedule::Schedule;
 use crate::pipeline::{End, Follower, Tracked};
 use crate::report;
-use crate::runner::console::{Console, Level};
+use crate::review::Review;
+use crate::runner::console::{Console, Level, Location};
 use crate::runner::env::Env;
 use crate::runner::files::Sinks;
 
@@ -121,6 +122,13 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
         }
     };
 
+    if config.preview.enabled {
+        let outcome = preview(&config, &client, &rt).await;
+        let summary = finish(&console, &mut sinks, &outcome);
+        github.finish(&outcome, &summary, *rt.stop.borrow()).await;
+        return Report::new(sinks, outcome);
+    }
+
     let mut details = DetailReads::new(&client);
     let read = plan::read(&config.source, config.plan_settings(), &client, &console).await;
     let mut outcome = match read {
@@ -201,6 +209,111 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
     let cancelling = *rt.stop.borrow();
     github.finish(&outcome, &summary, cancelling).await;
     Report::new(sinks, outcome)
+}
+
+/// `preview: true`: compares each SQL file with the query's saved SQL and previews the ones that differ
+/// (for a dry run, only lists them); runs no pipeline and changes nothing saved.
+async fn preview(config: &Config, client: &Client, rt: &Runtime) -> Outcome {
+    use crate::review::run::{Found, Previewer, QueryReview, SqlFile, select};
+    let console = &rt.console;
+    let config::Source::File(file) = &config.source else {
+        // Config::from_env refuses `preview` without a pipeline file.
+        return Outcome::previewed(config, Review::default(), rt.clock.elapsed());
+    };
+    let files: Vec<SqlFile> = file
+        .sql
+        .iter()
+        .map(|n| SqlFile {
+            node_id: n.node_id,
+            query_id: n.query_id,
+            file: n.file.clone(),
+            text: n.text.clone(),
+        })
+        .collect();
+    // Without a key a dry run sends nothing: every SQL file is listed as one that would be compared.
+    let offline = config.dry_run && config.api_key.expose().is_empty();
+    let mut changed_nodes = std::collections::BTreeSet::new();
+    for f in &files {
+        if offline {
+            changed_nodes.insert(f.node_id);
+            continue;
+        }
+        match client.query_sql(f.query_id.unsigned_abs()).await {
+            Ok(saved) if crate::pipeline::sql::differs(&saved, &f.text) => {
+                changed_nodes.insert(f.node_id);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return Outcome::api_error(config, Tracked::default(), &e, false, rt.clock.elapsed());
+            }
+        }
+    }
+    let (changed, not_previewed, unchanged) = select(
+        &file.definition,
+        &files,
+        |f| changed_nodes.contains(&f.node_id),
+        config.performance.as_str(),
+    );
+    console.line(&format!(
+        "Preview: {} of {} SQL files differ from the saved SQL; {} downstream or parameterised nodes are not previewed",
+        changed.len() + not_previewed.iter().filter(|n| n.reason == crate::review::run::Skip::Parameters).count(),
+        files.len(),
+        not_previewed.len()
+    ));
+    let mut review = Review {
+        queries: Vec::new(),
+        not_previewed,
+        unchanged,
+        dry_run: config.dry_run,
+    };
+    if config.dry_run {
+        for c in changed {
+            console.line(&format!(
+                "Dry run: query {} ({}) would be previewed on {}",
+                c.query_id, c.file, c.tier
+            ));
+            review.queries.push(QueryReview {
+                changed: c,
+                execution_id: None,
+                credits: None,
+                found: Found::Planned,
+            });
+        }
+        return Outcome::previewed(config, review, rt.clock.elapsed());
+    }
+    let previewer = Previewer {
+        client,
+        clock: rt.clock,
+        stop: rt.stop.clone(),
+        deadline: config.timeout,
+        settings: &config.preview,
+    };
+    for c in changed {
+        console.line(&format!(
+            "Previewing query {} ({}) with POST /v1/sql/execute on {}",
+            c.query_id, c.file, c.tier
+        ));
+        let q = previewer.preview(&c).await;
+        if let Found::SqlFailed(e) = &q.found {
+            let at = e.line.map(|line| Location {
+                file: c.file.clone(),
+                line: usize::try_from(line).unwrap_or(1).max(1),
+                column: e
+                    .column
+                    .and_then(|col| usize::try_from(col).ok())
+                    .unwrap_or(1)
+                    .max(1),
+            });
+            console.annotate_at(
+                Level::Error,
+                at.as_ref(),
+                Some(&format!("Preview of query {}: the SQL failed", c.query_id)),
+                &e.message,
+            );
+        }
+        review.queries.push(q);
+    }
+    Outcome::previewed(config, review, rt.clock.elapsed())
 }
 
 /// Runs the plan (or, for a dry run, only shows it) and says how it ended. With `max_age`, the sink
@@ -408,6 +521,13 @@ pub(crate) fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) ->
             outcome.root_execution_id().unwrap_or_default(),
         ),
         ("results", crate::results::output(&outcome.results)),
+        (
+            "preview",
+            outcome
+                .review
+                .as_ref()
+                .map_or_else(|| "[]".to_string(), report::review::output),
+        ),
     ];
     for (name, value) in outputs {
         sink_warn(console, sinks.set_output(name, &value));
@@ -435,6 +555,10 @@ pub(crate) fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) ->
                     .unwrap_or_default()
             ),
         ),
+        None if outcome.review.is_some() => console.line(&format!(
+            "Preview: {} queries previewed, nothing saved on Dune changed",
+            outcome.review.as_ref().map_or(0, |r| r.queries.len())
+        )),
         None if outcome.status() == RunStatus::Planned => console.line(&format!(
             "Dry run: {} nodes planned, nothing executed",
             nodes.len()

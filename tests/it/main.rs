@@ -16,6 +16,7 @@ mod layers;
 mod metadata;
 mod polling;
 mod post;
+mod preview;
 mod rate_budget;
 mod real_dune;
 mod results;
