@@ -12,7 +12,7 @@ pub mod results;
 use dune_api::models::Performance;
 use dune_api::{ApiKey, Client, Clock};
 
-use crate::pipeline::definition::{self, PipelineFile};
+use crate::pipeline::definition;
 use crate::pipeline::plan::Settings;
 pub use crate::pipeline::plan::Source;
 use crate::results::settings::ResultsConfig;
@@ -372,22 +372,19 @@ impl Config {
         } else {
             Some(duration_input(env, "max_age", Duration::ZERO, MAX_MAX_AGE)?)
         };
-        let source =
-            match query_id {
-                Some(id) => Source::Query(id),
-                None => {
-                    let workspace = env.get("GITHUB_WORKSPACE");
-                    let definition = definition::read_file(&raw_file, workspace.as_deref())
-                        .map_err(|e| InputError {
-                            file: Some(Box::new(e.clone())),
-                            ..err("pipeline_file", e.to_string())
-                        })?;
-                    Source::File(PipelineFile {
-                        path: raw_file,
-                        definition,
-                    })
-                }
-            };
+        let source = match query_id {
+            Some(id) => Source::Query(id),
+            None => {
+                let workspace = env.get("GITHUB_WORKSPACE");
+                let file = definition::read_file(&raw_file, workspace.as_deref()).map_err(|e| {
+                    InputError {
+                        file: Some(Box::new(e.clone())),
+                        ..err("pipeline_file", e.to_string())
+                    }
+                })?;
+                Source::File(file)
+            }
+        };
         let results = results::from_env(env)?;
         let preview = preview::from_env(env)?;
         if preview.enabled && !matches!(source, Source::File(_)) {

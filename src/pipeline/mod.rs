@@ -11,5 +11,6 @@ pub(crate) mod fresh;
 pub(crate) mod node;
 pub(crate) mod plan;
 pub mod schedule;
+pub(crate) mod sql;
 
 pub(crate) use follow::{End, Follower, Tracked};
