@@ -125,7 +125,8 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
     if config.preview.enabled {
         let outcome = preview(&config, &client, &rt).await;
         let summary = finish(&console, &mut sinks, &outcome);
-        github.finish(&outcome, &summary, *rt.stop.borrow()).await;
+        let cancelling = *rt.stop.borrow();
+        github.finish(&outcome, &summary, cancelling).await;
         return Report::new(sinks, outcome);
     }
 
@@ -244,7 +245,13 @@ async fn preview(config: &Config, client: &Client, rt: &Runtime) -> Outcome {
             }
             Ok(_) => {}
             Err(e) => {
-                return Outcome::api_error(config, Tracked::default(), &e, false, rt.clock.elapsed());
+                return Outcome::api_error(
+                    config,
+                    Tracked::default(),
+                    &e,
+                    false,
+                    rt.clock.elapsed(),
+                );
             }
         }
     }

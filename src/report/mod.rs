@@ -160,7 +160,11 @@ pub(crate) fn format_credits(c: f64) -> String {
     if c.fract() == 0.0 && c.abs() < 1e15 {
         format!("{}", c as i64)
     } else {
-        format!("{c:.2}").trim_end_matches('0').to_string()
+        // `1.0004` is `1`, not `1.`.
+        format!("{c:.2}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
     }
 }
 

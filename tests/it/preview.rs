@@ -8,7 +8,7 @@ use std::time::Duration;
 use dune_sim::{LatestResult, Scenario, Simulator};
 use serde_json::{Value, json};
 
-use crate::common::{ActionRun, Finished, commands, keyed};
+use crate::common::{ActionRun, Finished, commands, keyed, snapshot_settings};
 use crate::dag::write_file;
 
 const SPEED: f64 = 50.0;
@@ -78,7 +78,9 @@ fn only_preview(done: &Finished) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_change_to_one_of_three_sql_files_previews_exactly_that_query() {
-    let sim = Simulator::start(scenario(SAVED_B)).await.expect("simulator");
+    let sim = Simulator::start(scenario(SAVED_B))
+        .await
+        .expect("simulator");
     let changed = "SELECT id, chain, volume, fee, tx_count\nFROM dex.trades\nLIMIT 80\n";
     let done = run(&sim, changed).run().await;
     assert_eq!(done.exit_code, 0, "{}", done.log);
@@ -91,14 +93,27 @@ async fn a_change_to_one_of_three_sql_files_previews_exactly_that_query() {
     );
     let p = only_preview(&done);
     assert_eq!(
-        (p["query_id"].clone(), p["sql_file"].clone(), p["status"].clone()),
+        (
+            p["query_id"].clone(),
+            p["sql_file"].clone(),
+            p["status"].clone()
+        ),
         (json!(102), json!("queries/b.sql"), json!("changed"))
     );
-    assert_eq!((p["rows_before"].clone(), p["rows_after"].clone()), (json!(100), json!(80)));
-    assert_eq!(p["columns_added"], json!([{"name": "tx_count", "type": "bigint"}]));
+    assert_eq!(
+        (p["rows_before"].clone(), p["rows_after"].clone()),
+        (json!(100), json!(80))
+    );
+    assert_eq!(
+        p["columns_added"],
+        json!([{"name": "tx_count", "type": "bigint"}])
+    );
     assert_eq!(p["columns_removed"], json!([]));
     // A column more: every whole row differs.
-    assert_eq!((p["rows_removed"].clone(), p["rows_added"].clone()), (json!(100), json!(80)));
+    assert_eq!(
+        (p["rows_removed"].clone(), p["rows_added"].clone()),
+        (json!(100), json!(80))
+    );
     assert!(p["credits"].as_f64().is_some_and(|c| c > 0.0), "{p}");
     let s = &done.summary;
     assert!(s.contains("| Rows | 100 | 80 (−20) |"), "{s}");
@@ -109,23 +124,43 @@ async fn a_change_to_one_of_three_sql_files_previews_exactly_that_query() {
         s.contains("Node 3 (query [103](https://dune.com/queries/103)): runs after node 2"),
         "{s}"
     );
-    assert!(s.contains("2 more queries with a SQL file equal to the saved SQL were not previewed"), "{s}");
+    assert!(
+        s.contains("2 more queries with a SQL file equal to the saved SQL were not previewed"),
+        "{s}"
+    );
+    let mut settings = snapshot_settings();
+    settings.add_filter(r"in \d+(\.\d+)? ?m?s\.", "in [WALL].");
+    settings.bind(|| insta::assert_snapshot!("preview_changed", done.summary));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fewer_rows_of_the_same_columns_are_rows_only_in_the_saved_result() {
-    let sim = Simulator::start(scenario(SAVED_B)).await.expect("simulator");
-    let done = run(&sim, "SELECT id, chain, volume, fee\nFROM dex.trades\nLIMIT 95\n")
-        .input("preview_rows", "2")
-        .run()
-        .await;
+    let sim = Simulator::start(scenario(SAVED_B))
+        .await
+        .expect("simulator");
+    let done = run(
+        &sim,
+        "SELECT id, chain, volume, fee\nFROM dex.trades\nLIMIT 95\n",
+    )
+    .input("preview_rows", "2")
+    .run()
+    .await;
     assert_eq!(done.exit_code, 0, "{}", done.log);
     let p = only_preview(&done);
-    assert_eq!((p["rows_removed"].clone(), p["rows_added"].clone()), (json!(5), json!(0)));
+    assert_eq!(
+        (p["rows_removed"].clone(), p["rows_added"].clone()),
+        (json!(5), json!(0))
+    );
     let s = &done.summary;
-    assert!(s.contains("Rows only in the saved result (first 2 shown)"), "{s}");
+    assert!(
+        s.contains("Rows only in the saved result (first 2 shown)"),
+        "{s}"
+    );
     // The rows the LIMIT dropped are the last five ids: the second look found two of them.
-    let shown = s.split("Rows only in the saved result (first 2 shown)").nth(1).unwrap_or("");
+    let shown = s
+        .split("Rows only in the saved result (first 2 shown)")
+        .nth(1)
+        .unwrap_or("");
     assert!(shown.contains("| 96 |") || shown.contains("| 97 |"), "{s}");
     assert_nothing_saved_changed(&sim);
 }
@@ -155,27 +190,49 @@ async fn a_keyed_diff_marks_the_changed_cell() {
         .lines()
         .find(|l| l.starts_with("| 1 |"))
         .expect("the row of id 1");
-    let cells: Vec<&str> = first_row.trim_matches('|').split(" | ").map(str::trim).collect();
+    let cells: Vec<&str> = first_row
+        .trim_matches('|')
+        .split(" | ")
+        .map(str::trim)
+        .collect();
     assert_eq!(cells.len(), 3, "{first_row}");
-    assert!(!cells[0].contains("**") && !cells[2].contains("**"), "{first_row}");
-    assert!(cells[1].starts_with("**") && cells[1].contains(" → "), "{first_row}");
+    assert!(
+        !cells[0].contains("**") && !cells[2].contains("**"),
+        "{first_row}"
+    );
+    assert!(
+        cells[1].starts_with("**") && cells[1].contains(" → "),
+        "{first_row}"
+    );
+    let mut settings = snapshot_settings();
+    settings.add_filter(r"in \d+(\.\d+)? ?m?s\.", "in [WALL].");
+    settings.bind(|| insta::assert_snapshot!("preview_keyed", done.summary));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unchanged_result_says_so() {
-    let sim = Simulator::start(scenario(SAVED_B)).await.expect("simulator");
-    let reformatted = "-- daily fees\nselect id, chain, volume, fee\n  from dex.trades\n  limit 100\n";
+    let sim = Simulator::start(scenario(SAVED_B))
+        .await
+        .expect("simulator");
+    let reformatted =
+        "-- daily fees\nselect id, chain, volume, fee\n  from dex.trades\n  limit 100\n";
     let done = run(&sim, reformatted).run().await;
     assert_eq!(done.exit_code, 0, "{}", done.log);
     let p = only_preview(&done);
     assert_eq!(p["status"], "unchanged");
-    assert!(done.summary.contains("**No change in the data**"), "{}", done.summary);
+    assert!(
+        done.summary.contains("**No change in the data**"),
+        "{}",
+        done.summary
+    );
     assert_nothing_saved_changed(&sim);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_broken_sql_line_is_annotated_and_the_step_fails() {
-    let sim = Simulator::start(scenario(SAVED_B)).await.expect("simulator");
+    let sim = Simulator::start(scenario(SAVED_B))
+        .await
+        .expect("simulator");
     let done = run(&sim, "SELECT id,\n  chain,\n  volume,\nFROM dex.trades\n")
         .run()
         .await;
@@ -193,14 +250,24 @@ async fn a_broken_sql_line_is_annotated_and_the_step_fails() {
     );
     let p = only_preview(&done);
     assert_eq!(p["status"], "failed");
-    assert_eq!((p["error"]["line"].clone(), p["error"]["column"].clone()), (json!(4), json!(1)));
-    assert!(done.summary.contains("The SQL failed at line 4, column 1 of `queries/b.sql`"), "{}", done.summary);
+    assert_eq!(
+        (p["error"]["line"].clone(), p["error"]["column"].clone()),
+        (json!(4), json!(1))
+    );
+    assert!(
+        done.summary
+            .contains("The SQL failed at line 4, column 1 of `queries/b.sql`"),
+        "{}",
+        done.summary
+    );
     assert_nothing_saved_changed(&sim);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dry_run_lists_what_would_be_previewed_and_executes_nothing() {
-    let sim = Simulator::start(scenario(SAVED_B)).await.expect("simulator");
+    let sim = Simulator::start(scenario(SAVED_B))
+        .await
+        .expect("simulator");
     let done = run(&sim, "SELECT id FROM dex.trades\n")
         .input("dry_run", "true")
         .run()
@@ -209,6 +276,14 @@ async fn a_dry_run_lists_what_would_be_previewed_and_executes_nothing() {
     assert_eq!(done.outputs["status"], "planned");
     assert!(assert_nothing_saved_changed(&sim).is_empty());
     let p = only_preview(&done);
-    assert_eq!((p["query_id"].clone(), p["status"].clone()), (json!(102), json!("planned")));
-    assert!(done.log.contains("Dry run: query 102 (queries/b.sql) would be previewed on large"), "{}", done.log);
+    assert_eq!(
+        (p["query_id"].clone(), p["status"].clone()),
+        (json!(102), json!("planned"))
+    );
+    assert!(
+        done.log
+            .contains("Dry run: query 102 (queries/b.sql) would be previewed on large"),
+        "{}",
+        done.log
+    );
 }

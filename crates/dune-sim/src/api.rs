@@ -38,6 +38,8 @@ pub(crate) enum Route {
     QueryResultsCsv(String),
     /// `POST /sql/execute`: raw SQL, saved nowhere.
     SqlExecute,
+    /// `GET /query/{id}`: a saved query (its SQL).
+    Query(String),
     NotFound,
 }
 
@@ -60,6 +62,7 @@ impl Route {
             ("GET", ["query", id, "results"]) => Route::QueryResults(s(id)),
             ("GET", ["query", id, "results", "csv"]) => Route::QueryResultsCsv(s(id)),
             ("POST", ["sql", "execute"]) => Route::SqlExecute,
+            ("GET", ["query", id]) => Route::Query(s(id)),
             _ => Route::NotFound,
         }
     }
@@ -88,7 +91,7 @@ impl Route {
             Route::ExecutionCancel(_) => FaultEndpoint::ExecutionCancel,
             Route::QueryResults(_) => FaultEndpoint::QueryResults,
             Route::QueryResultsCsv(_) => FaultEndpoint::QueryResultsCsv,
-            Route::SqlExecute | Route::NotFound => return None,
+            Route::SqlExecute | Route::Query(_) | Route::NotFound => return None,
         })
     }
 }
@@ -136,6 +139,7 @@ pub(crate) fn dispatch(shared: &Shared, route: &Route, query: Option<&str>, body
         Route::QueryResultsCsv(id) => query_results(shared, id, &params, true),
         Route::ExecutionCancel(id) => cancel_execution(shared, id),
         Route::SqlExecute => execute_sql(shared, body),
+        Route::Query(id) => read_query(shared, id),
         Route::NotFound => Reply::error(404, "not found"),
     }
 }
@@ -901,6 +905,34 @@ fn execute_sql(shared: &Shared, body: &[u8]) -> Reply {
         200,
         &json!({"execution_id": id, "state": "QUERY_STATE_PENDING"}),
     )
+}
+
+/// `GET /query/{id}`: the SQL of a scenario's `latest_results` entry that has `sql`.
+fn read_query(shared: &Shared, raw: &str) -> Reply {
+    let query_id = match parse_query_id(raw) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let found = shared
+        .scenario
+        .latest_results
+        .iter()
+        .find(|l| l.query_id == query_id && l.sql.is_some());
+    match found.and_then(|l| l.sql.as_deref()) {
+        Some(text) => Reply::json(
+            200,
+            &json!({
+                "query_id": query_id,
+                "name": format!("Query {query_id}"),
+                "query_sql": text,
+                "version": 1,
+                "parameters": [],
+                "is_private": false,
+                "is_archived": false,
+            }),
+        ),
+        None => Reply::error(404, "Query not found"),
+    }
 }
 
 /// One `POST /sql/execute`.
