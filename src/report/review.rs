@@ -283,7 +283,7 @@ fn query_section(q: &QueryReview) -> String {
         Found::NoSavedResult { rows, columns } => {
             let _ = writeln!(
                 md,
-                "**No saved result to compare with**: the query has never run on Dune (or its result expired). The preview has {} rows and {} columns: {}.\n",
+                "**No saved result to compare with**: the query has no result on Dune (it never ran, its latest run failed, or its result expired). The preview has {} rows and {} columns: {}.\n",
                 count(*rows),
                 columns.len(),
                 column_list(columns)

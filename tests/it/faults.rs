@@ -857,7 +857,7 @@ queries:
         "{}",
         done.log
     );
-    // Outputs: exactly the six, the error kept verbatim inside the JSON.
+    // Outputs: exactly the seven, the error kept verbatim inside the JSON.
     let names: Vec<&str> = done.outputs.keys().map(String::as_str).collect();
     assert_eq!(
         names,
@@ -866,6 +866,7 @@ queries:
             "failed_nodes",
             "nodes",
             "pipeline_execution_id",
+            "preview",
             "results",
             "status"
         ]

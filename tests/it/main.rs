@@ -12,6 +12,7 @@ mod fresh;
 mod gantt_subset;
 mod gfm;
 mod github;
+mod json_schema;
 mod layers;
 mod metadata;
 mod polling;

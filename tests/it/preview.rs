@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::common::{ActionRun, Finished, commands, keyed, snapshot_settings};
 use crate::dag::write_file;
+use crate::json_schema::assert_conforms;
 
 const SPEED: f64 = 50.0;
 
@@ -69,8 +70,10 @@ fn assert_nothing_saved_changed(sim: &Simulator) -> Vec<Value> {
     executed
 }
 
+/// The one previewed query of the `preview` output, which conforms to its schema.
 fn only_preview(done: &Finished) -> Value {
     let p = done.json("preview");
+    assert_conforms("schema/preview.schema.json", &p);
     let items = p.as_array().expect("preview is an array");
     assert_eq!(items.len(), 1, "{p}");
     items[0].clone()
@@ -286,4 +289,64 @@ async fn a_dry_run_lists_what_would_be_previewed_and_executes_nothing() {
         "{}",
         done.log
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_saved_result_the_preview_says_so() {
+    let mut s = scenario(SAVED_B);
+    for l in &mut s.latest_results {
+        if l.query_id == 102 {
+            l.state = dune_sim::Outcome::Failed;
+        }
+    }
+    let sim = Simulator::start(s).await.expect("simulator");
+    let done = run(&sim, "SELECT id, fee FROM dex.trades LIMIT 7")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 0, "{}", done.log);
+    let p = only_preview(&done);
+    assert_eq!(
+        (
+            p["status"].clone(),
+            p["saved_result"].clone(),
+            p["rows_after"].clone()
+        ),
+        (json!("no_saved_result"), json!(false), json!(7))
+    );
+    assert!(
+        done.summary.contains("**No saved result to compare with**"),
+        "{}",
+        done.summary
+    );
+    assert_nothing_saved_changed(&sim);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_preview_the_output_is_an_empty_array() {
+    let sim = Simulator::start(scenario(SAVED_B))
+        .await
+        .expect("simulator");
+    let done = run(&sim, SAVED_B)
+        .input("preview", "false")
+        .input("dry_run", "true")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 0, "{}", done.log);
+    assert_eq!(done.json("preview"), json!([]));
+    assert_conforms("schema/preview.schema.json", &done.json("preview"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn preview_needs_a_pipeline_file() {
+    let sim = Simulator::start(scenario(SAVED_B))
+        .await
+        .expect("simulator");
+    let done = ActionRun::against(&sim, SPEED)
+        .input("query_id", "102")
+        .input("preview", "true")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 2, "{}", done.log);
+    assert!(done.log.contains("Invalid input `preview`"), "{}", done.log);
+    assert!(sim.requests().is_empty());
 }

@@ -218,8 +218,8 @@ fn blank_comments(sql: &str) -> Vec<char> {
                     }
                     j += 1;
                 }
-                for k in j..(j + 2).min(chars.len()) {
-                    out[k] = ' ';
+                for c in out.iter_mut().skip(j).take(2) {
+                    *c = ' ';
                 }
                 i = j + 2;
                 continue;
@@ -333,8 +333,8 @@ pub(crate) fn derive(sql: &str) -> Shape {
     // Split the SELECT list at top-level commas.
     let mut items: Vec<(usize, usize)> = Vec::new();
     let mut s = list_start;
-    for i in list_start..list_end {
-        if text[i] == ',' && top(i) {
+    for (i, c) in text.iter().enumerate().take(list_end).skip(list_start) {
+        if *c == ',' && top(i) {
             items.push((s, i));
             s = i + 1;
         }
