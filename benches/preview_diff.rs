@@ -6,16 +6,14 @@
 //! the saved result stops once the samples are full), and the same with `diff_key: id` (a million keys
 //! matched). Run: `cargo bench --bench preview_diff`.
 
-use std::io::Read;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dune_sim::{LatestResult, Scenario, Simulator};
 
+#[path = "support/child.rs"]
+mod child;
 #[path = "../tests/it/file_commands.rs"]
 mod file_commands;
-use file_commands::parse_file_commands;
 
 const ROWS: u64 = 1_000_000;
 const QUERY_ID: u64 = 777;
@@ -86,81 +84,26 @@ struct Run {
 
 fn run_action(base: &str, sql: &str, key: Option<&str>) -> Result<Run, Box<dyn std::error::Error>> {
     let ws = tempfile::tempdir()?;
-    let file = |name: &str| ws.path().join(name);
-    std::fs::create_dir_all(file("queries"))?;
+    std::fs::create_dir_all(ws.path().join("queries"))?;
     std::fs::write(
-        file("pipeline.yml"),
+        ws.path().join("pipeline.yml"),
         format!(
             "pipeline:\n  nodes:\n    - id: 1\n      query_execution: {{query_id: {QUERY_ID}}}\n      sql: queries/trades.sql\n"
         ),
     )?;
-    std::fs::write(file("queries/trades.sql"), sql)?;
-    let rss_file = file("rss");
-    let action = env!("CARGO_BIN_EXE_dune-pipeline-action");
-    let gnu_time = Path::new("/usr/bin/time").exists();
-    let mut cmd = if gnu_time {
-        let mut c = Command::new("/usr/bin/time");
-        c.arg("-f").arg("%M").arg("-o").arg(&rss_file).arg(action);
-        c
-    } else {
-        Command::new(action)
-    };
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUST_BACKTRACE", "0")
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_OUTPUT", file("output"))
-        .env("GITHUB_STEP_SUMMARY", file("summary"))
-        .env("GITHUB_STATE", file("state"))
-        .env("GITHUB_WORKSPACE", ws.path())
-        .env("DUNE_ACTION_TIME_SCALE", "1000")
-        .env("INPUT_PIPELINE_FILE", "pipeline.yml")
-        .env("INPUT_PREVIEW", "true")
-        .env("INPUT_API_KEY", KEY)
-        .env("INPUT_API_URL", base)
-        .env("INPUT_REQUESTS_PER_MINUTE", "1000")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+    std::fs::write(ws.path().join("queries/trades.sql"), sql)?;
+    let mut env = vec![
+        ("INPUT_PIPELINE_FILE", "pipeline.yml".to_string()),
+        ("INPUT_PREVIEW", "true".into()),
+        ("INPUT_API_KEY", KEY.into()),
+        ("INPUT_API_URL", base.into()),
+        ("INPUT_REQUESTS_PER_MINUTE", "1000".into()),
+    ];
     if let Some(k) = key {
-        cmd.env("INPUT_DIFF_KEY", k);
+        env.push(("INPUT_DIFF_KEY", k.into()));
     }
-    let started = Instant::now();
-    let mut child = cmd.spawn()?;
-    let mut stdout = child.stdout.take().ok_or("no stdout")?;
-    let reader = std::thread::spawn(move || {
-        let mut log = String::new();
-        let _ = stdout.read_to_string(&mut log);
-        log
-    });
-    let mut peak_kib = 0;
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break s;
-        }
-        if !gnu_time {
-            peak_kib = peak_kib.max(vm_hwm_kib(child.id()).unwrap_or(0));
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let wall = started.elapsed();
-    let log = reader.join().map_err(|_| "log reader panicked")?;
-    if !status.success() {
-        return Err(format!("the action failed ({status}):\n{log}").into());
-    }
-    if gnu_time {
-        peak_kib = std::fs::read_to_string(&rss_file)?
-            .lines()
-            .last()
-            .and_then(|l| l.trim().parse().ok())
-            .ok_or("no maximum RSS from /usr/bin/time")?;
-    }
-    let outputs = parse_file_commands(&std::fs::read_to_string(file("output"))?)?;
-    let preview = outputs
-        .iter()
-        .find(|(k, _)| k == "preview")
-        .map(|(_, v)| v.clone())
-        .ok_or("no preview output")?;
-    let preview: serde_json::Value = serde_json::from_str(&preview)?;
+    let run = child::run_action(ws.path(), &env)?;
+    let preview = run.json("preview")?;
     let p = &preview[0];
     let n = |k: &str| p[k].as_u64().ok_or_else(|| format!("no {k} in {p}"));
     let (before, after) = (n("rows_before")?, n("rows_after")?);
@@ -179,14 +122,8 @@ fn run_action(base: &str, sql: &str, key: Option<&str>) -> Result<Run, Box<dyn s
     Ok(Run {
         rows_before: before,
         rows_after: after,
-        peak_kib,
-        wall,
+        peak_kib: run.peak_kib,
+        wall: run.wall,
         diff,
     })
-}
-
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }

@@ -19,7 +19,7 @@ use super::diff::{DataDiff, DiffSettings, Row, SavedPass};
 use super::settings::ReviewSettings;
 use crate::pipeline::node::{NodeStatus, normalize};
 use crate::results::Column;
-use crate::results::fetch::page_rows;
+use crate::results::fetch::{page_rows, set_query};
 use crate::results::settings::ResultsFormat;
 
 /// Rows asked for in the first page of each side (later pages are sized from the result's metadata).
@@ -309,20 +309,8 @@ fn read_page(r: &Response, want_id: bool) -> Result<Page, String> {
 }
 
 fn with_paging(mut url: Url, limit: u64, offset: u64) -> Url {
-    let pairs: Vec<(String, String)> = url
-        .query_pairs()
-        .filter(|(k, _)| k != "limit" && k != "offset")
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    {
-        let mut q = url.query_pairs_mut();
-        q.clear();
-        for (k, v) in &pairs {
-            q.append_pair(k, v);
-        }
-        q.append_pair("limit", &limit.to_string());
-        q.append_pair("offset", &offset.to_string());
-    }
+    set_query(&mut url, "limit", limit);
+    set_query(&mut url, "offset", offset);
     url
 }
 

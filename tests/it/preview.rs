@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 
 use crate::common::{ActionRun, Finished, commands, keyed, snapshot_settings};
 use crate::dag::write_file;
+use crate::fake_github::{FakeGitHub, Mode};
+use crate::github::{Event, PR, TOKEN, github_run};
 use crate::json_schema::assert_conforms;
 
 const SPEED: f64 = 50.0;
@@ -46,7 +48,11 @@ fn scenario(saved_b: &str) -> Scenario {
 
 /// A run of the pipeline file with `b.sql` as `file_b` (the others as saved).
 fn run(sim: &Simulator, file_b: &str) -> ActionRun {
-    let run = ActionRun::against(sim, SPEED);
+    with_files(ActionRun::against(sim, SPEED), file_b)
+}
+
+/// `run` with the pipeline file and its SQL files, `b.sql` as `file_b`, and `preview: true`.
+fn with_files(run: ActionRun, file_b: &str) -> ActionRun {
     write_file(&run, "pipeline.yml", PIPELINE);
     write_file(&run, "queries/a.sql", &format!("{SAVED_A}\n"));
     write_file(&run, "queries/b.sql", file_b);
@@ -349,4 +355,35 @@ async fn preview_needs_a_pipeline_file() {
     assert_eq!(done.exit_code, 2, "{}", done.log);
     assert!(done.log.contains("Invalid input `preview`"), "{}", done.log);
     assert!(sim.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sticky_comment_shows_the_known_changes() {
+    let gh = FakeGitHub::start(TOKEN, "", Mode::Normal).await;
+    let sim = Simulator::start(scenario(SAVED_B))
+        .await
+        .expect("simulator");
+    let pr = github_run(&sim, &gh, Event::PullRequest).without("query_id");
+    let done = with_files(
+        pr,
+        "SELECT id, chain, volume, fee, tx_count\nFROM dex.trades\nLIMIT 80\n",
+    )
+    .input("pr_comment", "true")
+    .run()
+    .await;
+    assert_eq!(done.exit_code, 0, "{}", done.log);
+    let comments = gh.comments(PR);
+    assert_eq!(comments.len(), 1, "{}", done.log);
+    let body = comments[0]["body"].as_str().expect("body");
+    assert!(body.contains("🔎 Data preview"), "{body}");
+    assert!(body.contains("| Rows | 100 | 80 (−20) |"), "{body}");
+    assert!(
+        body.contains("Columns added: `tx_count` (bigint)"),
+        "{body}"
+    );
+    assert!(
+        body.contains("[102](https://dune.com/queries/102)"),
+        "{body}"
+    );
+    assert_nothing_saved_changed(&sim);
 }

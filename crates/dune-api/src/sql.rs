@@ -7,37 +7,44 @@
 use reqwest::{Method, Url};
 use serde_json::{Value, json};
 
-use crate::client::{Client, MAX_JSON_BODY, decode_json};
+use crate::client::{Client, unreadable};
 use crate::error::Error;
 use crate::retry::Kind;
 
+/// A non-empty string field of a JSON object.
+fn text_field(v: &Value, key: &str) -> Result<String, String> {
+    v.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("no `{key}` in the response"))
+}
+
 impl Client {
     /// Starts an execution of `sql` on the tier `performance` (`medium`, `large`, or a tier name Dune
-    /// accepts); returns its execution id. Like a pipeline start, it
-    /// is retried only when Dune cannot have started it (a retry after an ambiguous failure could run the
-    /// SQL, and spend its credits, twice).
+    /// accepts); returns its execution id. Like a pipeline start, it is retried only when Dune cannot have
+    /// started it (a retry after an ambiguous failure could run the SQL, and spend its credits, twice).
     /// <https://docs.dune.com/api-reference/executions/endpoint/execute-sql>
     pub async fn execute_sql(&self, sql: &str, performance: &str) -> Result<String, Error> {
         let url = self.url("/api/v1/sql/execute");
+        let endpoint = format!("POST {}", url.path());
         let body = json!({"sql": sql, "performance": performance});
-        self.send_decoded(
-            Kind::Start,
-            Method::POST,
-            url,
-            Some(&body),
-            MAX_JSON_BODY,
-            |endpoint, resp| {
-                let v = decode_json(endpoint, &resp)?;
-                execution_id(&v).ok_or_else(|| Error::Decode {
-                    endpoint: endpoint.to_string(),
-                    status: resp.status,
-                    content_type: "application/json".into(),
-                    reason: "no `execution_id` in the response".into(),
-                    excerpt: crate::text::excerpt(v.to_string().as_bytes(), 120),
-                })
-            },
-        )
-        .await
+        let v = self.json(Kind::Start, Method::POST, url, Some(&body)).await?;
+        text_field(&v, "execution_id")
+            .map(|id| id.trim().to_owned())
+            .map_err(unreadable(endpoint, &v))
+    }
+
+    /// The SQL saved for a query (`query_sql` of `GET /api/v1/query/{id}`).
+    /// <https://docs.dune.com/api-reference/queries/endpoint/read>
+    pub async fn query_sql(&self, query_id: u64) -> Result<String, Error> {
+        let url = self.url(&format!("/api/v1/query/{query_id}"));
+        let endpoint = format!("GET {}", url.path());
+        let v = self.json(Kind::Read, Method::GET, url, None).await?;
+        match v.get("query_sql").and_then(Value::as_str) {
+            Some(sql) => Ok(sql.to_owned()),
+            None => Err(unreadable(endpoint, &v)("no `query_sql` in the response".into())),
+        }
     }
 
     /// The URL of the first page of a saved query's latest result (`GET /api/v1/query/{id}/results`),
@@ -51,42 +58,5 @@ impl Client {
             .append_pair("offset", "0")
             .append_pair("allow_partial_results", "true");
         url
-    }
-}
-
-fn execution_id(v: &Value) -> Option<String> {
-    v.get("execution_id")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-}
-
-impl Client {
-    /// The SQL saved for a query (`query_sql` of `GET /api/v1/query/{id}`).
-    /// <https://docs.dune.com/api-reference/queries/endpoint/read>
-    pub async fn query_sql(&self, query_id: u64) -> Result<String, Error> {
-        let url = self.url(&format!("/api/v1/query/{query_id}"));
-        self.send_decoded(
-            Kind::Read,
-            Method::GET,
-            url,
-            None,
-            MAX_JSON_BODY,
-            |endpoint, resp| {
-                let v = decode_json(endpoint, &resp)?;
-                v.get("query_sql")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-                    .ok_or_else(|| Error::Decode {
-                        endpoint: endpoint.to_string(),
-                        status: resp.status,
-                        content_type: "application/json".into(),
-                        reason: "no `query_sql` in the response".into(),
-                        excerpt: crate::text::excerpt(v.to_string().as_bytes(), 120),
-                    })
-            },
-        )
-        .await
     }
 }

@@ -108,6 +108,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/v1/execution/{execution_id}/cancel"),
     ("GET", "/v1/query/{query_id}/results"),
     ("GET", "/v1/query/{query_id}/results/csv"),
+    ("POST", "/v1/sql/execute"),
 ];
 
 /// Deliberate deviations a variant is allowed.
@@ -426,6 +427,40 @@ queries:
 async fn every_endpoint_matches_the_spec() {
     let mut c = Checker::new(Exempt::default());
     let api = Api::start(fast_scenario()).await;
+
+    // Raw SQL: an execution that completes, one that fails at a line and column, and bad bodies; both
+    // executions read through the usual endpoints.
+    let mut sql_executions = Vec::new();
+    for body in [
+        r#"{"sql": "SELECT id, volume FROM t LIMIT 30", "performance": "medium"}"#,
+        r#"{"sql": "SELECT id,\nFROM t"}"#,
+    ] {
+        let (status, started) = c
+            .call(&api, "POST", "/api/v1/sql/execute", Some(body))
+            .await;
+        assert_eq!(status, 200, "{started}");
+        sql_executions.push(started["execution_id"].as_str().unwrap().to_owned());
+    }
+    for body in [r#"{"performance": "large"}"#, r#"{"sql": "SELECT 1", "performance": "huge"}"#] {
+        let (status, _) = c
+            .call(&api, "POST", "/api/v1/sql/execute", Some(body))
+            .await;
+        assert_eq!(status, 400);
+    }
+    // 2.2 s of virtual time at 5000x.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    for exec in &sql_executions {
+        c.execution(
+            &api,
+            exec,
+            &[
+                ("GET", "/status"),
+                ("GET", "/results?limit=5"),
+                ("GET", "/results/csv?limit=5"),
+            ],
+        )
+        .await;
+    }
 
     // Latest results before any pipeline ran (scenario `latest_results`), and their errors.
     c.call(&api, "GET", "/api/v1/query/100/results?limit=10", None)
