@@ -11,6 +11,8 @@ use crate::pipeline::Tracked;
 use crate::pipeline::fresh::FreshCheck;
 use crate::pipeline::node::{NodeStatus, normalize};
 use crate::pipeline::plan::{Plan, query_url};
+use crate::pipeline::sql::SqlNode;
+use crate::pipeline::sync::SqlSync;
 use crate::results::{Fetched, NodeResult};
 use crate::runner::console::capitalize;
 
@@ -31,6 +33,8 @@ pub enum RunStatus {
     Planned,
     /// `max_age`: the latest results were young enough; nothing was executed, they were reused.
     Fresh,
+    /// `only_changed`: no SQL changed; nothing was executed.
+    Unchanged,
 }
 
 impl RunStatus {
@@ -44,6 +48,7 @@ impl RunStatus {
             RunStatus::Error => "error",
             RunStatus::Planned => "planned",
             RunStatus::Fresh => "fresh",
+            RunStatus::Unchanged => "unchanged",
         }
     }
 }
@@ -71,6 +76,8 @@ pub enum Ending {
     Planned,
     /// Every sink query's latest result ended within `max_age`: nothing executed, they were reused (exit 0).
     Fresh,
+    /// `only_changed` and no SQL changed: nothing executed (exit 0).
+    Unchanged,
     /// A node or the pipeline failed, or the pipeline ended without every node completing (exit 1).
     Failed,
     /// Cancelled on Dune, or the workflow was cancelled (exit 1).
@@ -90,6 +97,7 @@ impl Ending {
             Ending::Completed => RunStatus::Completed,
             Ending::Planned => RunStatus::Planned,
             Ending::Fresh => RunStatus::Fresh,
+            Ending::Unchanged => RunStatus::Unchanged,
             Ending::Failed => RunStatus::Failed,
             Ending::Cancelled => RunStatus::Cancelled,
             Ending::TimedOut => RunStatus::TimedOut,
@@ -100,7 +108,7 @@ impl Ending {
     /// The step's exit code.
     pub fn exit_code(self) -> u8 {
         match self {
-            Ending::Completed | Ending::Planned | Ending::Fresh => exit::OK,
+            Ending::Completed | Ending::Planned | Ending::Fresh | Ending::Unchanged => exit::OK,
             Ending::Failed | Ending::Cancelled => exit::FAILED,
             Ending::InvalidInput => exit::INPUT,
             Ending::TimedOut => exit::TIMED_OUT,
@@ -147,6 +155,10 @@ pub struct Outcome {
     pub previews_unread: Vec<i64>,
     /// Completed query nodes left out of the previews by `result_nodes: sinks`.
     pub previews_not_selected: usize,
+    /// What `sync_sql` did, when it ran.
+    pub sync: Option<SqlSync>,
+    /// The pipeline file's nodes whose SQL is in the repository (their errors are annotated there).
+    pub sql_files: Vec<SqlNode>,
 }
 
 /// What cancelling achieved, for the message of a run that timed out.
@@ -180,6 +192,11 @@ impl Outcome {
             fresh: None,
             previews_unread: Vec::new(),
             previews_not_selected: 0,
+            sync: None,
+            sql_files: match &config.source {
+                Source::File(f) => f.sql.clone(),
+                Source::Query(_) => Vec::new(),
+            },
         }
     }
 
@@ -211,6 +228,71 @@ impl Outcome {
             previews_unread: Vec::new(),
             previews_not_selected: 0,
             fresh: None,
+            sync: None,
+            sql_files: Vec::new(),
+        }
+    }
+
+    /// `only_changed` and the sync changed no SQL: `unchanged`, exit 0, nothing started.
+    pub fn unchanged(config: &Config, sync: SqlSync, wall_time: Duration) -> Outcome {
+        Outcome {
+            sync: Some(sync),
+            ..Outcome::of(
+                config,
+                Tracked::default(),
+                Ending::Unchanged,
+                None,
+                wall_time,
+            )
+        }
+    }
+
+    /// `sync_sql` stopped on an error: nothing runs (exit 4); the message says which queries were
+    /// updated and which were not, and for a refused update that the key needs the write scope.
+    pub fn sync_failed(config: &Config, sync: SqlSync, wall_time: Duration) -> Outcome {
+        let (updated, not) = sync.updated_and_not();
+        let list = |qs: &[&crate::pipeline::sync::Synced]| {
+            if qs.is_empty() {
+                "none".to_string()
+            } else {
+                let ids: Vec<String> = qs.iter().map(|q| q.node.query_id.to_string()).collect();
+                format!("queries {}", ids.join(", "))
+            }
+        };
+        let state = format!(
+            "SQL updated: {}; not updated: {}. Nothing was run.",
+            list(&updated),
+            list(&not)
+        );
+        let (title, message) = match &sync.failure {
+            Some(f) if f.scope_refused() => (
+                "Dune API key cannot update queries",
+                format!(
+                    "{}. Updating a query's SQL (`sync_sql`) needs a key with the Read/Write scope, created by the query's owner: create one in Dune's settings (dune.com → Settings → API) and put it in the `api_key` secret. {state}",
+                    f.error
+                ),
+            ),
+            Some(f) => (
+                "Dune API error",
+                format!(
+                    "{} (query {}). {}. {state}",
+                    f.error,
+                    f.query_id,
+                    capitalize(f.error.hint())
+                ),
+            ),
+            None => ("Dune API error", state),
+        };
+        let problem = Problem::new(title, message);
+        Outcome {
+            sync: Some(sync),
+            ..Outcome::of(
+                config,
+                Tracked::default(),
+                Ending::ApiError,
+                Some(problem),
+                wall_time,
+            )
         }
     }
 

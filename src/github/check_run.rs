@@ -44,6 +44,8 @@ pub fn conclusion(status: RunStatus) -> CheckRunConclusion {
         RunStatus::Cancelled => CheckRunConclusion::Cancelled,
         // A dry run executed nothing: neither a success nor a failure of the pipeline.
         RunStatus::Planned => CheckRunConclusion::Neutral,
+        // Nothing changed, so nothing needed to run: the data is as current as the SQL.
+        RunStatus::Unchanged => CheckRunConclusion::Success,
     }
 }
 

@@ -269,6 +269,8 @@ mod tests {
             fresh: None,
             previews_unread: Vec::new(),
             previews_not_selected: 0,
+            sync: None,
+            sql_files: Vec::new(),
         }
     }
 

@@ -34,6 +34,8 @@ pub(crate) enum Route {
     ExecutionCancel(String),
     QueryResults(String),
     QueryResultsCsv(String),
+    GetQuery(String),
+    UpdateQuery(String),
     NotFound,
 }
 
@@ -55,6 +57,8 @@ impl Route {
             ("POST", ["execution", id, "cancel"]) => Route::ExecutionCancel(s(id)),
             ("GET", ["query", id, "results"]) => Route::QueryResults(s(id)),
             ("GET", ["query", id, "results", "csv"]) => Route::QueryResultsCsv(s(id)),
+            ("GET", ["query", id]) => Route::GetQuery(s(id)),
+            ("PATCH", ["query", id]) => Route::UpdateQuery(s(id)),
             _ => Route::NotFound,
         }
     }
@@ -83,7 +87,7 @@ impl Route {
             Route::ExecutionCancel(_) => FaultEndpoint::ExecutionCancel,
             Route::QueryResults(_) => FaultEndpoint::QueryResults,
             Route::QueryResultsCsv(_) => FaultEndpoint::QueryResultsCsv,
-            Route::NotFound => return None,
+            Route::GetQuery(_) | Route::UpdateQuery(_) | Route::NotFound => return None,
         })
     }
 }
@@ -130,6 +134,14 @@ pub(crate) fn dispatch(shared: &Shared, route: &Route, query: Option<&str>, body
         Route::QueryResults(id) => query_results(shared, id, &params, false),
         Route::QueryResultsCsv(id) => query_results(shared, id, &params, true),
         Route::ExecutionCancel(id) => cancel_execution(shared, id),
+        Route::GetQuery(id) => match parse_query_id(id) {
+            Ok(q) => crate::queries::get_query(shared, q),
+            Err(r) => r,
+        },
+        Route::UpdateQuery(id) => match parse_query_id(id) {
+            Ok(q) => crate::queries::update_query(shared, q, body),
+            Err(r) => r,
+        },
         Route::NotFound => Reply::error(404, "not found"),
     }
 }
@@ -429,12 +441,21 @@ fn start_pipeline(shared: &Shared, specs: Vec<NodeSpec>) -> Reply {
                 .iter()
                 .filter_map(|d| ids.iter().position(|x| x == d))
                 .collect();
+            let mut behaviour = s.behaviour;
+            let sql_seed = match &s.kind {
+                NodeKind::Query { query_id, .. } => state
+                    .saved
+                    .sql(*query_id)
+                    .map(|sql| crate::queries::apply(sql, &mut behaviour)),
+                NodeKind::View { .. } => None,
+            };
             RunNode {
                 id: s.id,
                 kind: s.kind,
                 deps,
-                behaviour: s.behaviour,
+                behaviour,
                 execution_id: String::new(),
+                sql_seed,
             }
         })
         .collect();
@@ -765,7 +786,7 @@ fn exec_view(shared: &Shared, run: &PipelineRun, i: usize, t: Duration) -> ExecV
             b.error_line,
             b.error_column,
         ),
-        seed: fnv1a(&node.execution_id),
+        seed: node.sql_seed.unwrap_or_else(|| fnv1a(&node.execution_id)),
     }
 }
 
