@@ -34,6 +34,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut latest = LatestResult::new(QUERY_ID, Duration::from_secs(3600));
     latest.sql = Some(saved.clone());
     scenario.latest_results.push(latest);
+    scenario
+        .saved_queries
+        .push(dune_sim::SavedQuery::new(QUERY_ID, saved.clone()));
     let sim = rt.block_on(Simulator::start(scenario))?;
     let base = sim.base_url();
     println!(
@@ -103,6 +106,9 @@ fn run_action(base: &str, sql: &str, key: Option<&str>) -> Result<Run, Box<dyn s
         env.push(("INPUT_DIFF_KEY", k.into()));
     }
     let run = child::run_action(ws.path(), &env)?;
+    if !run.log.contains("Previewing query") {
+        return Err(format!("no preview ran:\n{}", run.log).into());
+    }
     let preview = run.json("preview")?;
     let p = &preview[0];
     let n = |k: &str| p[k].as_u64().ok_or_else(|| format!("no {k} in {p}"));

@@ -15,6 +15,7 @@ use crate::pipeline::details::{AFTER_END, DetailReads};
 use crate::pipeline::fresh::{self, FreshCheck};
 use crate::pipeline::plan::{self, Plan};
 use crate::pipeline::schedule::Schedule;
+use crate::pipeline::sync::{self, Reason, SqlSync};
 use crate::pipeline::{End, Follower, Tracked};
 use crate::report;
 use crate::review::Review;
@@ -133,18 +134,23 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
     let mut details = DetailReads::new(&client);
     let read = plan::read(&config.source, config.plan_settings(), &client, &console).await;
     let mut outcome = match read {
-        Ok(plan) => {
-            execute(
-                &config,
-                &client,
-                &rt,
-                &mut sinks,
-                plan,
-                &mut github,
-                &mut details,
-            )
-            .await
-        }
+        Ok(plan) => match sync_sql(&config, &client, &rt, plan).await {
+            Ok((plan, sync)) => {
+                let mut outcome = execute(
+                    &config,
+                    &client,
+                    &rt,
+                    &mut sinks,
+                    plan,
+                    &mut github,
+                    &mut details,
+                )
+                .await;
+                outcome.sync = sync;
+                outcome
+            }
+            Err(outcome) => *outcome,
+        },
         Err(e) => Outcome::api_error(&config, Tracked::default(), &e, false, rt.clock.elapsed()),
     };
     // The extras still missing (execution reads, result previews) get AFTER_END from the moment the end
@@ -239,8 +245,8 @@ async fn preview(config: &Config, client: &Client, rt: &Runtime) -> Outcome {
             changed_nodes.insert(f.node_id);
             continue;
         }
-        match client.query_sql(f.query_id.unsigned_abs()).await {
-            Ok(saved) if crate::pipeline::sql::differs(&saved, &f.text) => {
+        match client.query(f.query_id.unsigned_abs()).await {
+            Ok(saved) if crate::pipeline::sql::differs(&saved.query_sql, &f.text) => {
                 changed_nodes.insert(f.node_id);
             }
             Ok(_) => {}
@@ -321,6 +327,78 @@ async fn preview(config: &Config, client: &Client, rt: &Runtime) -> Outcome {
         review.queries.push(q);
     }
     Outcome::previewed(config, review, rt.clock.elapsed())
+}
+
+/// `sync_sql`, before anything runs: updates the saved queries' SQL from the files and, with
+/// `only_changed`, narrows the plan to the nodes whose SQL changed and everything downstream. `Err`: the
+/// run ends here (an update failed, or nothing changed).
+async fn sync_sql(
+    config: &Config,
+    client: &Client,
+    rt: &Runtime,
+    plan: Plan,
+) -> Result<(Plan, Option<SqlSync>), Box<Outcome>> {
+    let (true, config::Source::File(file)) = (config.sync_sql, &config.source) else {
+        return Ok((plan, None));
+    };
+    if config.dry_run && config.api_key.expose().is_empty() {
+        rt.console.line(
+            "Dry run: `sync_sql` is not checked without an API key (nothing is sent to Dune)",
+        );
+        return Ok((plan, None));
+    }
+    if file.sql.is_empty() {
+        rt.console.annotate(
+            Level::Warning,
+            Some("No SQL files to sync"),
+            "`sync_sql` is set, but no query node of the pipeline file names its SQL file (`sql: queries/x.sql`)",
+        );
+    }
+    let writes = dune_api::queries::writes_per_minute(config.requests_per_minute);
+    let mut sync = sync::sync(file, client, rt.clock, writes, config.dry_run, &rt.console).await;
+    if sync.failure.is_some() {
+        let mut outcome = Outcome::sync_failed(config, sync, rt.clock.elapsed());
+        outcome.plan = Some(plan);
+        return Err(Box::new(outcome));
+    }
+    let (true, Plan::File { path, definition }) = (config.only_changed, &plan) else {
+        return Ok((plan, Some(sync)));
+    };
+    sync.full = Some(definition.clone());
+    match sync::changed_subset(definition, &sync.changed_nodes()) {
+        Some((subset, reasons)) => {
+            let ran: Vec<String> = reasons
+                .iter()
+                .filter(|(_, r)| *r != Reason::NotRun)
+                .map(|(id, r)| format!("{id} ({})", r.describe()))
+                .collect();
+            rt.console.line(&format!(
+                "only_changed: running {} of {} nodes: {}",
+                subset.nodes.len(),
+                definition.nodes.len(),
+                ran.join(", ")
+            ));
+            sync.reasons = reasons;
+            let path = path.clone();
+            Ok((
+                Plan::File {
+                    path,
+                    definition: subset,
+                },
+                Some(sync),
+            ))
+        }
+        None => {
+            sync.reasons = definition
+                .nodes
+                .iter()
+                .map(|n| (n.id, Reason::NotRun))
+                .collect();
+            let mut outcome = Outcome::unchanged(config, sync, rt.clock.elapsed());
+            outcome.plan = Some(plan);
+            Err(Box::new(outcome))
+        }
+    }
 }
 
 /// Runs the plan (or, for a dry run, only shows it) and says how it ended. With `max_age`, the sink
@@ -510,8 +588,18 @@ pub(crate) fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) ->
             .as_ref()
             .map(|e| e.message.clone())
             .unwrap_or_else(|| "Dune gave no error message".into());
-        console.annotate(
+        // A node whose SQL is in the repository: the error goes on its line and column of the file.
+        let at = n.error.as_ref().and_then(|e| {
+            let file = outcome.sql_files.iter().find(|s| s.node_id == n.id)?;
+            Some(Location {
+                file: file.file.clone(),
+                line: usize::try_from(e.line?).ok().filter(|l| *l > 0)?,
+                column: usize::try_from(e.column.unwrap_or(1)).ok()?.max(1),
+            })
+        });
+        console.annotate_at(
             Level::Error,
+            at.as_ref(),
             Some(&format!("Node {} ({}) failed", n.id, n.label())),
             &message,
         );
@@ -566,6 +654,11 @@ pub(crate) fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) ->
             "Preview: {} queries previewed, nothing saved on Dune changed",
             outcome.review.as_ref().map_or(0, |r| r.queries.len())
         )),
+        None if outcome.status() == RunStatus::Unchanged => console.annotate(
+            Level::Notice,
+            Some("No SQL changed"),
+            "only_changed: no query's SQL differs from its file, so nothing was run and no credits were spent",
+        ),
         None if outcome.status() == RunStatus::Planned => console.line(&format!(
             "Dry run: {} nodes planned, nothing executed",
             nodes.len()

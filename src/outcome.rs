@@ -11,6 +11,8 @@ use crate::pipeline::Tracked;
 use crate::pipeline::fresh::FreshCheck;
 use crate::pipeline::node::{NodeStatus, normalize};
 use crate::pipeline::plan::{Plan, query_url};
+use crate::pipeline::sql::SqlNode;
+use crate::pipeline::sync::SqlSync;
 use crate::results::{Fetched, NodeResult};
 use crate::runner::console::capitalize;
 
@@ -33,6 +35,8 @@ pub enum RunStatus {
     Fresh,
     /// `preview: true`: the changed SQL was run as raw SQL and diffed; nothing saved changed.
     Previewed,
+    /// `only_changed`: no SQL changed; nothing was executed.
+    Unchanged,
 }
 
 impl RunStatus {
@@ -47,6 +51,7 @@ impl RunStatus {
             RunStatus::Planned => "planned",
             RunStatus::Fresh => "fresh",
             RunStatus::Previewed => "previewed",
+            RunStatus::Unchanged => "unchanged",
         }
     }
 }
@@ -76,6 +81,8 @@ pub enum Ending {
     Fresh,
     /// Every changed query's SQL was previewed (exit 0); a preview whose SQL failed is [`Ending::Failed`].
     Previewed,
+    /// `only_changed` and no SQL changed: nothing executed (exit 0).
+    Unchanged,
     /// A node or the pipeline failed, or the pipeline ended without every node completing (exit 1).
     Failed,
     /// Cancelled on Dune, or the workflow was cancelled (exit 1).
@@ -96,6 +103,7 @@ impl Ending {
             Ending::Planned => RunStatus::Planned,
             Ending::Fresh => RunStatus::Fresh,
             Ending::Previewed => RunStatus::Previewed,
+            Ending::Unchanged => RunStatus::Unchanged,
             Ending::Failed => RunStatus::Failed,
             Ending::Cancelled => RunStatus::Cancelled,
             Ending::TimedOut => RunStatus::TimedOut,
@@ -106,7 +114,11 @@ impl Ending {
     /// The step's exit code.
     pub fn exit_code(self) -> u8 {
         match self {
-            Ending::Completed | Ending::Planned | Ending::Fresh | Ending::Previewed => exit::OK,
+            Ending::Completed
+            | Ending::Planned
+            | Ending::Fresh
+            | Ending::Previewed
+            | Ending::Unchanged => exit::OK,
             Ending::Failed | Ending::Cancelled => exit::FAILED,
             Ending::InvalidInput => exit::INPUT,
             Ending::TimedOut => exit::TIMED_OUT,
@@ -155,6 +167,10 @@ pub struct Outcome {
     pub previews_not_selected: usize,
     /// `preview: true`: the previews of the changed SQL.
     pub review: Option<crate::review::Review>,
+    /// What `sync_sql` did, when it ran.
+    pub sync: Option<SqlSync>,
+    /// The pipeline file's nodes whose SQL is in the repository (their errors are annotated there).
+    pub sql_files: Vec<SqlNode>,
 }
 
 /// What cancelling achieved, for the message of a run that timed out.
@@ -189,6 +205,11 @@ impl Outcome {
             previews_unread: Vec::new(),
             previews_not_selected: 0,
             review: None,
+            sync: None,
+            sql_files: match &config.source {
+                Source::File(f) => f.sql.clone(),
+                Source::Query(_) => Vec::new(),
+            },
         }
     }
 
@@ -278,6 +299,71 @@ impl Outcome {
             previews_not_selected: 0,
             fresh: None,
             review: None,
+            sync: None,
+            sql_files: Vec::new(),
+        }
+    }
+
+    /// `only_changed` and the sync changed no SQL: `unchanged`, exit 0, nothing started.
+    pub fn unchanged(config: &Config, sync: SqlSync, wall_time: Duration) -> Outcome {
+        Outcome {
+            sync: Some(sync),
+            ..Outcome::of(
+                config,
+                Tracked::default(),
+                Ending::Unchanged,
+                None,
+                wall_time,
+            )
+        }
+    }
+
+    /// `sync_sql` stopped on an error: nothing runs (exit 4); the message says which queries were
+    /// updated and which were not, and for a refused update that the key needs the write scope.
+    pub fn sync_failed(config: &Config, sync: SqlSync, wall_time: Duration) -> Outcome {
+        let (updated, not) = sync.updated_and_not();
+        let list = |qs: &[&crate::pipeline::sync::Synced]| {
+            if qs.is_empty() {
+                "none".to_string()
+            } else {
+                let ids: Vec<String> = qs.iter().map(|q| q.node.query_id.to_string()).collect();
+                format!("queries {}", ids.join(", "))
+            }
+        };
+        let state = format!(
+            "SQL updated: {}; not updated: {}. Nothing was run.",
+            list(&updated),
+            list(&not)
+        );
+        let (title, message) = match &sync.failure {
+            Some(f) if f.scope_refused() => (
+                "Dune API key cannot update queries",
+                format!(
+                    "{}. Updating a query's SQL (`sync_sql`) needs a key with the Read/Write scope, created by the query's owner: create one in Dune's settings (dune.com → Settings → API) and put it in the `api_key` secret. {state}",
+                    f.error
+                ),
+            ),
+            Some(f) => (
+                "Dune API error",
+                format!(
+                    "{} (query {}). {}. {state}",
+                    f.error,
+                    f.query_id,
+                    capitalize(f.error.hint())
+                ),
+            ),
+            None => ("Dune API error", state),
+        };
+        let problem = Problem::new(title, message);
+        Outcome {
+            sync: Some(sync),
+            ..Outcome::of(
+                config,
+                Tracked::default(),
+                Ending::ApiError,
+                Some(problem),
+                wall_time,
+            )
         }
     }
 

@@ -70,6 +70,10 @@ pub struct Config {
     pub max_age: Option<Duration>,
     /// `preview`, `preview_rows`, `diff_key`: preview the changed SQL instead of running.
     pub preview: crate::review::ReviewSettings,
+    /// `sync_sql`: update the saved queries' SQL from the files the pipeline file names before running.
+    pub sync_sql: bool,
+    /// `only_changed` (with `sync_sql`): run only the nodes whose SQL changed and what depends on them.
+    pub only_changed: bool,
 }
 
 /// An invalid input: which one, and what to do.
@@ -385,8 +389,15 @@ impl Config {
                 Source::File(file)
             }
         };
+        let (sync_sql, only_changed) = sync_inputs(env, &source)?;
         let results = results::from_env(env)?;
         let preview = preview::from_env(env)?;
+        if preview.enabled && sync_sql {
+            return Err(err(
+                "preview",
+                "`preview` changes nothing saved on Dune, `sync_sql` updates the saved SQL: use `preview` on pull requests and `sync_sql` after the merge, not both in one step",
+            ));
+        }
         if preview.enabled && !matches!(source, Source::File(_)) {
             return Err(err(
                 "preview",
@@ -416,8 +427,29 @@ impl Config {
             check_run,
             max_age,
             preview,
+            sync_sql,
+            only_changed,
         })
     }
+}
+
+/// Reads `sync_sql` and `only_changed`: both need a `pipeline_file`, and `only_changed` needs `sync_sql`.
+fn sync_inputs(env: &Env, source: &Source) -> Result<(bool, bool), InputError> {
+    let sync_sql = parse_bool("sync_sql", &env.input("sync_sql"), false)?;
+    let only_changed = parse_bool("only_changed", &env.input("only_changed"), false)?;
+    if sync_sql && matches!(source, Source::Query(_)) {
+        return Err(err(
+            "sync_sql",
+            "needs a `pipeline_file` whose query nodes name their SQL files (`sql: queries/x.sql`); with `query_id` there are no files to sync",
+        ));
+    }
+    if only_changed && !sync_sql {
+        return Err(err(
+            "only_changed",
+            "needs `sync_sql: true`: what changed is what the sync updates",
+        ));
+    }
+    Ok((sync_sql, only_changed))
 }
 
 /// Reads `requests_per_minute`: a whole number from 1 to [`MAX_REQUESTS_PER_MINUTE`], 40 when empty.

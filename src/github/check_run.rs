@@ -45,6 +45,8 @@ pub fn conclusion(status: RunStatus) -> CheckRunConclusion {
         // A dry run executed nothing: neither a success nor a failure of the pipeline. A preview ran the
         // changed SQL without running the pipeline: what it found is for a reviewer to judge.
         RunStatus::Planned | RunStatus::Previewed => CheckRunConclusion::Neutral,
+        // Nothing changed, so nothing needed to run: the data is as current as the SQL.
+        RunStatus::Unchanged => CheckRunConclusion::Success,
     }
 }
 

@@ -12,7 +12,7 @@ use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 
 use super::node::{Node, NodeKind};
-use super::sql::{self, SqlNode};
+use super::sql_read::{self as sql, SqlNode};
 use crate::runner::console::{Console, Level, Location, one_line};
 
 /// A pipeline file larger than this is refused (a pipeline of thousands of nodes is a few hundred KiB).

@@ -12,5 +12,7 @@ pub(crate) mod node;
 pub(crate) mod plan;
 pub mod schedule;
 pub(crate) mod sql;
+pub(crate) mod sql_read;
+pub(crate) mod sync;
 
 pub(crate) use follow::{End, Follower, Tracked};

@@ -105,6 +105,11 @@ pub fn md_text(text: &str) -> String {
 
 /// A fenced code block that no backtick run in `text` can close early.
 pub fn code_block(text: &str) -> String {
+    code_block_in(text, "text")
+}
+
+/// [`code_block`] with the fence's language (`diff`, `sql`).
+pub fn code_block_in(text: &str, language: &str) -> String {
     // Control characters go first: removing one can join two backtick runs into a longer one.
     let clean: String = text
         .chars()
@@ -112,7 +117,7 @@ pub fn code_block(text: &str) -> String {
         .collect();
     let longest = clean.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat((longest + 1).max(3));
-    format!("{fence}text\n{clean}\n{fence}\n")
+    format!("{fence}{language}\n{clean}\n{fence}\n")
 }
 
 #[cfg(test)]

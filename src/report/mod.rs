@@ -11,6 +11,7 @@ pub mod markdown;
 pub mod mermaid;
 pub mod preview;
 pub mod review;
+pub mod sql_sync;
 pub mod timeline;
 
 #[cfg(test)]
@@ -148,6 +149,7 @@ fn headline(o: &Outcome) -> String {
         RunStatus::Planned => "📋 Dune pipeline plan (dry run: nothing was executed)".into(),
         RunStatus::Fresh => "♻️ Dune pipeline: fresh result reused (nothing was executed)".into(),
         RunStatus::Previewed => "🔎 Data preview".into(),
+        RunStatus::Unchanged => "⏸️ Dune pipeline: no SQL changed (nothing was executed)".into(),
     }
 }
 
@@ -201,11 +203,13 @@ pub fn summary(o: &Outcome) -> String {
             .pipeline_execution_id
             .as_deref()
             .map(md_code)
-            .unwrap_or_else(|| if o.status() == RunStatus::Fresh {
-                "none: nothing executed".into()
-            } else {
-                "not started".into()
-            })
+            .unwrap_or_else(
+                || if matches!(o.status(), RunStatus::Fresh | RunStatus::Unchanged) {
+                    "none: nothing executed".into()
+                } else {
+                    "not started".into()
+                }
+            )
     );
     if let Some(raw) = &o.tracked.raw_status {
         let _ = writeln!(md, "| Pipeline status (from Dune) | {} |", md_cell(raw));
@@ -253,6 +257,7 @@ pub fn summary(o: &Outcome) -> String {
     }
 
     md.push_str(&fresh::section(o));
+    md.push_str(&sql_sync::section(o));
     md.push_str(&crate::report::mermaid::summary_section(o));
     md.push_str(&crate::report::timeline::summary_section(o));
     if !nodes.is_empty() {
@@ -310,6 +315,11 @@ pub fn summary(o: &Outcome) -> String {
                     }
                     if let Some(c) = e.column {
                         facts.push(format!("column {c}"));
+                    }
+                    if let Some(f) = o.sql_files.iter().find(|s| s.node_id == n.id)
+                        && e.line.is_some()
+                    {
+                        facts.push(format!("of {}", md_code(&f.file)));
                     }
                     if !facts.is_empty() {
                         let _ = writeln!(section, "{}\n", facts.join(", "));

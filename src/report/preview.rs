@@ -270,6 +270,8 @@ mod tests {
             previews_unread: Vec::new(),
             previews_not_selected: 0,
             review: None,
+            sync: None,
+            sql_files: Vec::new(),
         }
     }
 

@@ -22,6 +22,7 @@ mod rate_budget;
 mod real_dune;
 mod results;
 mod secrets;
+mod sql_sync;
 mod stop_during_start;
 mod where_users_look;
 mod workflow_commands;

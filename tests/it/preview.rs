@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use dune_sim::{LatestResult, Scenario, Simulator};
+use dune_sim::{LatestResult, SavedQuery, Scenario, Simulator};
 use serde_json::{Value, json};
 
 use crate::common::{ActionRun, Finished, commands, keyed, snapshot_settings};
@@ -39,6 +39,7 @@ fn scenario(saved_b: &str) -> Scenario {
     let mut s = keyed(Scenario::default());
     s.time_scale = SPEED;
     for (q, sql) in [(101, SAVED_A), (102, saved_b), (103, SAVED_C)] {
+        s.saved_queries.push(SavedQuery::new(q, sql));
         let mut l = LatestResult::new(q, Duration::from_secs(3600));
         l.sql = Some(sql.to_string());
         s.latest_results.push(l);

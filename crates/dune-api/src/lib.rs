@@ -38,6 +38,7 @@ pub mod error;
 pub mod graph;
 pub mod models;
 pub mod proxy;
+pub mod queries;
 pub mod rate;
 pub mod retry;
 pub mod secret;

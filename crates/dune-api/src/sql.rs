@@ -29,22 +29,12 @@ impl Client {
         let url = self.url("/api/v1/sql/execute");
         let endpoint = format!("POST {}", url.path());
         let body = json!({"sql": sql, "performance": performance});
-        let v = self.json(Kind::Start, Method::POST, url, Some(&body)).await?;
+        let v = self
+            .json(Kind::Start, Method::POST, url, Some(&body))
+            .await?;
         text_field(&v, "execution_id")
             .map(|id| id.trim().to_owned())
             .map_err(unreadable(endpoint, &v))
-    }
-
-    /// The SQL saved for a query (`query_sql` of `GET /api/v1/query/{id}`).
-    /// <https://docs.dune.com/api-reference/queries/endpoint/read>
-    pub async fn query_sql(&self, query_id: u64) -> Result<String, Error> {
-        let url = self.url(&format!("/api/v1/query/{query_id}"));
-        let endpoint = format!("GET {}", url.path());
-        let v = self.json(Kind::Read, Method::GET, url, None).await?;
-        match v.get("query_sql").and_then(Value::as_str) {
-            Some(sql) => Ok(sql.to_owned()),
-            None => Err(unreadable(endpoint, &v)("no `query_sql` in the response".into())),
-        }
     }
 
     /// The URL of the first page of a saved query's latest result (`GET /api/v1/query/{id}/results`),

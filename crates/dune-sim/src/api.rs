@@ -38,8 +38,8 @@ pub(crate) enum Route {
     QueryResultsCsv(String),
     /// `POST /sql/execute`: raw SQL, saved nowhere.
     SqlExecute,
-    /// `GET /query/{id}`: a saved query (its SQL).
-    Query(String),
+    GetQuery(String),
+    UpdateQuery(String),
     NotFound,
 }
 
@@ -62,7 +62,8 @@ impl Route {
             ("GET", ["query", id, "results"]) => Route::QueryResults(s(id)),
             ("GET", ["query", id, "results", "csv"]) => Route::QueryResultsCsv(s(id)),
             ("POST", ["sql", "execute"]) => Route::SqlExecute,
-            ("GET", ["query", id]) => Route::Query(s(id)),
+            ("GET", ["query", id]) => Route::GetQuery(s(id)),
+            ("PATCH", ["query", id]) => Route::UpdateQuery(s(id)),
             _ => Route::NotFound,
         }
     }
@@ -91,7 +92,9 @@ impl Route {
             Route::ExecutionCancel(_) => FaultEndpoint::ExecutionCancel,
             Route::QueryResults(_) => FaultEndpoint::QueryResults,
             Route::QueryResultsCsv(_) => FaultEndpoint::QueryResultsCsv,
-            Route::SqlExecute | Route::Query(_) | Route::NotFound => return None,
+            Route::SqlExecute | Route::GetQuery(_) | Route::UpdateQuery(_) | Route::NotFound => {
+                return None;
+            }
         })
     }
 }
@@ -139,7 +142,14 @@ pub(crate) fn dispatch(shared: &Shared, route: &Route, query: Option<&str>, body
         Route::QueryResultsCsv(id) => query_results(shared, id, &params, true),
         Route::ExecutionCancel(id) => cancel_execution(shared, id),
         Route::SqlExecute => execute_sql(shared, body),
-        Route::Query(id) => read_query(shared, id),
+        Route::GetQuery(id) => match parse_query_id(id) {
+            Ok(q) => crate::queries::get_query(shared, q),
+            Err(r) => r,
+        },
+        Route::UpdateQuery(id) => match parse_query_id(id) {
+            Ok(q) => crate::queries::update_query(shared, q, body),
+            Err(r) => r,
+        },
         Route::NotFound => Reply::error(404, "not found"),
     }
 }
@@ -439,12 +449,21 @@ fn start_pipeline(shared: &Shared, specs: Vec<NodeSpec>) -> Reply {
                 .iter()
                 .filter_map(|d| ids.iter().position(|x| x == d))
                 .collect();
+            let mut behaviour = s.behaviour;
+            let sql_seed = match &s.kind {
+                NodeKind::Query { query_id, .. } => state
+                    .saved
+                    .sql(*query_id)
+                    .map(|sql| crate::queries::apply(sql, &mut behaviour)),
+                NodeKind::View { .. } => None,
+            };
             RunNode {
                 id: s.id,
                 kind: s.kind,
                 deps,
-                behaviour: s.behaviour,
+                behaviour,
                 execution_id: String::new(),
+                sql_seed,
             }
         })
         .collect();
@@ -780,7 +799,7 @@ fn exec_view(shared: &Shared, run: &PipelineRun, i: usize, t: Duration) -> ExecV
             b.error_line,
             b.error_column,
         ),
-        seed: fnv1a(&node.execution_id),
+        seed: node.sql_seed.unwrap_or_else(|| fnv1a(&node.execution_id)),
         sql: None,
     }
 }
@@ -905,34 +924,6 @@ fn execute_sql(shared: &Shared, body: &[u8]) -> Reply {
         200,
         &json!({"execution_id": id, "state": "QUERY_STATE_PENDING"}),
     )
-}
-
-/// `GET /query/{id}`: the SQL of a scenario's `latest_results` entry that has `sql`.
-fn read_query(shared: &Shared, raw: &str) -> Reply {
-    let query_id = match parse_query_id(raw) {
-        Ok(q) => q,
-        Err(r) => return r,
-    };
-    let found = shared
-        .scenario
-        .latest_results
-        .iter()
-        .find(|l| l.query_id == query_id && l.sql.is_some());
-    match found.and_then(|l| l.sql.as_deref()) {
-        Some(text) => Reply::json(
-            200,
-            &json!({
-                "query_id": query_id,
-                "name": format!("Query {query_id}"),
-                "query_sql": text,
-                "version": 1,
-                "parameters": [],
-                "is_private": false,
-                "is_archived": false,
-            }),
-        ),
-        None => Reply::error(404, "Query not found"),
-    }
 }
 
 /// One `POST /sql/execute`.

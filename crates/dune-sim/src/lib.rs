@@ -35,6 +35,7 @@
 
 mod api;
 mod engine;
+mod queries;
 mod results;
 pub mod scenario;
 mod server;
@@ -49,6 +50,7 @@ use anyhow::Context as _;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use queries::{BROKEN, SavedQuery, broken_at};
 pub use scenario::*;
 
 use server::Shared;

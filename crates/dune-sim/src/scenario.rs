@@ -79,6 +79,13 @@ pub struct Scenario {
     /// Saved queries that have a pipeline.
     #[serde(default)]
     pub queries: Vec<QueryDef>,
+    /// Saved queries' SQL and version (`GET`/`PATCH /query/{id}`); the SQL decides the rows and can
+    /// fail an execution (see [`crate::broken_at`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub saved_queries: Vec<crate::queries::SavedQuery>,
+    /// Whether the key has the `Read/Write` scope `PATCH /query/{id}` needs (default true; false: 403).
+    #[serde(default = "default_true")]
+    pub key_can_write: bool,
     /// Injected faults, see [`Fault`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<Fault>,
@@ -103,6 +110,8 @@ impl Default for Scenario {
             partial_results_without_allow: PartialResults::Error,
             latest_results: Vec::new(),
             queries: Vec::new(),
+            saved_queries: Vec::new(),
+            key_can_write: true,
             faults: Vec::new(),
         }
     }

@@ -75,6 +75,8 @@ pub(crate) struct State {
     /// Execution id -> a raw-SQL execution (`POST /sql/execute`).
     pub(crate) sql_executions: HashMap<String, crate::api::SqlRun>,
     pub(crate) requests: Vec<RecordedRequest>,
+    /// Saved queries' SQL and versions, as `PATCH`es left them.
+    pub(crate) saved: crate::queries::Saved,
     /// Per fault: (matching requests seen, responses used).
     fault_progress: Vec<(usize, usize)>,
     ids: HashSet<String>,
@@ -116,6 +118,7 @@ impl Shared {
         }
         let mut state = State {
             fault_progress: vec![(0, 0); faults.len()],
+            saved: crate::queries::Saved::new(&scenario.saved_queries),
             ..State::default()
         };
         for (i, l) in scenario.latest_results.iter().enumerate() {

@@ -9,8 +9,9 @@
 //!   `double`.
 //! - A plain identifier named `id` or ending in `_id` counts rows (1, 2, …): a stable key. Other values are
 //!   a hash of (the expression's text, the row index), so editing one expression changes that column only.
-//! - A `SELECT` list with an empty item (`a, , b` or a trailing comma before `FROM`) and a text without
-//!   `SELECT` fail with Trino's kind of message at the line and column of the offending token.
+//! - A `SELECT` list with an empty item (`a, , b` or a trailing comma before `FROM`), a text without
+//!   `SELECT`, and the marker `!!` that fails a saved query's SQL (`crate::queries::BROKEN`) fail with
+//!   Trino's kind of message at the line and column of the offending token.
 //!
 //! `POST /api/v1/sql/execute` runs such SQL; a scenario's `latest_results` entry with `sql` serves the
 //! result of its SQL as a query's saved result.
@@ -306,6 +307,21 @@ fn error_at(text: &[char], at: usize, message: String) -> Shape {
 
 /// The result `sql` stands for.
 pub(crate) fn derive(sql: &str) -> Shape {
+    // The marker a saved query's SQL fails at (`crate::queries::BROKEN`) fails raw SQL the same way.
+    if let Some((line, column)) = crate::queries::broken_at(sql) {
+        return Shape {
+            columns: Vec::new(),
+            rows: 0,
+            error: Some(SqlError {
+                message: format!(
+                    "line {line}:{column}: mismatched input '{}'. Expecting: <expression>",
+                    crate::queries::BROKEN
+                ),
+                line,
+                column,
+            }),
+        };
+    }
     let text = blank_comments(sql);
     let depth = depths(&text);
     let top = |i: usize| depth.get(i).is_some_and(|(d, q)| *d == 0 && !*q);
