@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 
 use dune_sim::{Scenario, Simulator};
 
-#[path = "../tests/it/file_commands.rs"]
-mod file_commands;
-use file_commands::parse_file_commands;
+use test_support::file_commands::parse_file_commands;
 
 const ROWS: u64 = 1_000_000;
 const QUERY_ID: u64 = 777;
