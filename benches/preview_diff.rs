@@ -12,8 +12,6 @@ use dune_sim::{LatestResult, Scenario, Simulator};
 
 #[path = "support/child.rs"]
 mod child;
-#[path = "../tests/it/file_commands.rs"]
-mod file_commands;
 
 const ROWS: u64 = 1_000_000;
 const QUERY_ID: u64 = 777;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::file_commands::parse_file_commands;
+use test_support::file_commands::parse_file_commands;
 
 /// What one run of the action left.
 pub struct ChildRun {

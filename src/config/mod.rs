@@ -121,8 +121,10 @@ pub fn parse_bool(input: &'static str, value: &str, default: bool) -> Result<boo
     }
 }
 
-/// Parses a duration: plain seconds (`600`) or units `s`, `m`, `h` (`90s`, `15m`, `1h`, `1h30m`).
+/// Parses a duration: plain seconds (`600`) or humantime's grammar, the one the simulator's scenarios use too
+/// (`90s`, `15m`, `1h`, `1h30m`, `1h 30m`, `1.5h`, `2 days`), with the action's own error messages.
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    use humantime::DurationError as Why;
     let v = value.trim();
     if v.is_empty() {
         return Err("is empty".into());
@@ -130,34 +132,21 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     if let Ok(secs) = v.parse::<u64>() {
         return Ok(Duration::from_secs(secs));
     }
-    let mut total: u64 = 0;
-    let mut number = String::new();
-    let mut saw_unit = false;
-    for c in v.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
+    let at = |offset: usize| v[offset..].chars().next().unwrap_or(' ');
+    humantime::parse_duration(v).map_err(|why| match why {
+        Why::UnknownUnit { unit, .. } if unit.is_empty() => {
+            "needs a unit after the last number (s, m or h)".to_string()
         }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            _ => return Err(format!("has an unknown unit {c:?} (use s, m or h)")),
-        };
-        let n: u64 = number
-            .parse()
-            .map_err(|_| format!("needs a number before {c:?}"))?;
-        total = n
-            .checked_mul(unit)
-            .and_then(|x| total.checked_add(x))
-            .ok_or("is too large")?;
-        number.clear();
-        saw_unit = true;
-    }
-    if !number.is_empty() || !saw_unit {
-        return Err("needs a unit after the last number (s, m or h)".into());
-    }
-    Ok(Duration::from_secs(total))
+        Why::UnknownUnit { unit, .. } => format!("has an unknown unit '{unit}' (use s, m or h)"),
+        Why::NumberExpected(offset) if at(offset).is_alphabetic() => {
+            format!("needs a number before {:?}", at(offset))
+        }
+        Why::NumberExpected(offset) | Why::InvalidCharacter(offset) => {
+            format!("has an unexpected character {:?}", at(offset))
+        }
+        Why::NumberOverflow => "is too large".to_string(),
+        Why::Empty => "is empty".to_string(),
+    })
 }
 
 fn duration_input(
@@ -574,11 +563,22 @@ mod tests {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert!(parse_duration("1.5h").is_err());
-        assert!(parse_duration("10x").is_err());
-        assert!(parse_duration("m").is_err());
-        assert!(parse_duration("10m5").is_err());
-        assert!(parse_duration("99999999999999999999h").is_err());
+        // The simulator's grammar (humantime) is the action's too: spaces, long units, fractions.
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2 minutes"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration(" 45 "), Ok(Duration::from_secs(45)));
+        // ... under the action's own messages.
+        let why = |v: &str| parse_duration(v).expect_err(v);
+        assert_eq!(why(""), "is empty");
+        assert_eq!(why("10x"), "has an unknown unit 'x' (use s, m or h)");
+        assert_eq!(why("m"), "needs a number before 'm'");
+        assert_eq!(
+            why("10m5"),
+            "needs a unit after the last number (s, m or h)"
+        );
+        assert_eq!(why("99999999999999999999h"), "is too large");
+        assert_eq!(why("-5m"), "has an unexpected character '-'");
     }
 
     #[test]

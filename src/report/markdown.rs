@@ -2,6 +2,29 @@
 //! fitting markdown into GitHub's size limits (65,536 characters for a comment body, 65,535 for a check
 //! run's output summary) without breaking it: cut at a line, close a code fence left open, add a note.
 
+use std::time::Duration;
+
+use crate::pipeline::plan::query_url;
+
+/// A saved query's id as a markdown link to it on dune.com.
+pub fn query_link(id: impl std::fmt::Display) -> String {
+    format!("[{id}]({})", query_url(&id))
+}
+
+/// `1m 05s`, `42s`, `1h 02m`.
+pub fn short_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}h {:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m {:02}s", s / 60, s % 60)
+    } else if d.as_millis() < 10_000 && d.subsec_millis() > 0 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{s}s")
+    }
+}
+
 /// `md` if it has at most `max` characters; otherwise its first lines, any open code fence closed, and
 /// `note` (a markdown paragraph) at the end, all within `max` characters.
 pub fn cut(md: &str, max: usize, note: &str) -> String {
@@ -149,9 +172,32 @@ mod tests {
 
     mod properties {
         use crate::report::{code_block, md_cell, md_code, md_text};
-        use crate::runner::testing::gfm::unescaped_pipes;
+        use crate::runner::testing::gfm::{Rendered, first_cell, parse, unescaped_pipes};
         use crate::runner::testing::hostile;
         use proptest::prelude::*;
+
+        /// Markup that must never come out of remote text in the summary.
+        fn injected(nodes: &[Rendered]) -> Vec<String> {
+            nodes
+                .iter()
+                .filter_map(|n| match n {
+                    Rendered::Markup(m)
+                        if [
+                            "HtmlInline",
+                            "HtmlBlock",
+                            "Link",
+                            "Image",
+                            "LineBreak",
+                            "Table",
+                        ]
+                        .contains(&m.as_str()) =>
+                    {
+                        Some(m.clone())
+                    }
+                    _ => None,
+                })
+                .collect()
+        }
 
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(256))]
@@ -162,6 +208,63 @@ mod tests {
                     prop_assert!(!out.contains(['\n', '\r', '<']), "{out:?}");
                     prop_assert_eq!(unescaped_pipes(&out), 0, "{:?}", out);
                 }
+            }
+
+            /// GitHub's renderer (comrak, written apart from these escapers) shows a cell written with
+            /// `md_cell` as the remote text itself: the same characters, in one cell, no markup at all.
+            #[test]
+            fn github_shows_an_md_cell_as_the_text_itself(s in hostile()) {
+                let expected: String = s
+                    .chars()
+                    .filter_map(|c| match c {
+                        '\r' | '\n' | '\t' => Some(' '),
+                        c if c.is_control() => None,
+                        c => Some(c),
+                    })
+                    .collect();
+                let expected = expected.trim_matches(' ');
+                let shown = first_cell(&md_cell(&s));
+                if expected.is_empty() {
+                    prop_assert_eq!(shown, Some(vec![]));
+                } else {
+                    prop_assert_eq!(shown, Some(vec![Rendered::Text(expected.to_string())]));
+                }
+            }
+
+            /// `md_text` keeps emphasis and code spans, but GitHub shows no HTML, link, image or line
+            /// break from it, and the table around it holds.
+            #[test]
+            fn github_renders_no_html_or_link_from_md_text(s in hostile()) {
+                let shown = first_cell(&md_text(&s));
+                prop_assert!(shown.is_some(), "the table broke: {:?}", md_text(&s));
+                let shown = shown.unwrap_or_default();
+                prop_assert!(injected(&shown).is_empty(), "{:?} -> {:?}", md_text(&s), shown);
+            }
+
+            /// `md_code` is one code span in an intact cell, as GitHub renders it.
+            #[test]
+            fn github_renders_md_code_as_one_code_span(s in hostile()) {
+                prop_assume!(s.chars().any(|c| c != '`'));
+                let shown = first_cell(&md_code(&s));
+                prop_assert!(
+                    matches!(shown.as_deref(), Some([Rendered::Code(_)])),
+                    "{:?} -> {:?}",
+                    md_code(&s),
+                    shown
+                );
+            }
+
+            /// `code_block` is one fenced block whose content GitHub shows verbatim.
+            #[test]
+            fn github_renders_code_block_verbatim(s in hostile()) {
+                let clean: String = s
+                    .chars()
+                    .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+                    .collect();
+                prop_assert_eq!(
+                    parse(&code_block(&s)),
+                    vec![Rendered::CodeBlock { info: "text".into(), literal: format!("{clean}\n") }]
+                );
             }
 
             #[test]

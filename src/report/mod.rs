@@ -2,7 +2,6 @@
 //! job summary (GitHub-flavoured markdown, every remote string escaped, kept under 1 MiB).
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -17,11 +16,10 @@ pub mod timeline;
 #[cfg(test)]
 mod limit_tests;
 
-pub use markdown::{code_block, md_cell, md_code, md_text};
+pub use markdown::{code_block, md_cell, md_code, md_text, query_link, short_duration};
 
 use crate::outcome::{Outcome, RunStatus};
 use crate::pipeline::node::{Node, NodeKind, NodeStatus};
-use crate::pipeline::plan::query_url;
 use crate::runner::console::truncate_chars;
 
 /// GitHub drops a step summary over 1 MiB; stay well under it.
@@ -109,20 +107,6 @@ pub fn nodes_output(nodes: &[Node], budget: usize) -> String {
     Value::Array(items).to_string()
 }
 
-/// `1m 05s`, `42s`, `1h 02m`.
-pub fn short_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 3600 {
-        format!("{}h {:02}m", s / 3600, (s % 3600) / 60)
-    } else if s >= 60 {
-        format!("{}m {:02}s", s / 60, s % 60)
-    } else if d.as_millis() < 10_000 && d.subsec_millis() > 0 {
-        format!("{:.1}s", d.as_secs_f64())
-    } else {
-        format!("{s}s")
-    }
-}
-
 fn status_icon(s: NodeStatus) -> &'static str {
     match s {
         NodeStatus::Completed => "✅",
@@ -151,11 +135,6 @@ fn headline(o: &Outcome) -> String {
         RunStatus::Previewed => "🔎 Data preview".into(),
         RunStatus::Unchanged => "⏸️ Dune pipeline: no SQL changed (nothing was executed)".into(),
     }
-}
-
-/// A saved query's id as a markdown link to it on dune.com.
-pub fn query_link(id: impl std::fmt::Display) -> String {
-    format!("[{id}]({})", query_url(&id))
 }
 
 pub(crate) fn format_credits(c: f64) -> String {
@@ -408,6 +387,7 @@ fn node_row(n: &Node) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn cells_cannot_break_tables_or_inject_html() {

@@ -5,7 +5,7 @@
 //!
 //! ## The Mermaid subset written here
 //! GitHub renders whatever Mermaid parses, so the chart keeps to a small subset, each construct checked by a
-//! test against the checker in `tests/it/gantt_subset.rs` (written apart from this code):
+//! test against the checker in `crates/test-support/src/gantt_subset.rs` (written apart from this code):
 //! - the header `gantt`, then `dateFormat YYYY-MM-DD HH:mm:ss`, `axisFormat %H:%M:%S` and
 //!   `todayMarker off`;
 //! - one `section Nodes`;

@@ -11,9 +11,9 @@ use dune_pipeline_action::runner::console::{Console, SharedBuffer};
 use dune_pipeline_action::runner::env::Env;
 use dune_sim::{Scenario, Simulator};
 
-pub use crate::file_commands::parse_file_commands;
-pub use crate::gfm::{outside_code_blocks, unescaped_pipes};
-pub use crate::workflow_commands::commands;
+pub use test_support::file_commands::parse_file_commands;
+pub use test_support::gfm::{outside_code_blocks, unescaped_pipes};
+pub use test_support::workflow_commands::commands;
 
 /// The key every test scenario expects.
 pub const KEY: &str = "test-key-5f3a9c";

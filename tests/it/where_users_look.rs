@@ -447,7 +447,7 @@ async fn the_timeline_of_a_diamond_names_its_critical_path() {
         .await;
     assert_eq!(done.exit_code, 0, "{}", done.log);
     let chart = gantt_block(&done.summary);
-    crate::gantt_subset::check(chart).unwrap_or_else(|e| panic!("{e}\n{chart}"));
+    test_support::gantt_subset::check(chart).unwrap_or_else(|e| panic!("{e}\n{chart}"));
     let bars: Vec<&str> = chart.lines().skip(5).collect();
     assert_eq!(bars.len(), 4, "{chart}");
     assert!(

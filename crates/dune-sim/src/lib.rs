@@ -34,12 +34,14 @@
 //! ```
 
 mod api;
+mod clock;
 mod engine;
-mod queries;
-mod results;
+mod raw_sql;
+mod rows;
 pub mod scenario;
 mod server;
 mod sql;
+mod state;
 mod util;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -50,29 +52,11 @@ use anyhow::Context as _;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use queries::{BROKEN, SavedQuery, broken_at};
 pub use scenario::*;
+pub use sql::{BROKEN, broken_at};
+pub use state::RecordedRequest;
 
-use server::Shared;
-
-/// One request the simulator served (or dropped).
-#[derive(Debug, Clone)]
-pub struct RecordedRequest {
-    pub method: String,
-    pub path: String,
-    /// Raw query string; an `api_key` value is replaced by `REDACTED`.
-    pub query: Option<String>,
-    /// The `Accept` header the client sent, if any.
-    pub accept: Option<String>,
-    /// Request body as text (lossy UTF-8).
-    pub body: String,
-    /// Whether the request carried an acceptable API key (the key itself is never stored).
-    pub api_key_ok: bool,
-    /// Status code sent; 0 when the connection was dropped without a response.
-    pub status: u16,
-    /// Virtual time since the simulator started, at arrival.
-    pub at: Duration,
-}
+use state::Shared;
 
 /// A running simulator. Dropping it stops the server; [`Simulator::shutdown`] also waits for it.
 pub struct Simulator {
@@ -147,7 +131,7 @@ impl Simulator {
 
     /// Virtual time since the simulator started.
     pub fn virtual_now(&self) -> Duration {
-        self.shared.now()
+        self.shared.clock.now()
     }
 
     /// The scenario being served.

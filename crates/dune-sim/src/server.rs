@@ -2,9 +2,9 @@
 //! fault injection. Faults need control below the handler level: `drop` closes the TCP connection with
 //! no response at all, `drop_mid_body` aborts after part of the body, `slow_drip` throttles the body.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,11 +22,10 @@ use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::RecordedRequest;
-use crate::api::{self, Reply, Route};
-use crate::engine::PipelineRun;
-use crate::scenario::{FaultEndpoint, FaultKind, Scenario, parse_epoch};
-use crate::util::new_ulid;
+use crate::api::reply::Reply;
+use crate::api::routes::{self, Route};
+use crate::scenario::faults::FaultKind;
+use crate::state::{RecordedRequest, Shared};
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) type Body = UnsyncBoxBody<Bytes, BoxError>;
@@ -37,218 +36,6 @@ const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
 /// A body that no JSON parser accepts.
 const GARBAGE: &str =
     "{\"status\": \"executing\", \"node_executions\": [{\"id\": 1,, <<garbage>> \u{1}";
-
-/// State shared by every connection of one simulator.
-pub(crate) struct Shared {
-    pub(crate) scenario: Scenario,
-    pub(crate) base_url: String,
-    epoch_nanos: i128,
-    /// With an explicit epoch, each pipeline execution is anchored at the epoch.
-    anchored: bool,
-    started: Instant,
-    faults: Vec<CompiledFault>,
-    state: Mutex<State>,
-}
-
-struct CompiledFault {
-    endpoint: FaultEndpoint,
-    after: usize,
-    responses: Vec<(FaultKind, bool)>,
-    node: Option<u64>,
-}
-
-/// Mutable state, behind one mutex that is never held across an await.
-#[derive(Default)]
-pub(crate) struct State {
-    pub(crate) pipelines: HashMap<String, PipelineRun>,
-    /// Execution id -> (pipeline execution id, node index).
-    pub(crate) executions: HashMap<String, (String, usize)>,
-    pub(crate) pipelines_started: usize,
-    pub(crate) cancelled: Vec<String>,
-    /// Query id -> the pipeline node executions that ran it (pipeline execution id, node index),
-    /// oldest first.
-    pub(crate) latest: HashMap<u64, Vec<(String, usize)>>,
-    /// Execution ids of the scenario's `latest_results`, by index.
-    pub(crate) static_ids: Vec<String>,
-    /// Execution id -> index into the scenario's `latest_results`.
-    pub(crate) static_executions: HashMap<String, usize>,
-    /// Execution id -> a raw-SQL execution (`POST /sql/execute`).
-    pub(crate) sql_executions: HashMap<String, crate::api::SqlRun>,
-    pub(crate) requests: Vec<RecordedRequest>,
-    /// Saved queries' SQL and versions, as `PATCH`es left them.
-    pub(crate) saved: crate::queries::Saved,
-    /// Per fault: (matching requests seen, responses used).
-    fault_progress: Vec<(usize, usize)>,
-    ids: HashSet<String>,
-}
-
-impl State {
-    /// A fresh ULID, unique within this simulator.
-    pub(crate) fn new_id(&mut self, unix_millis: i128) -> String {
-        loop {
-            let id = new_ulid(unix_millis);
-            if self.ids.insert(id.clone()) {
-                return id;
-            }
-        }
-    }
-}
-
-impl Shared {
-    /// `scenario` must have been validated.
-    pub(crate) fn new(scenario: Scenario, base_url: String) -> anyhow::Result<Shared> {
-        let epoch_nanos = match &scenario.epoch {
-            Some(e) => parse_epoch(e)?,
-            None => std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as i128),
-        };
-        let mut faults = Vec::new();
-        for f in &scenario.faults {
-            let mut responses = Vec::new();
-            for r in &f.responses {
-                responses.push((r.kind()?, r.apply));
-            }
-            faults.push(CompiledFault {
-                endpoint: f.endpoint,
-                after: f.after,
-                responses,
-                node: f.node,
-            });
-        }
-        let mut state = State {
-            fault_progress: vec![(0, 0); faults.len()],
-            saved: crate::queries::Saved::new(&scenario.saved_queries),
-            ..State::default()
-        };
-        for (i, l) in scenario.latest_results.iter().enumerate() {
-            let ended = epoch_nanos.saturating_sub(l.age.as_nanos() as i128);
-            let id = state.new_id(ended / 1_000_000);
-            state.static_executions.insert(id.clone(), i);
-            state.static_ids.push(id);
-        }
-        Ok(Shared {
-            base_url,
-            epoch_nanos,
-            anchored: scenario.epoch.is_some(),
-            started: Instant::now(),
-            faults,
-            state: Mutex::new(state),
-            scenario,
-        })
-    }
-
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave the state half-updated in a way that matters to
-        // a test double; keep serving.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Virtual time since start.
-    pub(crate) fn now(&self) -> Duration {
-        let real = self.started.elapsed().as_secs_f64();
-        Duration::try_from_secs_f64(real * self.scenario.time_scale).unwrap_or(Duration::MAX)
-    }
-
-    /// Real duration of a virtual one.
-    pub(crate) fn real(&self, virtual_time: Duration) -> Duration {
-        Duration::try_from_secs_f64(virtual_time.as_secs_f64() / self.scenario.time_scale)
-            .unwrap_or(Duration::MAX)
-    }
-
-    /// Wall-clock nanoseconds since the Unix epoch of virtual time `t`.
-    pub(crate) fn timestamp_nanos(&self, t: Duration) -> i128 {
-        self.epoch_nanos.saturating_add(t.as_nanos() as i128)
-    }
-
-    /// The virtual time whose timestamp describes an event `offset` after a pipeline created at
-    /// `created`: with an explicit epoch every pipeline execution counts as submitted exactly at the
-    /// epoch, so its timestamps are deterministic; otherwise its real creation time is used.
-    pub(crate) fn event_time(&self, created: Duration, offset: Duration) -> Duration {
-        if self.anchored {
-            offset
-        } else {
-            created.saturating_add(offset)
-        }
-    }
-
-    /// The `Date` header: the simulator's "now", the epoch (or the start) plus virtual time, so that
-    /// the age of a timestamp it served (`latest_results` end at the epoch minus their `age`) can be
-    /// measured against it the way a client measures Dune's timestamps against Dune's `Date`.
-    pub(crate) fn http_date(&self) -> String {
-        let nanos = self.timestamp_nanos(self.now()).max(0);
-        let at = std::time::UNIX_EPOCH
-            + Duration::from_secs(u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX / 2));
-        httpdate::fmt_http_date(at)
-    }
-
-    pub(crate) fn unix_millis(&self, t: Duration) -> i128 {
-        self.timestamp_nanos(t) / 1_000_000
-    }
-
-    fn key_ok(&self, headers: &HeaderMap, query: Option<&str>) -> bool {
-        let from_header = headers
-            .get("x-dune-api-key")
-            .and_then(|v| v.to_str().ok())
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned);
-        let provided = from_header.or_else(|| {
-            query.and_then(|q| {
-                form_urlencoded::parse(q.as_bytes())
-                    .find(|(k, v)| k == "api_key" && !v.is_empty())
-                    .map(|(_, v)| v.into_owned())
-            })
-        });
-        match (provided, &self.scenario.api_key) {
-            (None, _) => false,
-            (Some(_), None) => true,
-            (Some(p), Some(k)) => p == *k,
-        }
-    }
-
-    fn record(&self, request: RecordedRequest) -> usize {
-        let mut state = self.lock();
-        state.requests.push(request);
-        state.requests.len() - 1
-    }
-
-    fn set_status(&self, index: usize, status: u16) {
-        if let Some(r) = self.lock().requests.get_mut(index) {
-            r.status = status;
-        }
-    }
-
-    /// Counts this request against every matching fault; returns the response of the first fault
-    /// that is due, consuming it.
-    fn take_fault(
-        &self,
-        endpoint: Option<FaultEndpoint>,
-        execution: Option<&str>,
-    ) -> Option<(FaultKind, bool)> {
-        let mut state = self.lock();
-        // The node (scenario id) whose execution the request is about, if any.
-        let node = execution
-            .and_then(|e| state.executions.get(e))
-            .and_then(|(pid, i)| state.pipelines.get(pid).and_then(|p| p.nodes.get(*i)))
-            .map(|n| n.id);
-        let mut fired = None;
-        let State { fault_progress, .. } = &mut *state;
-        for (fault, progress) in self.faults.iter().zip(fault_progress.iter_mut()) {
-            if fault.endpoint != FaultEndpoint::Any && Some(fault.endpoint) != endpoint {
-                continue;
-            }
-            if fault.node.is_some() && fault.node != node {
-                continue;
-            }
-            progress.0 += 1;
-            if fired.is_none() && progress.0 > fault.after && progress.1 < fault.responses.len() {
-                fired = Some(fault.responses[progress.1].clone());
-                progress.1 += 1;
-            }
-        }
-        fired
-    }
-}
 
 /// Accepts connections until `stop` fires (or its sender is dropped).
 pub(crate) async fn serve(
@@ -294,6 +81,26 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
     }
 }
 
+/// Whether the request carries an acceptable API key, in the `X-Dune-Api-Key` header or `?api_key=`.
+fn key_ok(shared: &Shared, headers: &HeaderMap, query: Option<&str>) -> bool {
+    let from_header = headers
+        .get("x-dune-api-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    let provided = from_header.or_else(|| {
+        query.and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, v)| k == "api_key" && !v.is_empty())
+                .map(|(_, v)| v.into_owned())
+        })
+    });
+    match (provided, &shared.scenario.api_key) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(p), Some(k)) => p == *k,
+    }
+}
 fn redact_query(query: Option<&str>) -> Option<String> {
     query.map(|q| {
         q.split('&')
@@ -310,7 +117,7 @@ fn redact_query(query: Option<&str>) -> Option<String> {
 }
 
 async fn handle(shared: Arc<Shared>, kill: Arc<Notify>, req: Request<Incoming>) -> Response<Body> {
-    let at = shared.now();
+    let at = shared.clock.now();
     let (parts, body) = req.into_parts();
     let method = parts.method.as_str().to_owned();
     let path = parts.uri.path().to_owned();
@@ -319,7 +126,7 @@ async fn handle(shared: Arc<Shared>, kill: Arc<Notify>, req: Request<Incoming>) 
         .headers
         .get(hyper::header::ACCEPT)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let key_ok = shared.key_ok(&parts.headers, query.as_deref());
+    let key_ok = key_ok(&shared, &parts.headers, query.as_deref());
     let (bytes, body_error) = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
         Ok(collected) => (collected.to_bytes(), None),
         Err(e) => (Bytes::new(), Some(e)),
@@ -346,7 +153,7 @@ async fn handle(shared: Arc<Shared>, kill: Arc<Notify>, req: Request<Incoming>) 
         return send(&shared, index, Reply::error(401, "invalid API Key"));
     }
     let route = Route::parse(&method, &path);
-    let normal = || api::dispatch(&shared, &route, query.as_deref(), &bytes);
+    let normal = || routes::dispatch(&shared, &route, query.as_deref(), &bytes);
     let Some((fault, apply)) = shared.take_fault(route.endpoint(), route.execution()) else {
         return send(&shared, index, normal());
     };
@@ -357,14 +164,14 @@ async fn handle(shared: Arc<Shared>, kill: Arc<Notify>, req: Request<Incoming>) 
     match fault {
         FaultKind::Pass => send(&shared, index, normal()),
         FaultKind::Delay(d) => {
-            tokio::time::sleep(shared.real(d)).await;
+            tokio::time::sleep(shared.clock.real(d)).await;
             send(&shared, index, normal())
         }
         FaultKind::SlowDrip(over) => {
             let reply = normal();
             shared.set_status(index, reply.status);
             let len = reply.body.len();
-            let body = drip_body(reply.body.clone(), shared.real(over));
+            let body = drip_body(reply.body.clone(), shared.clock.real(over));
             build(&shared, &reply, body, Some(len))
         }
         FaultKind::DropMidBody => {
@@ -426,7 +233,7 @@ fn send(shared: &Shared, index: usize, reply: Reply) -> Response<Body> {
 }
 
 /// Status and headers of `reply` with `body`; `content_length` for streamed bodies. The `Date` header is
-/// the simulator's clock (see [`Shared::http_date`]), not the machine's.
+/// the simulator's clock (see [`Clock::http_date`](crate::clock::Clock::http_date)), not the machine's.
 fn build(
     shared: &Shared,
     reply: &Reply,
@@ -437,7 +244,7 @@ fn build(
     *response.status_mut() =
         StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&shared.http_date()) {
+    if let Ok(v) = HeaderValue::from_str(&shared.clock.http_date()) {
         headers.insert(hyper::header::DATE, v);
     }
     if let Ok(v) = HeaderValue::from_str(&reply.content_type) {

@@ -2,8 +2,6 @@
 //! checker written apart from the code that draws the chart. Every line of a chart must be one of the
 //! subset's constructs; the unit tests check each construct, the integration tests every chart drawn.
 
-#![allow(dead_code)]
-
 const HEADER: [&str; 4] = [
     "gantt",
     "  dateFormat YYYY-MM-DD HH:mm:ss",

@@ -1,7 +1,6 @@
 //! How the runner reads a step's log as workflow commands, written independently of the action: the oracle
-//! the tests check the action's console against. Used by the integration tests and (through `#[path]`) by
-//! the unit tests of `src/runner/console.rs`, so it uses nothing but `std`.
-#![allow(dead_code)]
+//! the tests check the action's console against. Used by the integration tests and by the unit tests of
+//! `src/runner/console.rs`.
 
 /// Every line the runner would act on as a workflow command, with `::stop-commands::` fences honoured,
 /// leading whitespace trimmed (as the runner does), and bare CRs ending lines (as .NET's ReadLine does).

@@ -1,9 +1,7 @@
 //! The runner's reading of `GITHUB_OUTPUT` and `GITHUB_STATE`, written independently of the action: the
 //! oracle the tests check the action's heredoc blocks against. It lives with the tests (the action only
 //! writes these files; the post step gets its state from `STATE_*` variables). Used by the integration
-//! tests (`common.rs`) and, through `#[path]`, by the unit tests of `src/` (`src/runner/testing.rs`) and
-//! `benches/results_download.rs`, so it uses nothing but `std`.
-#![allow(dead_code)]
+//! tests (`common.rs`), the unit tests of `src/` and `benches/results_download.rs`.
 
 /// Parses a `GITHUB_OUTPUT`-style file with the runner's rules (`EnvFileKeyValuePairs`): `NAME=VALUE` lines
 /// and `NAME<<DELIM` heredocs, LF only.
