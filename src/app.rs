@@ -131,7 +131,8 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
         return Report::new(sinks, outcome);
     }
 
-    let mut details = DetailReads::new(&client);
+    // Reads made while following are patient: the pipeline runs whether or not the action sees it.
+    let mut details = DetailReads::new(&client.patient());
     let read = plan::read(&config.source, config.plan_settings(), &client, &console).await;
     let mut outcome = match read {
         Ok(plan) => match sync_sql(&config, &client, &rt, plan).await {
@@ -516,8 +517,9 @@ async fn start_and_follow(
     github.pipeline_started(&id);
     tracked.pipeline_execution_id = Some(id);
 
+    let following = client.patient();
     let mut follower = Follower {
-        client,
+        client: &following,
         console,
         clock: rt.clock,
         schedule: rt.schedule,

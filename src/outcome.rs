@@ -349,7 +349,7 @@ impl Outcome {
                     "{} (query {}). {}. {state}",
                     f.error,
                     f.query_id,
-                    capitalize(f.error.hint())
+                    capitalize(crate::pipeline::hint::hint(&f.error))
                 ),
             ),
             None => ("Dune API error", state),
@@ -397,7 +397,7 @@ impl Outcome {
         let ambiguous = starting
             && !matches!(e.status(), Some(s) if (400..500).contains(&s))
             && !matches!(e.root(), dune_api::Error::Connect { .. });
-        let mut message = format!("{e}. {}.", capitalize(e.hint()));
+        let mut message = format!("{e}. {}.", capitalize(crate::pipeline::hint::hint(e)));
         if ambiguous {
             let check = where_to_check(&config.source);
             message.push_str(&format!(

@@ -240,15 +240,15 @@ queries:
         let sim = dune_sim::Simulator::start(scenario)
             .await
             .expect("simulator");
-        let client = Client::new(
+        let client = Client::builder(
             sim.base_url().parse().expect("url"),
             dune_api::ApiKey::new("k"),
-            dune_api::Clock::scaled(SPEED),
-            Duration::from_secs(30),
         )
+        .clock(dune_api::Clock::scaled(SPEED))
+        .build()
         .expect("client");
         let request = dune_api::models::ExecuteQueryPipelineRequest {
-            performance: "medium",
+            performance: dune_api::models::Performance::Medium.into(),
             query_parameters: None,
         };
         let id = client

@@ -8,6 +8,7 @@ pub(crate) mod definition;
 pub(crate) mod details;
 pub(crate) mod follow;
 pub(crate) mod fresh;
+pub(crate) mod hint;
 pub(crate) mod node;
 pub(crate) mod plan;
 pub mod schedule;
