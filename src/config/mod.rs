@@ -6,7 +6,6 @@ use std::time::Duration;
 use reqwest::Url;
 use serde_json::{Map, Value};
 
-pub mod preview;
 pub mod results;
 
 use dune_api::Retry;
@@ -17,6 +16,7 @@ use crate::pipeline::definition;
 use crate::pipeline::plan::Settings;
 pub use crate::pipeline::plan::Source;
 use crate::results::settings::ResultsConfig;
+use crate::review::settings::{MAX_PREVIEW_ROWS, ReviewSettings};
 use crate::runner::console::{Console, escape_data};
 use crate::runner::env::Env;
 use crate::runner::secret::GitHubToken;
@@ -404,7 +404,7 @@ impl Config {
         };
         let (sync_sql, only_changed) = sync_inputs(env, &source)?;
         let results = results::from_env(env)?;
-        let preview = preview::from_env(env)?;
+        let preview = preview_inputs(env)?;
         if preview.enabled && sync_sql {
             return Err(err(
                 "preview",
@@ -444,6 +444,45 @@ impl Config {
             only_changed,
         })
     }
+}
+
+/// Reads `preview`, `preview_rows` and `diff_key`.
+fn preview_inputs(env: &Env) -> Result<ReviewSettings, InputError> {
+    let enabled = parse_bool("preview", &env.input("preview"), false)?;
+    let raw_rows = env.input("preview_rows");
+    let rows = if raw_rows.is_empty() {
+        10
+    } else {
+        match raw_rows.parse::<usize>() {
+            Ok(n) if n <= MAX_PREVIEW_ROWS => n,
+            _ => {
+                return Err(err(
+                    "preview_rows",
+                    format!(
+                        "must be a whole number from 0 to {MAX_PREVIEW_ROWS} (rows of each side a preview shows), got {}",
+                        quoted(&raw_rows)
+                    ),
+                ));
+            }
+        }
+    };
+    let raw_key = env.input("diff_key");
+    let key = if raw_key.trim().is_empty() {
+        None
+    } else {
+        let columns: Vec<String> = raw_key.split(',').map(|c| c.trim().to_string()).collect();
+        if columns.iter().any(String::is_empty) {
+            return Err(err(
+                "diff_key",
+                format!(
+                    "must be column names separated by commas (such as `day,chain`), got {}",
+                    quoted(&raw_key)
+                ),
+            ));
+        }
+        Some(columns)
+    };
+    Ok(ReviewSettings { enabled, rows, key })
 }
 
 /// Reads `sync_sql` and `only_changed`: both need a `pipeline_file`, and `only_changed` needs `sync_sql`.
@@ -666,5 +705,37 @@ mod tests {
         .expect_err("invalid");
         assert_eq!(e.input, "api_key");
         assert!(!e.to_string().contains("sek"));
+    }
+
+    #[test]
+    fn preview_inputs_defaults_and_values() {
+        let s = preview_inputs(&env(&[])).expect("defaults");
+        assert_eq!((s.enabled, s.rows, s.key), (false, 10, None));
+        let s = preview_inputs(&env(&[
+            ("INPUT_PREVIEW", "true"),
+            ("INPUT_PREVIEW_ROWS", "3"),
+            ("INPUT_DIFF_KEY", "day, chain"),
+        ]))
+        .expect("values");
+        assert_eq!(
+            (s.enabled, s.rows, s.key),
+            (true, 3, Some(vec!["day".to_string(), "chain".to_string()]))
+        );
+    }
+
+    #[test]
+    fn preview_input_errors_name_the_input() {
+        assert_eq!(
+            preview_inputs(&env(&[("INPUT_PREVIEW", "yes")])).map_err(|e| e.input),
+            Err("preview")
+        );
+        assert_eq!(
+            preview_inputs(&env(&[("INPUT_PREVIEW_ROWS", "101")])).map_err(|e| e.input),
+            Err("preview_rows")
+        );
+        assert_eq!(
+            preview_inputs(&env(&[("INPUT_DIFF_KEY", "a,,b")])).map_err(|e| e.input),
+            Err("diff_key")
+        );
     }
 }

@@ -16,6 +16,7 @@ pub mod timeline;
 #[cfg(test)]
 mod limit_tests;
 
+use markdown::format_credits;
 pub use markdown::{code_block, md_cell, md_code, md_text, query_link, short_duration};
 
 use crate::outcome::{Outcome, RunStatus};
@@ -134,18 +135,6 @@ fn headline(o: &Outcome) -> String {
         RunStatus::Fresh => "♻️ Dune pipeline: fresh result reused (nothing was executed)".into(),
         RunStatus::Previewed => "🔎 Data preview".into(),
         RunStatus::Unchanged => "⏸️ Dune pipeline: no SQL changed (nothing was executed)".into(),
-    }
-}
-
-pub(crate) fn format_credits(c: f64) -> String {
-    if c.fract() == 0.0 && c.abs() < 1e15 {
-        format!("{}", c as i64)
-    } else {
-        // `1.0004` is `1`, not `1.`.
-        format!("{c:.2}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
     }
 }
 

@@ -8,8 +8,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use super::format_credits;
-use super::markdown::{code_block, md_cell, md_code, md_text, query_link};
+use super::markdown::{code_block, format_credits, md_cell, md_code, md_text, query_link};
 use crate::results::Column;
 use crate::review::diff::{ChangedRow, DataDiff, KeyedDiff, SampleRow};
 use crate::review::run::{Found, NotPreviewed, QueryReview, Review, Skip};
