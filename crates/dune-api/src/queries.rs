@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::client::{Client, MAX_JSON_BODY, decode_json};
+use crate::client::{Client, MAX_JSON_BODY, decode_json, unreadable};
 use crate::clock::Clock;
-use crate::error::{self, Error};
+use crate::error::Error;
 use crate::rate::{DEFAULT_WINDOW, RateCap};
 use crate::retry::Kind;
 
@@ -58,34 +58,14 @@ pub fn writes_per_minute(requests_per_minute: usize) -> usize {
     }
 }
 
-/// A decoded JSON body that is not what the endpoint documents.
-fn unreadable(endpoint: &str, v: &Value, reason: String) -> Error {
-    Error::Decode {
-        endpoint: endpoint.to_string(),
-        status: 200,
-        content_type: "application/json".into(),
-        reason,
-        excerpt: error::excerpt(v.to_string().as_bytes(), 120),
-    }
-}
-
 impl Client {
     /// Reads a saved query: its SQL and version.
     /// <https://docs.dune.com/api-reference/queries/endpoint/read>
     pub async fn query(&self, query_id: u64) -> Result<SavedQuery, Error> {
         let url = self.url(&format!("/api/v1/query/{query_id}"));
-        self.send_decoded(
-            Kind::Read,
-            Method::GET,
-            url,
-            None,
-            MAX_JSON_BODY,
-            |endpoint, resp| {
-                let v = decode_json(endpoint, &resp)?;
-                SavedQuery::from_value(query_id, &v).map_err(|r| unreadable(endpoint, &v, r))
-            },
-        )
-        .await
+        let endpoint = format!("GET {}", url.path());
+        let v = self.json(Kind::Read, Method::GET, url, None).await?;
+        SavedQuery::from_value(query_id, &v).map_err(unreadable(endpoint, &v))
     }
 }
 
