@@ -134,11 +134,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let scenario = load(&args)?;
     let sim = Simulator::start_on(scenario, SocketAddr::new(args.host, args.port)).await?;
+    // Listen for the signals before saying where it listens: a caller may stop it as soon as it reads
+    // the line.
+    let stop = stop_signals()?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "dune-sim listening on {}", sim.base_url())?;
     out.flush()?;
     drop(out);
-    wait_for_signal().await?;
+    stop.await?;
     let record = args
         .record
         .as_deref()
@@ -178,22 +181,25 @@ fn record_lines(sim: &Simulator) -> String {
     out
 }
 
+/// Resolves on SIGINT or SIGTERM; both are listened for from the call on.
 #[cfg(unix)]
-async fn wait_for_signal() -> anyhow::Result<()> {
+fn stop_signals() -> anyhow::Result<impl Future<Output = anyhow::Result<()>>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("cannot listen for SIGINT")?,
-        _ = term.recv() => {}
-    }
-    Ok(())
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        Ok(())
+    })
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() -> anyhow::Result<()> {
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot listen for Ctrl-C")
+fn stop_signals() -> anyhow::Result<impl Future<Output = anyhow::Result<()>>> {
+    let ctrl_c = tokio::signal::ctrl_c();
+    Ok(async move { ctrl_c.await.context("cannot listen for Ctrl-C") })
 }
 
 #[tokio::main]
