@@ -50,7 +50,7 @@ async fn run(cli: Cli, argv0: Option<OsString>, clock: Clock) -> u8 {
     });
     let report = app::run(&env, rt).await;
     if !github {
-        dune_pipeline_action::cli::print_collected(&report.sinks, &mut std::io::stdout());
+        dune_pipeline_action::cli::print_collected(&report.files, &mut std::io::stdout());
     }
     report.exit_code
 }

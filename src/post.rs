@@ -11,12 +11,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::{self, Config};
-use crate::outcome::{Outcome, RunStatus};
+use crate::outcome::{Ending, Outcome};
 use crate::pipeline::Tracked;
 use crate::pipeline::cancel::stop_pipeline;
 use crate::runner::console::{Console, Level};
 use crate::runner::env::Env;
-use crate::runner::files::{FileError, Sinks};
+use crate::runner::files::{FileError, RunnerFiles};
 use dune_api::clock::Clock;
 
 /// The program name that selects post mode (the file name of `argv[0]`).
@@ -43,10 +43,10 @@ pub fn invoked_as_post(argv0: Option<&OsStr>) -> bool {
 pub(crate) fn remember(
     config: &Config,
     outcome: &Outcome,
-    sinks: &mut Sinks,
+    files: &mut RunnerFiles,
 ) -> Result<(), FileError> {
-    if outcome.status() == RunStatus::TimedOut && !config.cancel_on_timeout {
-        sinks.save_state(STATE_LEAVE_RUNNING, "true")
+    if outcome.ending == Ending::TimedOut && !config.cancel_on_timeout {
+        files.save_state(STATE_LEAVE_RUNNING, "true")
     } else {
         Ok(())
     }
@@ -96,7 +96,7 @@ pub async fn run(env: &Env, console: &Console, clock: Clock) {
         pipeline_execution_id: Some(id.clone()),
         ..Tracked::default()
     };
-    let stopped = stop_pipeline(&client, console, &mut run, BUDGET).await;
+    let stopped = stop_pipeline(&client, console, clock, &mut run, BUDGET).await;
     let status = run.raw_status.as_deref().unwrap_or("unknown");
     if run.nodes.is_empty() {
         console.line(&format!(

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 pub mod results;
 
+use dune_api::Retry;
 use dune_api::models::Performance;
 use dune_api::{ApiKey, Client, Clock};
 
@@ -82,7 +83,7 @@ pub struct InputError {
     /// What is wrong and how to fix it.
     pub message: String,
     /// For `pipeline_file`: the file's problems, each with its line and column (annotated on the file).
-    pub file: Option<Box<definition::FileError>>,
+    pub file: Option<Box<definition::PipelineFileError>>,
 }
 
 /// An [`InputError`] for `input`.
@@ -223,6 +224,25 @@ pub fn parse_api_url(raw: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// The `User-Agent` of the action's requests to Dune.
+pub const USER_AGENT: &str = concat!("dune-pipeline-action/", env!("CARGO_PKG_VERSION"));
+
+/// The plain log line for a retry: which request, what failed, the next wait, and that the action keeps
+/// trying (a patient read, made while following, has no count of attempts: only the timeout ends it).
+pub fn retry_line(retry: &Retry<'_>) -> String {
+    let wait = retry.wait.as_secs_f64();
+    let until = if retry.patient {
+        "the pipeline goes on running on Dune, so the action keeps trying until the run's `timeout`"
+    } else {
+        "still trying"
+    };
+    // The error names the request (`METHOD /path`); it never holds a secret.
+    format!(
+        "Dune API: {} (attempt {}); next attempt in {wait:.1} s; {until}",
+        retry.error, retry.attempt
+    )
+}
+
 impl Config {
     /// The inputs a plan is read and started with.
     pub fn plan_settings(&self) -> Settings<'_> {
@@ -243,16 +263,17 @@ impl Config {
         console: &Console,
     ) -> Result<Client, dune_api::Error> {
         let proxies = dune_api::proxy::Proxies::from_lookup(|k| env.get(k));
-        let client = Client::with_proxies(
-            self.api_url.clone(),
-            self.api_key.clone(),
-            clock,
-            self.request_timeout,
-            &proxies,
-        )?
-        .with_requests_per_minute(self.requests_per_minute);
+        let retries = console.clone();
+        let client = Client::builder(self.api_url.clone(), self.api_key.clone())
+            .clock(clock)
+            .per_request_timeout(self.request_timeout)
+            .max_requests_per_minute(self.requests_per_minute)
+            .user_agent(USER_AGENT)
+            .retry_hook(std::sync::Arc::new(move |retry: &Retry<'_>| {
+                retries.line(&retry_line(retry))
+            }));
         if env.get("RUNNER_DEBUG").as_deref() != Some("1") {
-            return Ok(client);
+            return client.proxies(proxies).build();
         }
         console.line(&format!(
             "::debug::{}",
@@ -263,9 +284,12 @@ impl Config {
             ))
         ));
         let console = console.clone();
-        Ok(client.with_debug(std::sync::Arc::new(move |text: &str| {
-            console.line(&format!("::debug::{}", escape_data(text)))
-        })))
+        client
+            .proxies(proxies)
+            .debug_hook(std::sync::Arc::new(move |text: &str| {
+                console.line(&format!("::debug::{}", escape_data(text)))
+            }))
+            .build()
     }
 
     /// Reads and validates every input. Fails on the first problem.

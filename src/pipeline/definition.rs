@@ -63,15 +63,15 @@ impl FileProblem {
 /// A pipeline file that cannot be used: the path as given, the file as annotations name it (relative to
 /// the repository root), and every problem found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct FileError {
+pub struct PipelineFileError {
     pub path: String,
     pub file: String,
     pub problems: Vec<FileProblem>,
 }
 
-impl FileError {
-    fn new(path: &str, workspace: Option<&str>, problems: Vec<FileProblem>) -> FileError {
-        FileError {
+impl PipelineFileError {
+    fn new(path: &str, workspace: Option<&str>, problems: Vec<FileProblem>) -> PipelineFileError {
+        PipelineFileError {
             path: path.to_string(),
             file: repository_path(path, workspace),
             problems,
@@ -116,7 +116,7 @@ impl FileError {
     }
 }
 
-impl fmt::Display for FileError {
+impl fmt::Display for PipelineFileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let path = one_line(&self.path);
         let shown: Vec<String> = self
@@ -167,8 +167,10 @@ pub(crate) fn repository_path(path: &str, workspace: Option<&str>) -> String {
 }
 
 /// Reads and validates a pipeline file (YAML, or JSON for a `.json` file) and the SQL files it names.
-pub fn read_file(path: &str, workspace: Option<&str>) -> Result<PipelineFile, FileError> {
-    let fail = |message: String| FileError::new(path, workspace, vec![FileProblem::whole(message)]);
+pub fn read_file(path: &str, workspace: Option<&str>) -> Result<PipelineFile, PipelineFileError> {
+    let fail = |message: String| {
+        PipelineFileError::new(path, workspace, vec![FileProblem::whole(message)])
+    };
     let full = resolve(path, workspace);
     let size = std::fs::metadata(&full)
         .map_err(|e| {
@@ -192,7 +194,7 @@ pub fn read_file(path: &str, workspace: Option<&str>) -> Result<PipelineFile, Fi
             definition,
             sql,
         })
-        .map_err(|problems| FileError::new(path, workspace, problems))
+        .map_err(|problems| PipelineFileError::new(path, workspace, problems))
 }
 
 /// Parses and validates the text of a pipeline file. Every problem has the line and column of the key or

@@ -272,14 +272,13 @@ mod tests {
     use dune_api::definition::Definition;
 
     fn latest(state: &str, ended: &str, date_secs: u64) -> LatestResult {
-        LatestResult {
-            execution_id: Some("01E".into()),
-            state: Some(state.into()),
-            ended_at_raw: Some(ended.into()),
-            ended_at: dune_api::models::parse_timestamp(ended),
-            server_date: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(date_secs)),
-            ..LatestResult::default()
-        }
+        let mut l = LatestResult::default();
+        l.execution_id = Some("01E".into());
+        l.state = Some(state.into());
+        l.ended_at_raw = Some(ended.into());
+        l.ended_at = dune_api::models::parse_timestamp(ended);
+        l.server_date = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(date_secs));
+        l
     }
 
     const SINK: Sink = Sink {

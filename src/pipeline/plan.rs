@@ -114,7 +114,7 @@ pub async fn read(
             let read = client
                 .query_pipeline(
                     query_id,
-                    settings.performance.as_str(),
+                    &settings.performance.into(),
                     settings.query_parameters,
                 )
                 .await;
@@ -250,7 +250,7 @@ pub async fn start(
                 settings.performance.as_str(),
             ));
             let request = ExecuteQueryPipelineRequest {
-                performance: settings.performance.as_str(),
+                performance: settings.performance.into(),
                 query_parameters: settings.query_parameters.cloned(),
             };
             client.execute_query_pipeline(*query_id, &request).await

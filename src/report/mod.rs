@@ -17,7 +17,7 @@ mod limit_tests;
 
 pub use markdown::{code_block, md_cell, md_code, md_text, query_link, short_duration};
 
-use crate::outcome::{Outcome, RunStatus};
+use crate::outcome::{Ending, Outcome};
 use crate::pipeline::node::{Node, NodeKind, NodeStatus};
 use crate::runner::console::truncate_chars;
 
@@ -120,15 +120,17 @@ fn status_icon(s: NodeStatus) -> &'static str {
 }
 
 fn headline(o: &Outcome) -> String {
-    match o.status() {
-        RunStatus::Completed => "✅ Dune pipeline completed".into(),
-        RunStatus::Failed => "❌ Dune pipeline failed".into(),
-        RunStatus::Cancelled => "🚫 Dune pipeline cancelled".into(),
-        RunStatus::TimedOut => "⏱️ Dune pipeline timed out".into(),
-        RunStatus::Error => "⚠️ Dune pipeline: the action could not finish".into(),
-        RunStatus::Planned => "📋 Dune pipeline plan (dry run: nothing was executed)".into(),
-        RunStatus::Fresh => "♻️ Dune pipeline: fresh result reused (nothing was executed)".into(),
-        RunStatus::Unchanged => "⏸️ Dune pipeline: no SQL changed (nothing was executed)".into(),
+    match o.ending {
+        Ending::Completed => "✅ Dune pipeline completed".into(),
+        Ending::Failed => "❌ Dune pipeline failed".into(),
+        Ending::Cancelled => "🚫 Dune pipeline cancelled".into(),
+        Ending::TimedOut => "⏱️ Dune pipeline timed out".into(),
+        Ending::InvalidInput | Ending::ApiError => {
+            "⚠️ Dune pipeline: the action could not finish".into()
+        }
+        Ending::Planned => "📋 Dune pipeline plan (dry run: nothing was executed)".into(),
+        Ending::Fresh => "♻️ Dune pipeline: fresh result reused (nothing was executed)".into(),
+        Ending::Unchanged => "⏸️ Dune pipeline: no SQL changed (nothing was executed)".into(),
     }
 }
 
@@ -163,7 +165,7 @@ pub fn summary(o: &Outcome) -> String {
             .as_deref()
             .map(md_code)
             .unwrap_or_else(
-                || if matches!(o.status(), RunStatus::Fresh | RunStatus::Unchanged) {
+                || if matches!(o.ending, Ending::Fresh | Ending::Unchanged) {
                     "none: nothing executed".into()
                 } else {
                     "not started".into()
@@ -173,7 +175,7 @@ pub fn summary(o: &Outcome) -> String {
     if let Some(raw) = &o.tracked.raw_status {
         let _ = writeln!(md, "| Pipeline status (from Dune) | {} |", md_cell(raw));
     }
-    let _ = writeln!(md, "| Status | {} |", o.status().as_str());
+    let _ = writeln!(md, "| Status | {} |", o.status());
     let _ = writeln!(md, "| Wall time | {} |", short_duration(o.wall_time));
     if !nodes.is_empty() {
         let mut counts: Vec<(NodeStatus, usize)> = Vec::new();

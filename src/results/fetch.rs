@@ -457,12 +457,11 @@ mod tests {
     use super::*;
 
     fn meta(rows: u64, bytes: u64, cols: usize) -> ResultMetadata {
-        ResultMetadata {
-            column_names: (0..cols).map(|i| format!("col{i}")).collect(),
-            total_row_count: Some(rows),
-            total_result_set_bytes: Some(bytes),
-            ..ResultMetadata::default()
-        }
+        let mut m = ResultMetadata::default();
+        m.column_names = (0..cols).map(|i| format!("col{i}")).collect();
+        m.total_row_count = Some(rows);
+        m.total_result_set_bytes = Some(bytes);
+        m
     }
 
     #[test]

@@ -141,7 +141,7 @@ impl FetchError {
     /// What the user should do about it.
     pub fn hint(&self) -> &'static str {
         match self {
-            FetchError::Api(e) => e.hint(),
+            FetchError::Api(e) => crate::pipeline::hint::hint(e),
             FetchError::Io { .. } => {
                 "check that `results_dir` is writable and that the runner has enough disk space"
             }

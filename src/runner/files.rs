@@ -45,9 +45,10 @@ pub(crate) fn heredoc(name: &str, value: &str) -> Result<String, FileError> {
     Ok(format!("{name}<<{delimiter}\n{value}\n{delimiter}\n"))
 }
 
-/// Where outputs, state and the summary go.
+/// The runner's files: where outputs, state and the summary go (`GITHUB_OUTPUT`, `GITHUB_STATE`,
+/// `GITHUB_STEP_SUMMARY`). Not to be confused with a DAG's sinks, the nodes nothing depends on.
 #[derive(Debug, Default)]
-pub struct Sinks {
+pub struct RunnerFiles {
     output: Option<PathBuf>,
     state: Option<PathBuf>,
     summary: Option<PathBuf>,
@@ -57,7 +58,7 @@ pub struct Sinks {
     pub collected_summary: String,
 }
 
-impl Sinks {
+impl RunnerFiles {
     /// Paths from `GITHUB_OUTPUT`, `GITHUB_STATE` and `GITHUB_STEP_SUMMARY` (empty values count as unset).
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Self {
         let path = |name: &str| {
@@ -65,11 +66,11 @@ impl Sinks {
                 .filter(|v| !v.trim().is_empty())
                 .map(PathBuf::from)
         };
-        Sinks {
+        RunnerFiles {
             output: path("GITHUB_OUTPUT"),
             state: path("GITHUB_STATE"),
             summary: path("GITHUB_STEP_SUMMARY"),
-            ..Sinks::default()
+            ..RunnerFiles::default()
         }
     }
 

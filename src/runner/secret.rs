@@ -1,33 +1,19 @@
-//! The GitHub token as a newtype: its `Debug` and `Display` never show the value. (The Dune API key's
-//! newtype, [`dune_api::ApiKey`], lives with the client that sends it.)
+//! The GitHub token: the one secret type, [`dune_api::secret::Secret`], of its own kind, so its `Debug`
+//! and `Display` never show the value and it cannot be passed where the Dune key is expected.
 
-/// The token for GitHub's REST API (`github_token`).
-#[derive(Clone, PartialEq, Eq)]
-pub struct GitHubToken(String);
+use dune_api::secret::{Secret, SecretKind};
 
-impl GitHubToken {
-    /// Wraps a token.
-    pub fn new(token: impl Into<String>) -> Self {
-        GitHubToken(token.into())
-    }
+/// The kind of the token for GitHub's REST API.
+#[derive(Debug, Clone, Copy)]
+pub enum GitHub {}
 
-    /// The token itself: only for the `Authorization` header, `::add-mask::` and redaction.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
+impl SecretKind for GitHub {
+    const NAME: &'static str = "GitHubToken";
 }
 
-impl std::fmt::Debug for GitHubToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("GitHubToken(***)")
-    }
-}
-
-impl std::fmt::Display for GitHubToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
-    }
-}
+/// The token for GitHub's REST API (`github_token`); `expose` only for the `Authorization` header,
+/// `::add-mask::` and redaction.
+pub type GitHubToken = Secret<GitHub>;
 
 #[cfg(test)]
 mod tests {

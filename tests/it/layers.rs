@@ -808,3 +808,106 @@ fn the_cycle_check_resolves_every_way_of_naming_a_file() {
         assert!(cycles[0].contains(expected), "{}", cycles[0]);
     }
 }
+
+/// The non-test code of a crate source file: the text before its `#[cfg(test)]` module, and nothing of a
+/// file that is compiled for tests only.
+fn non_test_code(text: &str) -> &str {
+    if text.trim_start().starts_with("#![cfg(test)]") {
+        return "";
+    }
+    text.find("#[cfg(test)]\nmod ")
+        .map_or(text, |at| &text[..at])
+}
+
+/// The names of the action's inputs, from `action.yml` (the keys indented by two under `inputs:`).
+fn action_inputs(manifest: &str) -> Vec<String> {
+    let mut inputs = Vec::new();
+    let mut inside = false;
+    for line in manifest.lines() {
+        if !line.starts_with(' ') && !line.is_empty() {
+            inside = line.trim_end() == "inputs:";
+            continue;
+        }
+        if inside
+            && let Some(name) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(':'))
+            && !name.starts_with(' ')
+        {
+            inputs.push(name.to_string());
+        }
+    }
+    inputs
+}
+
+/// Where `word` stands as a whole identifier in `text` (not inside `per_request_timeout`).
+fn word_at(text: &str, word: &str) -> Option<usize> {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(word).map(|(at, _)| at).find(|&at| {
+        !text[..at].chars().next_back().is_some_and(ident)
+            && !text[at + word.len()..].chars().next().is_some_and(ident)
+    })
+}
+
+/// Issue 18: `dune-api` is a crate someone could publish, so its code says nothing of the action: no
+/// input of `action.yml` that is not also a word of Dune's API (`api_url`, `request_timeout`,
+/// `results_dir`, ...), none of Dune's words written as the action's input (`` `query_id` input``), and no
+/// advice about the job.
+#[test]
+fn the_client_crate_names_no_input_of_the_action() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(root.join("action.yml")).expect("action.yml");
+    let inputs = action_inputs(&manifest);
+    assert!(
+        ["api_key", "query_id", "request_timeout", "results_dir"]
+            .iter()
+            .all(|i| inputs.iter().any(|n| n == i)),
+        "inputs read from action.yml: {inputs:?}"
+    );
+    let spec = std::fs::read_to_string(root.join("crates/dune-sim/tests/spec/dune-openapi.json"))
+        .expect("the vendored OpenAPI spec");
+    let mut files = Vec::new();
+    rust_files(&root.join("crates/dune-api/src"), &mut files);
+    let mut found = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let code = non_test_code(&text);
+        let mut say = |what: String| found.push(format!("{}: {what}", file.display()));
+        for input in &inputs {
+            if !input.contains('_') {
+                // `timeout`: an ordinary word.
+                continue;
+            }
+            if word_at(&spec, input).is_none() {
+                if let Some(at) = word_at(code, input) {
+                    let line = code[..at].lines().count().max(1);
+                    say(format!("line {line} names the input `{input}`"));
+                }
+                continue;
+            }
+            for phrase in [format!("`{input}` input"), format!("input `{input}`")] {
+                if code.contains(&phrase) {
+                    say(format!("{phrase:?}"));
+                }
+            }
+        }
+        for phrase in ["re-run the job", "dune-pipeline-action", "the action"] {
+            if code.contains(phrase) {
+                say(format!("{phrase:?}"));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+#[test]
+fn the_input_check_sees_an_input_name() {
+    let code =
+        "fn f() {}\n/// Raise `request_timeout`.\nconst X: u8 = 1;\n#[cfg(test)]\nmod tests {}";
+    assert_eq!(word_at(non_test_code(code), "request_timeout"), Some(21));
+    assert_eq!(word_at("per_request_timeout", "request_timeout"), None);
+    assert_eq!(
+        action_inputs(
+            "name: x\ninputs:\n  api_key:\n    description: k\n  query_id:\noutputs:\n  status:\n"
+        ),
+        ["api_key", "query_id"]
+    );
+}

@@ -15,18 +15,15 @@ const SPEED: f64 = 50.0;
 /// Starts a pipeline as a main step that was killed would have left it, and waits until nodes 2 and 3
 /// run.
 async fn orphaned_pipeline(sim: &Simulator) -> String {
-    let client = Client::new(
-        sim.base_url().parse().expect("url"),
-        ApiKey::new(KEY),
-        Clock::scaled(SPEED),
-        Duration::from_secs(30),
-    )
-    .expect("client");
+    let client = Client::builder(sim.base_url().parse().expect("url"), ApiKey::new(KEY))
+        .clock(Clock::scaled(SPEED))
+        .build()
+        .expect("client");
     let id = client
         .execute_query_pipeline(
             500,
             &ExecuteQueryPipelineRequest {
-                performance: "medium",
+                performance: dune_api::models::Performance::Medium.into(),
                 query_parameters: None,
             },
         )

@@ -63,14 +63,15 @@ async fn main() -> anyhow::Result<()> {
         }
     };
 
-    let client = Client::new(
+    let client = Client::builder(
         base.parse().context("--base-url is not a URL")?,
         ApiKey::new(key),
-        clock,
-        Duration::from_secs(30),
-    )?;
+    )
+    .clock(clock)
+    .per_request_timeout(Duration::from_secs(30))
+    .build()?;
     let request = ExecuteQueryPipelineRequest {
-        performance: Performance::Medium.as_str(),
+        performance: Performance::Medium.into(),
         query_parameters: None,
     };
     let id = client.execute_query_pipeline(query_id, &request).await?;

@@ -1,4 +1,4 @@
-//! The client: one [`Client::send_decoded`] with the rate cap, the retry policy, the per-request timeout and the
+//! The client: one retry loop (`send_decoded`) with the rate cap, the retry policy, the per-request timeout and the
 //! bounded body read, and one small method per endpoint on top of it.
 
 use std::sync::{Arc, Mutex};
@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use tokio::sync::watch;
 
 use crate::clock::Clock;
-use crate::definition::Definition;
+use crate::definition::{Definition, Tier};
 use crate::error::{self, Error};
 use crate::models::{
     self, ExecuteQueryPipelineRequest, ExecutionStatus, LatestResult, PipelineStatus,
@@ -24,14 +24,34 @@ use crate::text::truncate_chars;
 /// caller decides where (a debug log, or nowhere: the default).
 pub type DebugHook = Arc<dyn Fn(&str) + Send + Sync>;
 
-/// The `User-Agent` sent with every request.
-pub const AGENT: &str = concat!("dune-pipeline-action/", env!("CARGO_PKG_VERSION"));
+/// Where the client reports each retry it is about to make ([`Retry`]), so that the caller can say that
+/// it is still trying (the default: nowhere).
+pub type RetryHook = Arc<dyn Fn(&Retry<'_>) + Send + Sync>;
+
+/// A failed attempt that the client is about to retry.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Retry<'a> {
+    /// The request, as `METHOD /path` (never with a secret).
+    pub endpoint: &'a str,
+    /// The attempts made so far (from 1).
+    pub attempt: u32,
+    /// Why the attempt failed.
+    pub error: &'a Error,
+    /// How long the client waits before the next attempt (the rate cap may add to it).
+    pub wait: Duration,
+    /// Whether only the deadline and the stop signal end these retries (a [`Client::patient`] read).
+    pub patient: bool,
+}
+
+/// The `User-Agent` sent unless the caller sets one ([`ClientBuilder::user_agent`]).
+pub const DEFAULT_USER_AGENT: &str = concat!("dune-api-rs/", env!("CARGO_PKG_VERSION"));
 
 /// The largest JSON body the client reads (status and definition responses are a few KiB).
-pub const MAX_JSON_BODY: usize = 8 * 1024 * 1024;
+pub(crate) const MAX_JSON_BODY: usize = 8 * 1024 * 1024;
 
 /// How much of an error response's body the client reads (for the excerpt in the message).
-pub const MAX_ERROR_BODY: usize = 64 * 1024;
+pub(crate) const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// A response that arrived whole.
 #[derive(Debug)]
@@ -46,6 +66,7 @@ pub struct Response {
 
 /// Which share of the rate cap a client's requests draw on (see [`crate::rate`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Priority {
     /// Status polls, the start, the definition read: any free slot.
     First,
@@ -60,13 +81,17 @@ pub struct Client {
     base: Url,
     key: ApiKey,
     clock: Clock,
-    request_timeout: Duration,
+    per_request_timeout: Duration,
     cap: Arc<Mutex<RateCap>>,
     priority: Priority,
     deadline: Option<Duration>,
     stop: Option<watch::Receiver<bool>>,
+    /// Whether reads retry until the deadline (see [`Client::patient`]).
+    patient: bool,
     /// Where diagnostics go; `None` unless debugging.
     debug: Option<DebugHook>,
+    /// Where retries are reported.
+    on_retry: Option<RetryHook>,
 }
 
 impl std::fmt::Debug for Client {
@@ -78,75 +103,135 @@ impl std::fmt::Debug for Client {
     }
 }
 
-impl Client {
-    /// A client for `base` (for example `https://api.dune.com`) authenticating with `key`, through the
-    /// proxies of the process environment.
-    pub fn new(
-        base: Url,
-        key: ApiKey,
-        clock: Clock,
-        request_timeout: Duration,
-    ) -> Result<Client, Error> {
-        Client::with_proxies(
-            base,
-            key,
-            clock,
-            request_timeout,
-            &crate::proxy::Proxies::from_process_env(),
-        )
+/// Builds a [`Client`]: `Client::builder(base, key)`, then the settings that differ from the defaults,
+/// then [`ClientBuilder::build`].
+#[must_use]
+pub struct ClientBuilder {
+    base: Url,
+    key: ApiKey,
+    clock: Clock,
+    per_request_timeout: Duration,
+    proxies: Option<crate::proxy::Proxies>,
+    max_requests_per_minute: Option<usize>,
+    user_agent: String,
+    debug: Option<DebugHook>,
+    on_retry: Option<RetryHook>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("base", &self.base.as_str())
+            .field("key", &self.key)
+            .field("per_request_timeout", &self.per_request_timeout)
+            .field("user_agent", &self.user_agent)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// The clock that retries, the rate cap and the caller's waits run on (default: real time).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
-    /// A client for `base` authenticating with `key`, through `proxies` (see [`crate::proxy`]).
-    pub fn with_proxies(
-        base: Url,
-        key: ApiKey,
-        clock: Clock,
-        request_timeout: Duration,
-        proxies: &crate::proxy::Proxies,
-    ) -> Result<Client, Error> {
+    /// How long one request may take, connecting included (default 30 s).
+    pub fn per_request_timeout(mut self, timeout: Duration) -> Self {
+        self.per_request_timeout = timeout;
+        self
+    }
+
+    /// The proxies to use (default: those of the process environment, [`crate::proxy::Proxies::from_process_env`]).
+    pub fn proxies(mut self, proxies: crate::proxy::Proxies) -> Self {
+        self.proxies = Some(proxies);
+        self
+    }
+
+    /// At most `per_minute` requests a minute, counted over [`crate::rate::DEFAULT_WINDOW`] (default
+    /// [`crate::rate::DEFAULT_REQUESTS_PER_MINUTE`]). Every handle derived from the client shares the cap.
+    pub fn max_requests_per_minute(mut self, per_minute: usize) -> Self {
+        self.max_requests_per_minute = Some(per_minute);
+        self
+    }
+
+    /// The `User-Agent` of every request (default [`DEFAULT_USER_AGENT`]).
+    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
+        self.user_agent = agent.into();
+        self
+    }
+
+    /// Hands a line about every request and every retry (key redacted) to `hook`.
+    pub fn debug_hook(mut self, hook: DebugHook) -> Self {
+        self.debug = Some(hook);
+        self
+    }
+
+    /// Reports every retry to `hook` before its wait begins.
+    pub fn retry_hook(mut self, hook: RetryHook) -> Self {
+        self.on_retry = Some(hook);
+        self
+    }
+
+    /// The client. Fails ([`Error::Setup`]) when the key is not a valid header value, the `User-Agent`
+    /// is not, a proxy cannot be used, or the HTTP stack cannot start; nothing is sent.
+    pub fn build(self) -> Result<Client, Error> {
+        let setup = |detail: String| Error::Setup { detail };
         let mut headers = HeaderMap::new();
-        let mut key_header = HeaderValue::from_str(key.expose()).map_err(|_| Error::Connect {
-            endpoint: "client set-up".into(),
-            detail: "the API key is not a valid HTTP header value".into(),
-        })?;
+        let mut key_header = HeaderValue::from_str(self.key.expose())
+            .map_err(|_| setup("the API key is not a valid HTTP header value".into()))?;
         key_header.set_sensitive(true);
         headers.insert("x-dune-api-key", key_header);
-        headers.insert(USER_AGENT, HeaderValue::from_static(AGENT));
+        let agent = HeaderValue::from_str(&self.user_agent)
+            .map_err(|_| setup("the User-Agent is not a valid HTTP header value".into()))?;
+        headers.insert(USER_AGENT, agent);
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         let builder = reqwest::Client::builder()
             .default_headers(headers)
-            .connect_timeout(Duration::from_secs(10).min(request_timeout))
-            .timeout(request_timeout);
-        let builder = proxies.apply(builder).map_err(|detail| Error::Connect {
-            endpoint: "client set-up".into(),
-            detail,
-        })?;
-        let http = builder.build().map_err(|e| Error::Connect {
-            endpoint: "client set-up".into(),
-            detail: e.to_string(),
-        })?;
+            .connect_timeout(Duration::from_secs(10).min(self.per_request_timeout))
+            .timeout(self.per_request_timeout);
+        let proxies = self
+            .proxies
+            .unwrap_or_else(crate::proxy::Proxies::from_process_env);
+        let builder = proxies.apply(builder).map_err(setup)?;
+        let http = builder
+            .build()
+            .map_err(|e| setup(redact(&e.to_string(), &[self.key.expose()])))?;
+        let cap = match self.max_requests_per_minute {
+            Some(n) => RateCap::new(n, crate::rate::DEFAULT_WINDOW),
+            None => RateCap::default(),
+        };
         Ok(Client {
             http,
-            base,
-            key,
-            clock,
-            request_timeout,
-            cap: Arc::new(Mutex::new(RateCap::default())),
+            base: self.base,
+            key: self.key,
+            clock: self.clock,
+            per_request_timeout: self.per_request_timeout,
+            cap: Arc::new(Mutex::new(cap)),
             priority: Priority::First,
             deadline: None,
             stop: None,
-            debug: None,
+            patient: false,
+            debug: self.debug,
+            on_retry: self.on_retry,
         })
     }
+}
 
-    /// At most `per_minute` requests a minute (counted over [`crate::rate::DEFAULT_WINDOW`]); call before
-    /// cloning: clones share the cap.
-    pub fn with_requests_per_minute(mut self, per_minute: usize) -> Self {
-        self.cap = Arc::new(Mutex::new(RateCap::new(
-            per_minute,
-            crate::rate::DEFAULT_WINDOW,
-        )));
-        self
+impl Client {
+    /// A builder for a client of `base` (for example `https://api.dune.com`) authenticating with `key`.
+    pub fn builder(base: Url, key: ApiKey) -> ClientBuilder {
+        ClientBuilder {
+            base,
+            key,
+            clock: Clock::real(),
+            per_request_timeout: Duration::from_secs(30),
+            proxies: None,
+            max_requests_per_minute: None,
+            user_agent: DEFAULT_USER_AGENT.to_string(),
+            debug: None,
+            on_retry: None,
+        }
     }
 
     /// A handle on the same cap whose requests are extras: they take only the slots that the polls
@@ -180,6 +265,18 @@ impl Client {
         self.cap().max()
     }
 
+    /// A handle on the same client whose reads ([`Client::pipeline_status`], [`Client::execution_status`],
+    /// result pages) are patient: made while following a run that goes on whether or not it is seen, they
+    /// retry every failure that can heal (back-off up to 30 s, within the rate cap) until the deadline
+    /// ([`Client::with_deadline`]) or the stop signal, with no count of attempts. Answers that cannot heal
+    /// (401, 403, 404 but right after the start, 400, 402) still end them at once. Without a deadline
+    /// the counts of [`retry::max_attempts`] apply. Starts and cancels are unchanged.
+    pub fn patient(&self) -> Client {
+        let mut c = self.clone();
+        c.patient = true;
+        c
+    }
+
     /// Retries stop at this point of clock time (the overall `timeout`).
     pub fn with_deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
@@ -192,14 +289,8 @@ impl Client {
         self
     }
 
-    /// Hands a line about every request and every retry (key redacted) to `hook`.
-    pub fn with_debug(mut self, hook: DebugHook) -> Self {
-        self.debug = Some(hook);
-        self
-    }
-
     /// An absolute URL for an API path such as `/api/v1/...`.
-    pub fn url(&self, path: &str) -> Url {
+    pub(crate) fn url(&self, path: &str) -> Url {
         let mut url = self.base.clone();
         let joined = format!("{}{}", self.base.path().trim_end_matches('/'), path);
         url.set_path(&joined);
@@ -252,7 +343,7 @@ impl Client {
     /// Sends one request and decodes the successful response with `decode`, retrying with the policy of
     /// `kind` (see [`retry`]): transport failures, HTTP errors and bodies that do not decode (a proxy's
     /// error page with a 200) all go through the one loop, the one rate cap and the one back-off.
-    pub async fn send_decoded<T>(
+    pub(crate) async fn send_decoded<T>(
         &self,
         kind: Kind,
         method: Method,
@@ -294,10 +385,22 @@ impl Client {
                 return Err(error);
             }
             let wait = retry::delay(attempt, retry_after, rand::random::<f64>());
+            let patient = self.patient && self.deadline.is_some();
             let past_deadline = self
                 .deadline
-                .is_some_and(|deadline| self.clock.elapsed() + wait >= deadline);
-            if attempt >= retry::max_attempts(kind, &error) || past_deadline {
+                .filter(|deadline| self.clock.elapsed() + wait >= *deadline);
+            if let Some(deadline) = past_deadline
+                && patient
+                && !retry::gives_up(kind, &error, attempt, true)
+            {
+                // A patient read gives up at the deadline itself, not before it: the caller then sees
+                // that its time ran out rather than an outage.
+                let left = deadline.saturating_sub(self.clock.elapsed());
+                if !self.sleep_unless_stopped(left).await {
+                    return Err(Error::Interrupted { endpoint });
+                }
+            }
+            if retry::gives_up(kind, &error, attempt, patient) || past_deadline.is_some() {
                 return Err(Error::RetriesExhausted {
                     endpoint,
                     attempts: attempt,
@@ -308,6 +411,15 @@ impl Client {
                 "{endpoint}: attempt {attempt} failed ({error}); retrying in {:.1}s",
                 wait.as_secs_f64()
             ));
+            if let Some(hook) = &self.on_retry {
+                hook(&Retry {
+                    endpoint: &endpoint,
+                    attempt,
+                    error: &error,
+                    wait,
+                    patient,
+                });
+            }
             if !self.sleep_unless_stopped(wait).await {
                 return Err(Error::Interrupted { endpoint });
             }
@@ -416,7 +528,7 @@ impl Client {
         if e.is_timeout() {
             Error::Timeout {
                 endpoint: endpoint.to_string(),
-                after: self.request_timeout,
+                after: self.per_request_timeout,
             }
         } else if e.is_connect() {
             Error::Connect {
@@ -453,12 +565,9 @@ impl Client {
     ) -> Result<String, Error> {
         let url = self.url(&format!("/api/v1/query/{query_id}/pipeline/execute"));
         let endpoint = format!("POST {}", url.path());
-        let body = serde_json::to_value(request).map_err(|e| Error::Decode {
+        let body = serde_json::to_value(request).map_err(|e| Error::Encode {
             endpoint: endpoint.clone(),
-            status: 0,
-            content_type: "request".into(),
-            reason: e.to_string(),
-            excerpt: String::new(),
+            detail: e.to_string(),
         })?;
         let v = self
             .json(Kind::Start, Method::POST, url, Some(&body))
@@ -472,13 +581,13 @@ impl Client {
     pub async fn query_pipeline(
         &self,
         query_id: u64,
-        performance: &str,
+        performance: &Tier,
         query_parameters: Option<&Map<String, Value>>,
     ) -> Result<Definition, Error> {
         let mut url = self.url(&format!("/api/v1/query/{query_id}/pipeline"));
         {
             let mut q = url.query_pairs_mut();
-            q.append_pair("performance", performance);
+            q.append_pair("performance", performance.as_str());
             if let Some(p) = query_parameters {
                 q.append_pair("query_parameters", &Value::Object(p.clone()).to_string());
             }
@@ -591,7 +700,7 @@ pub(crate) fn unreadable(endpoint: String, v: &Value) -> impl FnOnce(String) -> 
 
 /// The short, single-line message of an HTTP error response: Dune's `{"error": ...}` when the body has
 /// one, else the content type and an excerpt of the body.
-pub fn error_message(headers: &HeaderMap, body: &[u8]) -> String {
+pub(crate) fn error_message(headers: &HeaderMap, body: &[u8]) -> String {
     serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| match v.get("error") {
@@ -610,7 +719,7 @@ pub fn error_message(headers: &HeaderMap, body: &[u8]) -> String {
 }
 
 /// Reads a successful response's body as JSON; anything else is a [`Error::Decode`] with an excerpt.
-pub fn decode_json(endpoint: &str, resp: &Response) -> Result<Value, Error> {
+pub(crate) fn decode_json(endpoint: &str, resp: &Response) -> Result<Value, Error> {
     serde_json::from_slice::<Value>(&resp.body).map_err(|e| Error::Decode {
         endpoint: endpoint.to_string(),
         status: resp.status,
@@ -622,7 +731,7 @@ pub fn decode_json(endpoint: &str, resp: &Response) -> Result<Value, Error> {
 
 /// Percent-encodes an id taken from a response before it goes into a URL path, so a hostile id cannot
 /// change the path (`../`, `?`, `#`).
-pub fn path_segment(id: &str) -> String {
+pub(crate) fn path_segment(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
     for b in id.bytes() {
         if b.is_ascii_alphanumeric()
@@ -636,7 +745,7 @@ pub fn path_segment(id: &str) -> String {
     out
 }
 
-/// The largest page of results the client reads. Pages are bounded by the `limit` the action asks for
+/// The largest page of results the client reads. Pages are bounded by the `limit` the caller asks for
 /// (sized from the result's own metadata to a few MiB) and by Dune's own page cap; a page larger than this
 /// is an error ([`Error::TooLarge`]) that the caller answers by asking again for fewer rows.
 pub const MAX_RESULT_PAGE: usize = 24 * 1024 * 1024;
@@ -687,7 +796,7 @@ impl Client {
             || !url.path().contains("/results")
         {
             return Err(format!(
-                "next page URI {:?} does not point at this API's results; the action does not send the key elsewhere",
+                "next page URI {:?} does not point at this API's results; the client does not send the key elsewhere",
                 error::excerpt(raw.as_bytes(), 200)
             ));
         }
@@ -695,7 +804,7 @@ impl Client {
     }
 
     /// Reads one page of results and hands the whole body to `read`. Transport failures and HTTP errors
-    /// are retried by [`Client::send_decoded`] as a [`Kind::Read`]; a body that `read` rejects (a garbled page) is
+    /// are retried by the one retry loop as a [`Kind::Read`]; a body that `read` rejects (a garbled page) is
     /// fetched again, at most twice. The body is bounded by [`MAX_RESULT_PAGE`]. A CSV page (`…/csv`) is
     /// asked for with `Accept: text/csv`.
     pub async fn execution_results_page<T>(

@@ -1,6 +1,6 @@
-//! Time, real or compressed. Every wait in the action (poll intervals, retry back-off, the overall timeout,
+//! Time, real or compressed. Every wait of the client and of its caller (poll intervals, retry back-off, the overall timeout,
 //! the rate cap) goes through a [`Clock`], so tests and the demo can run a 20-minute pipeline in seconds by
-//! running the simulator and the action at the same speed.
+//! running a simulator and its client at the same speed.
 
 use std::time::{Duration, Instant};
 

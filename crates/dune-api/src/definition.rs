@@ -9,41 +9,8 @@ use serde_json::{Map, Value, json};
 
 use crate::graph;
 use crate::models::Performance;
+pub use crate::models::Tier;
 use crate::text::{one_line, truncate_chars};
-
-/// A node's performance tier as a definition states it: one the action knows, or a tier it does not
-/// (a newer Dune may add tiers), passed through verbatim.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Tier {
-    /// `medium` or `large`.
-    Known(Performance),
-    /// Any other tier name, verbatim.
-    Other(String),
-}
-
-impl Tier {
-    /// The wire string.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Tier::Known(p) => p.as_str(),
-            Tier::Other(s) => s,
-        }
-    }
-
-    fn from_wire(s: &str) -> Tier {
-        match s {
-            "medium" => Tier::Known(Performance::Medium),
-            "large" => Tier::Known(Performance::Large),
-            other => Tier::Other(other.to_string()),
-        }
-    }
-}
-
-impl From<Performance> for Tier {
-    fn from(p: Performance) -> Tier {
-        Tier::Known(p)
-    }
-}
 
 /// What one node does.
 #[derive(Debug, Clone, PartialEq)]
@@ -135,7 +102,7 @@ impl Definition {
         json!({ "pipeline": { "nodes": nodes } })
     }
 
-    /// Fills in the `performance` and `query_parameters` inputs for the nodes that set none.
+    /// Fills in a default tier and query parameters for the nodes that set none.
     pub fn with_defaults(
         mut self,
         performance: Performance,

@@ -4,7 +4,23 @@ use std::time::Duration;
 
 /// An error from the Dune API client.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
+    /// The client could not be built (a key that is not a valid header value, a proxy that cannot be
+    /// used, a TLS back-end that failed to start). Nothing was sent.
+    #[error("the Dune API client could not be set up: {detail}")]
+    Setup {
+        /// What went wrong, never with a secret.
+        detail: String,
+    },
+    /// A request body could not be serialised. Nothing was sent.
+    #[error("{endpoint}: the request could not be encoded: {detail}")]
+    Encode {
+        /// The request, as `METHOD /path` (never with a secret).
+        endpoint: String,
+        /// What the serialiser said.
+        detail: String,
+    },
     /// No connection could be made (DNS, refused, TLS).
     #[error("{endpoint}: could not connect to the Dune API: {detail}")]
     Connect {
@@ -13,7 +29,7 @@ pub enum Error {
         /// What the transport said.
         detail: String,
     },
-    /// The request took longer than `request_timeout`.
+    /// The request took longer than the client's per-request timeout.
     #[error("{endpoint}: no response within {}", humantime::format_duration(*.after))]
     Timeout {
         /// The request, as `METHOD /path` (never with a secret).
@@ -57,7 +73,7 @@ pub enum Error {
         /// The start of the body, on one line.
         excerpt: String,
     },
-    /// The response body was larger than the action reads.
+    /// The response body was larger than the client reads.
     #[error(
         "{endpoint}: response body larger than {limit} bytes (HTTP {status}); refusing to read it"
     )]
@@ -69,7 +85,8 @@ pub enum Error {
         /// The most bytes the client reads for this request.
         limit: usize,
     },
-    /// The overall deadline passed while retrying.
+    /// The request was given up on after retries (the attempts of its kind were used up, or the deadline
+    /// came before the next one).
     #[error("{endpoint}: gave up after {attempts} attempts: {last}")]
     RetriesExhausted {
         /// The request, as `METHOD /path` (never with a secret).
@@ -131,50 +148,11 @@ impl Error {
             None
         }
     }
-
-    /// What the user should do about it.
-    pub fn hint(&self) -> &'static str {
-        match self.status() {
-            Some(401) => {
-                "check that the `api_key` input (e.g. secrets.DUNE_API_KEY) holds a valid, unrevoked Dune API key"
-            }
-            Some(402) => match self.limit() {
-                Some(Limit::PerRequest) => {
-                    "Dune refused the request (HTTP 402, not retried) because it would exceed the per-request limit configured for the key's plan: raise that limit in your Dune settings (dune.com → Settings → API), or make the pipeline cheaper"
-                }
-                Some(Limit::BillingCycle) => {
-                    "Dune refused the request (HTTP 402, not retried) because it would exceed the limit per billing cycle configured for the key's plan: raise that limit in your Dune settings (dune.com → Settings → API) or wait for the next billing cycle"
-                }
-                Some(Limit::Credits) | None => {
-                    "Dune refused the request (HTTP 402, not retried): the key's plan is out of credits or over a configured limit; check the credits and limits in your Dune settings (dune.com → Settings → API)"
-                }
-            },
-            Some(403) => {
-                "Dune refused the request (HTTP 403, not retried): the key's scope does not allow it; use a key whose scope covers executing this query (and its views), and check that the query is saved, not archived, and visible to the key's owner or team"
-            }
-            Some(404) => {
-                "check `query_id`: the query may not exist, may be private to another account, or may have no pipeline"
-            }
-            Some(400) => "Dune rejected the request: check `performance` and `query_parameters`",
-            Some(429) => {
-                "Dune kept rate-limiting the requests: run fewer pipelines at once or use a plan with higher limits"
-            }
-            Some(s) if s >= 500 => "Dune's API had a server error: re-run the job later",
-            _ => match self.root() {
-                Error::Connect { .. } => {
-                    "check `api_url` and the runner's network (proxies: HTTPS_PROXY is honoured)"
-                }
-                Error::Timeout { .. } | Error::Dropped { .. } => {
-                    "the network or Dune's API is slow or unstable: re-run the job, or raise `request_timeout`"
-                }
-                _ => "re-run the job; if it persists, report it with the log of this step",
-            },
-        }
-    }
 }
 
 /// A plan limit a 402 names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Limit {
     /// "...configured limits per request..."
     PerRequest,
@@ -206,7 +184,6 @@ mod tests {
             "This api request would exceed your configured limits per billing cycle.",
         );
         assert_eq!(cycle.limit(), Some(Limit::BillingCycle));
-        assert!(cycle.hint().contains("limit per billing cycle"));
         assert!(
             cycle
                 .to_string()
@@ -217,11 +194,9 @@ mod tests {
             "This api request would exceed your configured limits per request.",
         );
         assert_eq!(request.limit(), Some(Limit::PerRequest));
-        assert!(request.hint().contains("per-request limit"));
         assert_eq!(api(402, "Not enough credits").limit(), Some(Limit::Credits));
         assert_eq!(api(400, "per request").limit(), None);
         let scope = api(403, "Not allowed to execute query");
-        assert!(scope.hint().contains("scope"));
         assert_eq!(scope.dune_message(), Some("Not allowed to execute query"));
         for e in [cycle, request, scope] {
             assert!(!crate::retry::retryable(crate::retry::Kind::Read, &e));

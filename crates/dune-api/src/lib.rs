@@ -2,7 +2,7 @@
 //! query pipelines use: start a pipeline (a saved query's, or an explicit definition), read its status and
 //! each node's execution, read results page by page, cancel executions.
 //!
-//! - **One place for retries**: every request goes through [`Client::send_decoded`], which
+//! - **One place for retries**: every request goes through one loop, which
 //!   applies the rate cap ([`rate`]), the retry policy ([`retry`]), the
 //!   per-request timeout and a bounded body read. Starting a pipeline is never retried after an answer
 //!   that may have started one.
@@ -13,7 +13,8 @@
 //! - **Time is injectable** ([`Clock`]): retries, the rate cap and the caller's waits can run compressed
 //!   against a simulator.
 //!
-//! The crate knows nothing of GitHub or of the action that uses it: diagnostics go to a [`DebugHook`].
+//! The crate knows nothing of the program that uses it: diagnostics go to a [`DebugHook`], retries are
+//! reported to a [`RetryHook`], and the caller names itself in the `User-Agent`.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), dune_api::Error> {
@@ -21,11 +22,15 @@
 //! use dune_api::{ApiKey, Client, Clock, models::{ExecuteQueryPipelineRequest, Performance}};
 //!
 //! let base = "https://api.dune.com".parse().expect("a URL");
-//! let client = Client::new(base, ApiKey::new("…"), Clock::real(), Duration::from_secs(30))?;
-//! let request = ExecuteQueryPipelineRequest { performance: Performance::Medium.as_str(), query_parameters: None };
+//! let client = Client::builder(base, ApiKey::new("…"))
+//!     .user_agent("my-tool/1.0")
+//!     .per_request_timeout(Duration::from_secs(30))
+//!     .build()?;
+//! let request = ExecuteQueryPipelineRequest { performance: Performance::Medium.into(), query_parameters: None };
 //! let id = client.execute_query_pipeline(3493826, &request).await?;
 //! let status = client.pipeline_status(&id, true).await?;
 //! println!("{id}: {:?}", status.status);
+//! # let _ = Clock::real();
 //! # Ok(()) }
 //! ```
 
@@ -47,10 +52,10 @@ mod testing;
 pub mod text;
 
 pub use client::{
-    AGENT, Client, DebugHook, MAX_ERROR_BODY, MAX_JSON_BODY, MAX_RESULT_PAGE, Priority, Response,
-    decode_json, error_message, path_segment,
+    Client, ClientBuilder, DEFAULT_USER_AGENT, DebugHook, MAX_RESULT_PAGE, Priority, Response,
+    Retry, RetryHook,
 };
 pub use clock::Clock;
 pub use error::Error;
 pub use retry::Kind;
-pub use secret::{ApiKey, redact};
+pub use secret::{ApiKey, Secret, redact};

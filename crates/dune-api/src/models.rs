@@ -3,13 +3,14 @@
 //! that is not a JSON object at all is an error.
 
 use serde::Serialize;
+
 use serde_json::{Map, Value};
 
 /// `POST /api/v1/query/{query_id}/pipeline/execute` body.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExecuteQueryPipelineRequest {
-    /// The performance tier (`medium` or `large`; see [`Performance::as_str`]).
-    pub performance: &'static str,
+    /// The performance tier (sent as its wire string, see [`Tier::as_str`]).
+    pub performance: Tier,
     /// Values for the root query's parameters, by name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub query_parameters: Option<Map<String, Value>>,
@@ -194,6 +195,7 @@ fn content_score(o: &Map<String, Value>, identity: &str) -> u32 {
 
 /// `GET /api/v1/execution/{execution_id}/status`.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct ExecutionStatus {
     /// The execution's state, verbatim (`QUERY_STATE_EXECUTING`, ...).
     pub state: Option<String>,
@@ -251,6 +253,7 @@ pub fn cancel_success(v: &Value) -> bool {
 
 /// `result.metadata` of a results page (`models.ExecutionResultMetadata`).
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct ResultMetadata {
     /// The columns' names, in order.
     pub column_names: Vec<String>,
@@ -293,6 +296,7 @@ impl ResultMetadata {
 /// One page of `GET /api/v1/execution/{execution_id}/results` (`models.ReadExecutionResultResponse`), read
 /// without copying the rows: each row is the raw JSON text of its object, borrowed from the body.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ResultPage<'a> {
     /// The execution's state, verbatim.
     pub state: Option<String>,
@@ -366,6 +370,7 @@ impl<'a> ResultPage<'a> {
 /// `models.ReadExecutionResultResponse`), without its rows: which execution it is, how it ended and when,
 /// and the server's clock when it answered.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct LatestResult {
     /// The execution whose result this is.
     pub execution_id: Option<String>,
@@ -565,5 +570,45 @@ impl Performance {
             Performance::Medium => "medium",
             Performance::Large => "large",
         }
+    }
+}
+
+/// A performance tier: one this crate knows, or a tier it does not
+/// (a newer Dune may add tiers), passed through verbatim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tier {
+    /// `medium` or `large`.
+    Known(Performance),
+    /// Any other tier name, verbatim.
+    Other(String),
+}
+
+impl Tier {
+    /// The wire string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Tier::Known(p) => p.as_str(),
+            Tier::Other(s) => s,
+        }
+    }
+
+    pub(crate) fn from_wire(s: &str) -> Tier {
+        match s {
+            "medium" => Tier::Known(Performance::Medium),
+            "large" => Tier::Known(Performance::Large),
+            other => Tier::Other(other.to_string()),
+        }
+    }
+}
+
+impl serde::Serialize for Tier {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl From<Performance> for Tier {
+    fn from(p: Performance) -> Tier {
+        Tier::Known(p)
     }
 }

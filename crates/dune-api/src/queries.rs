@@ -47,11 +47,11 @@ impl SavedQuery {
     }
 }
 
-/// Dune's low limit (write requests) for a plan, from its high limit (reads) as `requests_per_minute`
-/// states it: 15 a minute on Free (40 reads), 70 on Plus (200 reads), 350 on Enterprise (1000 reads).
+/// Dune's low limit (write requests) for a plan, from its high limit (reads a minute): 15 a minute on
+/// Free (40 reads), 70 on Plus (200 reads), 350 on Enterprise (1000 reads).
 /// <https://docs.dune.com/api-reference/overview/rate-limits>
-pub fn writes_per_minute(requests_per_minute: usize) -> usize {
-    match requests_per_minute {
+pub fn writes_per_minute(reads_per_minute: usize) -> usize {
+    match reads_per_minute {
         0..=40 => 15,
         41..=200 => 70,
         _ => 350,

@@ -6,6 +6,7 @@ use crate::error::Error;
 
 /// What a request does, which decides what is safe to retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Kind {
     /// A read (status, results, definition): retried on any transient failure.
     Read,
@@ -20,8 +21,9 @@ pub enum Kind {
 }
 
 /// How many attempts in all, per kind (and, for a fresh status read, per failure). Reads are also cut off
-/// by the overall `timeout` (the client's deadline), whichever comes first: twelve attempts ride out about
-/// three and a half minutes of outage (back-off 1, 2, 4, 8, 16 s, then 30 s).
+/// by the client's deadline, whichever comes first: twelve attempts ride out about three and a half
+/// minutes of outage (back-off 1, 2, 4, 8, 16 s, then 30 s). A patient handle's reads
+/// ([`crate::Client::patient`]) have no count: see [`gives_up`].
 pub fn max_attempts(kind: Kind, error: &Error) -> u32 {
     match (kind, error) {
         // "Not visible yet" lasts seconds: about 15 s of back-off.
@@ -47,6 +49,18 @@ pub fn retryable(kind: Kind, error: &Error) -> bool {
     }
 }
 
+/// Whether a request of `kind` gives up after `attempt` attempts ending in `error` (which [`retryable`]
+/// allows to retry). `patient`: the request is a read made while following a run that goes on whether or
+/// not it is seen, so only the deadline and the stop signal end it (and the fresh-status 404 its count:
+/// an execution that never becomes visible is an answer, not an outage).
+pub fn gives_up(kind: Kind, error: &Error, attempt: u32, patient: bool) -> bool {
+    let fresh_404 = kind == Kind::FreshStatus && error.status() == Some(404);
+    if patient && matches!(kind, Kind::Read | Kind::FreshStatus) && !fresh_404 {
+        return false;
+    }
+    attempt >= max_attempts(kind, error)
+}
+
 /// Parses `Retry-After`: delay-seconds or an HTTP date.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
@@ -63,7 +77,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// The longest wait between two attempts that the action accepts (a larger `Retry-After` is capped).
+/// The longest wait between two attempts that the client accepts (a larger `Retry-After` is capped).
 pub const MAX_DELAY: Duration = Duration::from_secs(120);
 
 /// The wait before attempt `attempt + 1` (`attempt` counts from 1): `Retry-After` when Dune sent one,
@@ -133,6 +147,25 @@ mod tests {
             assert!(!retryable(Kind::Read, &api(s)));
         }
         assert!(retryable(Kind::FreshStatus, &api(404)));
+    }
+
+    #[test]
+    fn patient_reads_never_give_up_on_a_count() {
+        let garbled = Error::Decode {
+            endpoint: "x".into(),
+            status: 200,
+            content_type: "text/html".into(),
+            reason: "not JSON".into(),
+            excerpt: String::new(),
+        };
+        assert!(gives_up(Kind::Read, &garbled, 3, false));
+        assert!(!gives_up(Kind::Read, &garbled, 3, true));
+        assert!(!gives_up(Kind::Read, &api(503), 10_000, true));
+        assert!(gives_up(Kind::Read, &api(503), 12, false));
+        assert!(!gives_up(Kind::FreshStatus, &api(503), 100, true));
+        assert!(gives_up(Kind::FreshStatus, &api(404), 5, true));
+        assert!(gives_up(Kind::Start, &api(429), 4, true));
+        assert!(gives_up(Kind::Cancel, &api(503), 3, true));
     }
 
     #[test]

@@ -11,14 +11,12 @@ use dune_sim::{SavedQuery, Scenario, Simulator};
 const SPEED: f64 = 2000.0;
 
 async fn client(sim: &Simulator, clock: Clock) -> Client {
-    Client::new(
-        sim.base_url().parse().unwrap(),
-        ApiKey::new("k"),
-        clock,
-        Duration::from_secs(10),
-    )
-    .unwrap()
-    .with_requests_per_minute(1000)
+    Client::builder(sim.base_url().parse().unwrap(), ApiKey::new("k"))
+        .clock(clock)
+        .per_request_timeout(Duration::from_secs(10))
+        .max_requests_per_minute(1000)
+        .build()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

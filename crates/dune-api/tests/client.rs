@@ -1,0 +1,317 @@
+//! The client against the Dune API simulator (`dune-sim`), from outside: retries and what is reported of
+//! them, `Retry-After`, patient reads, the rate cap, result pages and the datapoint limit.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dune_api::models::{ExecuteQueryPipelineRequest, Performance, ResultPage};
+use dune_api::{ApiKey, Client, Clock, Error, RetryHook};
+use dune_sim::{Fault, FaultEndpoint, FaultResponse, RecordedRequest, Scenario, Simulator};
+
+const KEY: &str = "crate-test-key-7d1e";
+const QUERY: u64 = 500;
+
+fn scenario(speed: f64, extra: &str) -> Scenario {
+    let mut s = Scenario::from_yaml_or_json(&format!(
+        r#"
+time_scale: {speed}
+{extra}
+queries:
+  - query_id: {QUERY}
+    nodes:
+      - {{id: 1, query_id: 501, duration: 5s, rows: 25}}
+      - {{id: 2, query_id: {QUERY}, dependencies: [1], duration: 5s, rows: 25}}
+"#
+    ))
+    .expect("scenario");
+    s.api_key = Some(KEY.to_string());
+    s
+}
+
+async fn start(mut s: Scenario, faults: impl IntoIterator<Item = Fault>) -> Simulator {
+    s.faults.extend(faults);
+    Simulator::start(s).await.expect("simulator")
+}
+
+/// The retries a client reported: the error, the attempt, whether patient.
+type Reported = Arc<Mutex<Vec<(String, u32, bool)>>>;
+
+/// A client of `sim` at `speed`, and the retries it reported.
+fn client(sim: &Simulator, speed: f64) -> (Client, Reported) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let hook: RetryHook = Arc::new(move |r| {
+        if let Ok(mut l) = log.lock() {
+            l.push((r.error.to_string(), r.attempt, r.patient));
+        }
+    });
+    let client = Client::builder(sim.base_url().parse().expect("url"), ApiKey::new(KEY))
+        .clock(Clock::scaled(speed))
+        .user_agent("dune-api-tests")
+        .retry_hook(hook)
+        .build()
+        .expect("client");
+    (client, seen)
+}
+
+async fn started(client: &Client) -> String {
+    let request = ExecuteQueryPipelineRequest {
+        performance: Performance::Medium.into(),
+        query_parameters: None,
+    };
+    client
+        .execute_query_pipeline(QUERY, &request)
+        .await
+        .expect("started")
+}
+
+fn status_reads(sim: &Simulator) -> Vec<RecordedRequest> {
+    sim.requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/api/v1/pipelines/executions/"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transient_failures_are_retried_and_each_retry_is_reported() {
+    let speed = 100.0;
+    let sim = start(
+        scenario(speed, ""),
+        [Fault::new(
+            FaultEndpoint::PipelineStatus,
+            [
+                FaultResponse::status(503),
+                FaultResponse::drop_connection(),
+                FaultResponse::status(502),
+            ],
+        )],
+    )
+    .await;
+    let (client, seen) = client(&sim, speed);
+    let id = started(&client).await;
+    let status = client.pipeline_status(&id, false).await.expect("status");
+    assert!(status.status.is_some());
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(seen[0].0.contains("HTTP 503"), "{seen:?}");
+    assert!(seen[1].0.contains("dropped"), "{seen:?}");
+    assert_eq!(
+        seen.iter().map(|s| s.1).collect::<Vec<_>>(),
+        [1, 2, 3],
+        "{seen:?}"
+    );
+    assert_eq!(
+        status_reads(&sim)
+            .iter()
+            .map(|r| r.status)
+            .collect::<Vec<_>>(),
+        [503, 0, 502, 200]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_after_is_waited_for() {
+    let speed = 50.0;
+    let sim = start(
+        scenario(speed, ""),
+        [Fault::new(
+            FaultEndpoint::PipelineStatus,
+            [FaultResponse::rate_limited("3")],
+        )],
+    )
+    .await;
+    let (client, _) = client(&sim, speed);
+    let id = started(&client).await;
+    client.pipeline_status(&id, false).await.expect("status");
+    let reads = status_reads(&sim);
+    assert_eq!(reads[0].status, 429);
+    let gap = reads[1].at - reads[0].at;
+    // Without Retry-After the first wait is at most 1.5 s.
+    assert!(gap >= Duration::from_secs(3), "retried after {gap:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_gives_up_after_twelve_attempts_a_patient_one_rides_the_outage_out() {
+    let speed = 400.0;
+    let outage = || {
+        [Fault::new(
+            FaultEndpoint::PipelineStatus,
+            vec![FaultResponse::status(503); 12],
+        )]
+    };
+    let sim = start(scenario(speed, ""), outage()).await;
+    let (plain, _) = client(&sim, speed);
+    let id = started(&plain).await;
+    match plain.pipeline_status(&id, false).await {
+        Err(Error::RetriesExhausted { attempts: 12, .. }) => {}
+        other => panic!("expected 12 attempts, got {other:?}"),
+    }
+
+    let sim = start(scenario(speed, ""), outage()).await;
+    let (client, seen) = client(&sim, speed);
+    let id = started(&client).await;
+    let patient = client.patient().with_deadline(Duration::from_secs(30 * 60));
+    patient
+        .pipeline_status(&id, false)
+        .await
+        .expect("after the outage");
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 12, "{seen:?}");
+    assert!(seen.iter().all(|s| s.2), "reported as patient: {seen:?}");
+    let reads = status_reads(&sim);
+    let lasted = reads[12].at - reads[0].at;
+    assert!(lasted >= Duration::from_secs(180), "{lasted:?}");
+    // Back-off never waits more than 30 s between two attempts (plus scheduling, magnified by the speed).
+    for pair in reads.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(gap <= Duration::from_secs(40), "{gap:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_patient_read_stops_at_once_on_401_and_at_its_deadline() {
+    let speed = 400.0;
+    let sim = start(
+        scenario(speed, ""),
+        [Fault::new(
+            FaultEndpoint::PipelineStatus,
+            [FaultResponse::status(503), FaultResponse::status(401)],
+        )],
+    )
+    .await;
+    let (first, _) = client(&sim, speed);
+    let id = started(&first).await;
+    let patient = first.patient().with_deadline(Duration::from_secs(3600));
+    let e = patient.pipeline_status(&id, false).await.expect_err("401");
+    assert_eq!(e.status(), Some(401), "{e}");
+    assert_eq!(status_reads(&sim).len(), 2);
+
+    let sim = start(
+        scenario(speed, ""),
+        [Fault::new(
+            FaultEndpoint::PipelineStatus,
+            vec![FaultResponse::status(503); 1000],
+        )],
+    )
+    .await;
+    let clock = Clock::scaled(speed);
+    let (client, _) = client(&sim, speed);
+    let id = started(&client).await;
+    let deadline = clock.elapsed() + Duration::from_secs(120);
+    let patient = client.patient().with_deadline(deadline);
+    let e = patient
+        .pipeline_status(&id, false)
+        .await
+        .expect_err("deadline");
+    assert!(matches!(e, Error::RetriesExhausted { .. }), "{e}");
+    assert!(
+        clock.elapsed() + Duration::from_secs(2) >= deadline,
+        "gave up at {:?}, before the deadline {deadline:?}",
+        clock.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rate_cap_holds_for_every_handle() {
+    let speed = 100.0;
+    let sim = start(scenario(speed, ""), []).await;
+    let client = Client::builder(sim.base_url().parse().expect("url"), ApiKey::new(KEY))
+        .clock(Clock::scaled(speed))
+        .max_requests_per_minute(5)
+        .build()
+        .expect("client");
+    let id = started(&client).await;
+    let extras = client.extras();
+    for i in 0..10 {
+        let handle = if i % 2 == 0 { &client } else { &extras };
+        handle.pipeline_status(&id, false).await.expect("status");
+    }
+    let times: Vec<Duration> = sim.requests().iter().map(|r| r.at).collect();
+    assert_eq!(times.len(), 11);
+    for (i, t) in times.iter().enumerate() {
+        let within = times[i..]
+            .iter()
+            .take_while(|u| **u < *t + Duration::from_secs(60))
+            .count();
+        assert!(
+            within <= 5,
+            "{within} requests in a minute from {t:?}: {times:?}"
+        );
+    }
+}
+
+/// Waits (on the clock) until the pipeline has ended; the execution of node `node`.
+async fn execution_of(client: &Client, id: &str, node: i64, clock: Clock) -> String {
+    for _ in 0..200 {
+        let s = client.pipeline_status(id, false).await.expect("status");
+        let done = s
+            .status
+            .as_deref()
+            .is_some_and(|s| s.to_ascii_lowercase().contains("complete"));
+        if done && let Some(n) = s.nodes.iter().find(|n| n.id == node) {
+            return n.execution_id.clone().expect("an execution id");
+        }
+        clock.sleep(Duration::from_secs(2)).await;
+    }
+    panic!("the pipeline did not complete");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn result_pages_are_followed_to_the_end() {
+    let speed = 100.0;
+    let sim = start(scenario(speed, "max_page_rows: 10"), []).await;
+    let (client, _) = client(&sim, speed);
+    let id = started(&client).await;
+    let exec = execution_of(&client, &id, 2, Clock::scaled(speed)).await;
+    let mut url = client.execution_results_url(&exec, false, 100, false);
+    let (mut rows, mut pages) = (0, 0);
+    loop {
+        let (n, next) = client
+            .execution_results_page(&url, |r| {
+                let page = ResultPage::parse(&r.body)?;
+                Ok((page.rows.map_or(0, |r| r.len()), page.next_uri))
+            })
+            .await
+            .expect("page");
+        rows += n;
+        pages += 1;
+        match next {
+            Some(next) => url = client.next_results_url(&next).expect("a results URL"),
+            None => break,
+        }
+    }
+    assert_eq!((rows, pages), (25, 3));
+    assert!(
+        client
+            .next_results_url("https://elsewhere.example/api/v1/execution/x/results")
+            .is_err(),
+        "the key never goes to another host"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_datapoint_limit_is_an_answer_not_an_outage() {
+    let speed = 100.0;
+    let sim = start(
+        scenario(
+            speed,
+            "max_datapoints_per_request: 10\ndatapoint_limit_response: error",
+        ),
+        [],
+    )
+    .await;
+    let (client, seen) = client(&sim, speed);
+    let id = started(&client).await;
+    let exec = execution_of(&client, &id, 2, Clock::scaled(speed)).await;
+    let url = client.execution_results_url(&exec, true, 100, false);
+    let e = client
+        .execution_results_page(&url, |r| Ok(r.body.len()))
+        .await
+        .expect_err("above the limit");
+    assert_eq!(e.status(), Some(400), "{e}");
+    assert!(
+        e.dune_message().is_some_and(|m| m.contains("datapoints")),
+        "{e}"
+    );
+    assert!(seen.lock().expect("lock").is_empty(), "not retried");
+}
