@@ -16,6 +16,8 @@ mod post;
 mod rate_budget;
 mod real_dune;
 mod results;
+mod runner_limits;
+mod runner_view;
 mod secrets;
 mod sql_sync;
 mod stop_during_start;
