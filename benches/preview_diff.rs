@@ -99,6 +99,8 @@ fn run_action(base: &str, sql: &str, key: Option<&str>) -> Result<Run, Box<dyn s
         ("INPUT_API_KEY", KEY.into()),
         ("INPUT_API_URL", base.into()),
         ("INPUT_REQUESTS_PER_MINUTE", "1000".into()),
+        // At 1000x, the default 30 minutes would be 1.8 s: the longest `timeout` is 86 s here.
+        ("INPUT_TIMEOUT", "24h".into()),
     ];
     if let Some(k) = key {
         env.push(("INPUT_DIFF_KEY", k.into()));

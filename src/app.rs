@@ -9,30 +9,33 @@ use dune_api::{Client, Clock};
 
 use crate::config::{self, Config};
 use crate::github::publish::Publisher;
-use crate::outcome::{Outcome, RunStatus, TimeoutCancels, exit};
+use crate::outcome::{Ending, Outcome, TimeoutCancels, exit};
 use crate::pipeline::cancel::stop_pipeline;
 use crate::pipeline::details::{AFTER_END, DetailReads};
 use crate::pipeline::fresh::{self, FreshCheck};
 use crate::pipeline::plan::{self, Plan};
 use crate::pipeline::schedule::Schedule;
 use crate::pipeline::sync::{self, Reason, SqlSync};
-use crate::pipeline::{End, Follower, Tracked};
+use crate::pipeline::{Followed, Follower, Tracked};
 use crate::report;
 use crate::review::Review;
 use crate::runner::console::{Console, Level, Location};
 use crate::runner::env::Env;
-use crate::runner::files::Sinks;
+use crate::runner::files::RunnerFiles;
 
-/// At most this many per-node `::error::` annotations (GitHub shows 10 per type per step; the last one is
-/// the run's own error).
-const MAX_NODE_ANNOTATIONS: usize = 9;
+/// From the first signal to the exit, at most this, in the worst case (a signal during the start request,
+/// with a check run or a PR comment on). GitHub's runner sends SIGINT to the `docker` CLI, SIGTERM 7.5 s
+/// later, and kills the CLI alone at 10 s (the container may run on): the start's grace, the cancels and
+/// the publishing together fit in it (2 + 2.5 + 2 s), the outputs, summary and state written before the
+/// publishing; `main` exits at this budget whatever is still running.
+pub const SIGNAL_EXIT_BUDGET: Duration = Duration::from_secs(7);
 
-/// How long cancelling may take after a signal (the runner kills the step 10 s after the first signal).
-pub(crate) const SIGNAL_CANCEL_BUDGET: Duration = Duration::from_secs(4);
+/// How long cancelling may take after a signal (real time; see [`SIGNAL_EXIT_BUDGET`]).
+pub(crate) const SIGNAL_CANCEL_BUDGET: Duration = Duration::from_millis(2500);
 
-/// How long a start request already in flight may still take after a signal (real time; the runner kills
-/// the step 10 s after the first signal, and the cancels need their own seconds).
-pub(crate) const START_ANSWER_GRACE: Duration = Duration::from_secs(3);
+/// How long a start request already in flight may still take after a signal (real time; see
+/// [`SIGNAL_EXIT_BUDGET`]): with its answer the cancels can stop what started.
+pub(crate) const START_ANSWER_GRACE: Duration = Duration::from_secs(2);
 
 /// How long cancelling may take after the timeout.
 pub(crate) const TIMEOUT_CANCEL_BUDGET: Duration = Duration::from_secs(20);
@@ -66,22 +69,22 @@ impl Runtime {
 /// The result of a run: the exit code, where outputs and summary went, and the outcome itself.
 pub struct Report {
     pub exit_code: u8,
-    pub sinks: Sinks,
+    pub files: RunnerFiles,
     pub(crate) outcome: Outcome,
 }
 
 impl Report {
     /// The report of `outcome`, whose exit code it is.
-    fn new(sinks: Sinks, outcome: Outcome) -> Report {
+    fn new(files: RunnerFiles, outcome: Outcome) -> Report {
         Report {
             exit_code: outcome.exit_code(),
-            sinks,
+            files,
             outcome,
         }
     }
 }
 
-fn sink_warn(console: &Console, r: Result<(), crate::runner::files::FileError>) {
+fn file_warn(console: &Console, r: Result<(), crate::runner::files::FileError>) {
     if let Err(e) = r {
         console.annotate(
             Level::Warning,
@@ -96,7 +99,7 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
     let console = rt.console.clone();
     // Secrets are masked before anything else is printed, even if other inputs are invalid.
     config::mask_secrets(env, &console);
-    let mut sinks = Sinks::from_env(|k| env.get(k));
+    let mut files = RunnerFiles::from_env(|k| env.get(k));
 
     let config = match Config::from_env(env) {
         Ok(c) => c,
@@ -106,29 +109,29 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
                 file.annotate(&console);
             }
             let outcome = Outcome::invalid_input(query_id, &e, rt.clock.elapsed());
-            finish(&console, &mut sinks, &outcome);
-            return Report::new(sinks, outcome);
+            finish(&console, &mut files, &outcome);
+            return Report::new(files, outcome);
         }
     };
 
     let mut github = Publisher::new(env, &config, &console, rt.clock);
-    let client = match config.dune_client(env, rt.clock, &console) {
+    let client = match config.connection().dune_client(env, rt.clock, &console) {
         Ok(c) => c.with_deadline(config.timeout).with_stop(rt.stop.clone()),
         Err(e) => {
             let outcome =
                 Outcome::api_error(&config, Tracked::default(), &e, false, rt.clock.elapsed());
-            let summary = finish(&console, &mut sinks, &outcome);
+            let summary = finish(&console, &mut files, &outcome);
             github.finish(&outcome, &summary, false).await;
-            return Report::new(sinks, outcome);
+            return Report::new(files, outcome);
         }
     };
 
     if config.preview.enabled {
         let outcome = preview(&config, &client, &rt).await;
-        let summary = finish(&console, &mut sinks, &outcome);
+        let summary = finish(&console, &mut files, &outcome);
         let cancelling = *rt.stop.borrow();
         github.finish(&outcome, &summary, cancelling).await;
-        return Report::new(sinks, outcome);
+        return Report::new(files, outcome);
     }
 
     // Reads made while following are patient: the pipeline runs whether or not the action sees it.
@@ -141,7 +144,7 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
                     &config,
                     &client,
                     &rt,
-                    &mut sinks,
+                    &mut files,
                     plan,
                     &mut github,
                     &mut details,
@@ -161,12 +164,11 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
         .noticed_end_at
         .unwrap_or_else(|| rt.clock.elapsed())
         + AFTER_END;
-    let wants_results = config.results.preview_rows != 0
-        && !*rt.stop.borrow()
-        && outcome.status() != RunStatus::Error;
+    let wants_results =
+        config.results.preview_rows != 0 && !*rt.stop.borrow() && !outcome.ending.is_error();
     // A fresh run executed nothing: its results are the reused executions'.
     let reused = match &outcome.fresh {
-        Some(check) if outcome.status() == RunStatus::Fresh => check.nodes(),
+        Some(check) if outcome.ending == Ending::Fresh => check.nodes(),
         _ => Vec::new(),
     };
     let nodes = if reused.is_empty() {
@@ -209,14 +211,14 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
             ),
         );
     }
-    sink_warn(
+    file_warn(
         &console,
-        crate::post::remember(&config, &outcome, &mut sinks),
+        crate::post::remember(&config, &outcome, &mut files),
     );
-    let summary = finish(&console, &mut sinks, &outcome);
+    let summary = finish(&console, &mut files, &outcome);
     let cancelling = *rt.stop.borrow();
     github.finish(&outcome, &summary, cancelling).await;
-    Report::new(sinks, outcome)
+    Report::new(files, outcome)
 }
 
 /// `preview: true`: compares each SQL file with the query's saved SQL and previews the ones that differ
@@ -409,7 +411,7 @@ async fn execute(
     config: &Config,
     client: &Client,
     rt: &Runtime,
-    sinks: &mut Sinks,
+    files: &mut RunnerFiles,
     plan: Plan,
     github: &mut Publisher,
     details: &mut DetailReads,
@@ -428,7 +430,7 @@ async fn execute(
             &plan,
             client,
             rt,
-            sinks,
+            files,
             &mut tracked,
             github,
             details,
@@ -481,14 +483,14 @@ async fn start_and_follow(
     plan: &Plan,
     client: &Client,
     rt: &Runtime,
-    sinks: &mut Sinks,
+    files: &mut RunnerFiles,
     tracked: &mut Tracked,
     github: &mut Publisher,
     details: &mut DetailReads,
-) -> Result<End, (dune_api::Error, bool)> {
+) -> Result<Followed, (dune_api::Error, bool)> {
     let console = &rt.console;
     if *rt.stop.borrow() {
-        return Ok(End::Stopped);
+        return Ok(Followed::Stopped);
     }
     // A signal while the start is in flight: its answer is worth a short wait (with the id, the stop can
     // cancel what started); without it, say that a pipeline may be running.
@@ -503,7 +505,7 @@ async fn start_and_follow(
         Some(r) => r,
         None => match tokio::time::timeout(START_ANSWER_GRACE, &mut start).await {
             Ok(r) => r,
-            Err(_) => return Ok(End::StoppedWhileStarting),
+            Err(_) => return Ok(Followed::StoppedWhileStarting),
         },
     };
     let id = started.map_err(|e| (e, true))?;
@@ -512,8 +514,8 @@ async fn start_and_follow(
         Some("Dune pipeline started"),
         &format!("pipeline execution {id} ({})", plan.describe()),
     );
-    sink_warn(console, sinks.set_output("pipeline_execution_id", &id));
-    sink_warn(console, sinks.save_state(crate::post::STATE_PIPELINE, &id));
+    file_warn(console, files.set_output("pipeline_execution_id", &id));
+    file_warn(console, files.save_state(crate::post::STATE_PIPELINE, &id));
     github.pipeline_started(&id);
     tracked.pipeline_execution_id = Some(id);
 
@@ -536,7 +538,7 @@ async fn conclude(
     client: &Client,
     rt: &Runtime,
     mut tracked: Tracked,
-    end: Result<End, (dune_api::Error, bool)>,
+    end: Result<Followed, (dune_api::Error, bool)>,
 ) -> Outcome {
     let console = &rt.console;
     let now = || rt.clock.elapsed();
@@ -545,8 +547,8 @@ async fn conclude(
             Outcome::stopped_before_start(config, tracked, now())
         }
         Err((e, starting)) => Outcome::api_error(config, tracked, &e, starting, now()),
-        Ok(End::Api(e)) => Outcome::api_error(config, tracked, &e, false, now()),
-        Ok(End::TimedOut) => {
+        Ok(Followed::Api(e)) => Outcome::api_error(config, tracked, &e, false, now()),
+        Ok(Followed::TimedOut) => {
             let mut cancels = TimeoutCancels {
                 running: tracked.cancellable().len(),
                 cancelled: None,
@@ -554,7 +556,14 @@ async fn conclude(
             if config.cancel_on_timeout {
                 // Retries are over (the deadline passed); give each request one quick try.
                 let client = client.clone().with_deadline(Duration::ZERO);
-                let s = stop_pipeline(&client, console, &mut tracked, TIMEOUT_CANCEL_BUDGET).await;
+                let s = stop_pipeline(
+                    &client,
+                    console,
+                    rt.clock,
+                    &mut tracked,
+                    TIMEOUT_CANCEL_BUDGET,
+                )
+                .await;
                 cancels = TimeoutCancels {
                     running: s.running,
                     cancelled: Some(s.cancelled.len()),
@@ -562,28 +571,35 @@ async fn conclude(
             }
             Outcome::timed_out(config, tracked, cancels, now())
         }
-        Ok(End::Stopped) => {
+        Ok(Followed::Stopped) => {
             console.line("The workflow was cancelled: cancelling the running node executions");
             let client = client.clone().with_deadline(Duration::ZERO);
-            let done = stop_pipeline(&client, console, &mut tracked, SIGNAL_CANCEL_BUDGET)
-                .await
-                .cancelled;
+            let done = stop_pipeline(
+                &client,
+                console,
+                rt.clock,
+                &mut tracked,
+                SIGNAL_CANCEL_BUDGET,
+            )
+            .await
+            .cancelled;
             Outcome::stopped_while_following(config, tracked, done.len(), now())
         }
-        Ok(End::StoppedWhileStarting) => Outcome::stopped_while_starting(config, tracked, now()),
-        Ok(End::Finished) => Outcome::finished(config, tracked, now()),
+        Ok(Followed::StoppedWhileStarting) => {
+            Outcome::stopped_while_starting(config, tracked, now())
+        }
+        Ok(Followed::Finished) => Outcome::finished(config, tracked, now()),
     }
 }
 
 /// Writes outputs, annotations and the summary for `outcome`; returns the summary (the PR comment and the
 /// check run show it too).
-pub(crate) fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) -> String {
+pub(crate) fn finish(console: &Console, files: &mut RunnerFiles, outcome: &Outcome) -> String {
     let nodes = &outcome.tracked.nodes;
     let failed = outcome.failed_nodes();
     for n in nodes
         .iter()
         .filter(|n| n.status == crate::pipeline::node::NodeStatus::Failed)
-        .take(MAX_NODE_ANNOTATIONS)
     {
         let message = n
             .error
@@ -606,18 +622,40 @@ pub(crate) fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) ->
             &message,
         );
     }
+    // `nodes` fits in one environment variable; the file has every node.
+    let all_nodes = report::nodes_file(nodes);
+    let nodes_file = files
+        .write_workspace_file("nodes", &all_nodes)
+        .unwrap_or_else(|e| {
+            file_warn(console, Err(e));
+            None
+        });
+    if all_nodes.len() > report::NODES_OUTPUT_BUDGET {
+        console.line(&format!(
+            "The `nodes` output is cut to {} KiB (it goes into environment variables, limited to 128 KiB): {}",
+            report::NODES_OUTPUT_BUDGET / 1024,
+            nodes_file.as_deref().map_or_else(
+                || "every node is in the summary".to_string(),
+                |f| format!("every node is in the `nodes_file` output's file, {f}")
+            )
+        ));
+    }
     let outputs = [
-        ("status", outcome.status().as_str().to_string()),
+        ("status", outcome.status().to_string()),
         (
             "nodes",
             report::nodes_output(nodes, report::NODES_OUTPUT_BUDGET),
         ),
+        ("nodes_file", nodes_file.unwrap_or_default()),
         ("failed_nodes", serde_json::Value::from(failed).to_string()),
         (
             "execution_id",
             outcome.root_execution_id().unwrap_or_default(),
         ),
-        ("results", crate::results::output(&outcome.results)),
+        (
+            "results",
+            crate::results::output(&outcome.results, crate::results::RESULTS_OUTPUT_BUDGET),
+        ),
         (
             "preview",
             outcome
@@ -627,20 +665,22 @@ pub(crate) fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) ->
         ),
     ];
     for (name, value) in outputs {
-        sink_warn(console, sinks.set_output(name, &value));
+        file_warn(console, files.set_output(name, &value));
     }
     if outcome.tracked.pipeline_execution_id.is_none() {
-        sink_warn(console, sinks.set_output("pipeline_execution_id", ""));
+        file_warn(console, files.set_output("pipeline_execution_id", ""));
     }
     let summary = report::summary(outcome);
-    sink_warn(console, sinks.write_summary(&summary));
+    file_warn(console, files.write_summary(&summary));
 
+    // The console's annotation budget keeps a slot of each kind for the step's own annotation.
+    console.annotate_held_back();
     match &outcome.problem {
         Some(p) if outcome.exit_code() != exit::OK => {
-            console.annotate(Level::Error, Some(&p.title), &p.message);
+            console.annotate_final(Level::Error, Some(&p.title), &p.message);
         }
-        Some(p) => console.annotate(Level::Warning, Some(&p.title), &p.message),
-        None if outcome.status() == RunStatus::Fresh => console.annotate(
+        Some(p) => console.annotate_final(Level::Warning, Some(&p.title), &p.message),
+        None if outcome.ending == Ending::Fresh => console.annotate_final(
             Level::Notice,
             Some("Fresh Dune result reused"),
             &format!(
@@ -656,12 +696,12 @@ pub(crate) fn finish(console: &Console, sinks: &mut Sinks, outcome: &Outcome) ->
             "Preview: {} queries previewed, nothing saved on Dune changed",
             outcome.review.as_ref().map_or(0, |r| r.queries.len())
         )),
-        None if outcome.status() == RunStatus::Unchanged => console.annotate(
+        None if outcome.ending == Ending::Unchanged => console.annotate(
             Level::Notice,
             Some("No SQL changed"),
             "only_changed: no query's SQL differs from its file, so nothing was run and no credits were spent",
         ),
-        None if outcome.status() == RunStatus::Planned => console.line(&format!(
+        None if outcome.ending == Ending::Planned => console.line(&format!(
             "Dry run: {} nodes planned, nothing executed",
             nodes.len()
         )),

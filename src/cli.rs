@@ -109,13 +109,13 @@ impl Cli {
 }
 
 /// Prints collected outputs and summary on the terminal (outside GitHub Actions).
-pub fn print_collected(sinks: &crate::runner::files::Sinks, out: &mut dyn std::io::Write) {
-    if !sinks.collected_outputs.is_empty() {
+pub fn print_collected(files: &crate::runner::files::RunnerFiles, out: &mut dyn std::io::Write) {
+    if !files.collected_outputs.is_empty() {
         let _ = writeln!(
             out,
             "\n── outputs ──────────────────────────────────────────"
         );
-        for (name, value) in &sinks.collected_outputs {
+        for (name, value) in &files.collected_outputs {
             let pretty = serde_json::from_str::<serde_json::Value>(value)
                 .ok()
                 .filter(|v| v.is_array() || v.is_object())
@@ -124,11 +124,11 @@ pub fn print_collected(sinks: &crate::runner::files::Sinks, out: &mut dyn std::i
             let _ = writeln!(out, "{name}: {pretty}");
         }
     }
-    if !sinks.collected_summary.is_empty() {
+    if !files.collected_summary.is_empty() {
         let _ = writeln!(
             out,
             "\n── job summary (markdown) ───────────────────────────"
         );
-        let _ = writeln!(out, "{}", sinks.collected_summary);
+        let _ = writeln!(out, "{}", files.collected_summary);
     }
 }

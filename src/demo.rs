@@ -39,11 +39,11 @@ pub async fn run(name: &str) -> anyhow::Result<u8> {
     let console = Console::stdout(false);
     let (rt, _stop) = Runtime::new(console, Clock::scaled(speed));
     let report = app::run(&env, rt).await;
-    crate::cli::print_collected(&report.sinks, &mut std::io::stdout());
+    crate::cli::print_collected(&report.files, &mut std::io::stdout());
     println!(
         "exit code: {} ({})",
         report.exit_code,
-        report.outcome.status().as_str()
+        report.outcome.status()
     );
     sim.shutdown().await;
     Ok(report.exit_code)

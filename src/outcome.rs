@@ -1,6 +1,7 @@
-//! How a run ended, in the terms the user sees: the `status` output, the exit code, and the one problem
-//! to report in a single `::error::`. Every rule for how a run ends lives here; the `status` output and
-//! the exit code are both derived from one value, the [`Ending`].
+//! How a run ended, in the terms the user sees: the [`Ending`] (from which the `status` output, the exit
+//! code and the summary's verdict derive), the one problem to report in a single `::error::`, and
+//! everything the reports are made from ([`Outcome`]). Which ending a pipeline that ended gets is the
+//! run's state machine's decision ([`Tracked::verdict`]); here it is worded.
 
 use std::time::Duration;
 
@@ -8,124 +9,14 @@ use dune_api::models::Performance;
 
 use crate::config::{Config, InputError, Source};
 use crate::pipeline::Tracked;
+pub use crate::pipeline::ending::{Ending, exit};
 use crate::pipeline::fresh::FreshCheck;
-use crate::pipeline::node::{NodeStatus, normalize};
+use crate::pipeline::node::NodeStatus;
 use crate::pipeline::plan::{Plan, query_url};
 use crate::pipeline::sql::SqlNode;
 use crate::pipeline::sync::SqlSync;
 use crate::results::{Fetched, NodeResult};
 use crate::runner::console::capitalize;
-
-/// The run's final status (the `status` output).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunStatus {
-    /// Every node completed.
-    Completed,
-    /// A node or the pipeline failed.
-    Failed,
-    /// A node or the pipeline was cancelled (also: the workflow was cancelled).
-    Cancelled,
-    /// The `timeout` passed.
-    TimedOut,
-    /// The action could not run or follow the pipeline (invalid input, Dune API error).
-    Error,
-    /// A dry run: the plan was shown, nothing was executed.
-    Planned,
-    /// `max_age`: the latest results were young enough; nothing was executed, they were reused.
-    Fresh,
-    /// `preview: true`: the changed SQL was run as raw SQL and diffed; nothing saved changed.
-    Previewed,
-    /// `only_changed`: no SQL changed; nothing was executed.
-    Unchanged,
-}
-
-impl RunStatus {
-    /// The `status` output value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Completed => "completed",
-            RunStatus::Failed => "failed",
-            RunStatus::Cancelled => "cancelled",
-            RunStatus::TimedOut => "timed_out",
-            RunStatus::Error => "error",
-            RunStatus::Planned => "planned",
-            RunStatus::Fresh => "fresh",
-            RunStatus::Previewed => "previewed",
-            RunStatus::Unchanged => "unchanged",
-        }
-    }
-}
-
-/// Exit codes (documented in README).
-pub mod exit {
-    /// Every node completed.
-    pub const OK: u8 = 0;
-    /// A node or the pipeline failed or was cancelled.
-    pub const FAILED: u8 = 1;
-    /// Invalid input or configuration; nothing was sent to Dune.
-    pub const INPUT: u8 = 2;
-    /// Timed out.
-    pub const TIMED_OUT: u8 = 3;
-    /// Dune API error.
-    pub const API: u8 = 4;
-}
-
-/// How a run ended: the one value both the `status` output and the exit code come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
-    /// Every node completed (exit 0).
-    Completed,
-    /// A dry run showed the plan (exit 0).
-    Planned,
-    /// Every sink query's latest result ended within `max_age`: nothing executed, they were reused (exit 0).
-    Fresh,
-    /// Every changed query's SQL was previewed (exit 0); a preview whose SQL failed is [`Ending::Failed`].
-    Previewed,
-    /// `only_changed` and no SQL changed: nothing executed (exit 0).
-    Unchanged,
-    /// A node or the pipeline failed, or the pipeline ended without every node completing (exit 1).
-    Failed,
-    /// Cancelled on Dune, or the workflow was cancelled (exit 1).
-    Cancelled,
-    /// The `timeout` passed (exit 3).
-    TimedOut,
-    /// An input was invalid; nothing was sent (exit 2).
-    InvalidInput,
-    /// Dune's API failed in a way retries could not fix, or results could not be read (exit 4).
-    ApiError,
-}
-
-impl Ending {
-    /// The `status` output.
-    pub fn status(self) -> RunStatus {
-        match self {
-            Ending::Completed => RunStatus::Completed,
-            Ending::Planned => RunStatus::Planned,
-            Ending::Fresh => RunStatus::Fresh,
-            Ending::Previewed => RunStatus::Previewed,
-            Ending::Unchanged => RunStatus::Unchanged,
-            Ending::Failed => RunStatus::Failed,
-            Ending::Cancelled => RunStatus::Cancelled,
-            Ending::TimedOut => RunStatus::TimedOut,
-            Ending::InvalidInput | Ending::ApiError => RunStatus::Error,
-        }
-    }
-
-    /// The step's exit code.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Ending::Completed
-            | Ending::Planned
-            | Ending::Fresh
-            | Ending::Previewed
-            | Ending::Unchanged => exit::OK,
-            Ending::Failed | Ending::Cancelled => exit::FAILED,
-            Ending::InvalidInput => exit::INPUT,
-            Ending::TimedOut => exit::TIMED_OUT,
-            Ending::ApiError => exit::API,
-        }
-    }
-}
 
 /// The problem reported as the step's one `::error::`.
 #[derive(Debug, Clone, PartialEq)]
@@ -183,17 +74,18 @@ pub struct TimeoutCancels {
 }
 
 impl Outcome {
-    /// A run of `config` that ended as `ending`, before any plan or results are added to it.
-    fn of(
-        config: &Config,
+    /// The one constructor: a run that ended as `ending`, before any plan or results are added to it.
+    fn new(
+        query_id: Option<u64>,
+        performance: Option<Performance>,
         tracked: Tracked,
         ending: Ending,
         problem: Option<Problem>,
         wall_time: Duration,
     ) -> Outcome {
         Outcome {
-            query_id: config.source.query_id(),
-            performance: Some(config.performance),
+            query_id,
+            performance,
             tracked,
             ending,
             problem,
@@ -206,10 +98,31 @@ impl Outcome {
             previews_not_selected: 0,
             review: None,
             sync: None,
+            sql_files: Vec::new(),
+        }
+    }
+
+    /// A run of `config` that ended as `ending`.
+    fn of(
+        config: &Config,
+        tracked: Tracked,
+        ending: Ending,
+        problem: Option<Problem>,
+        wall_time: Duration,
+    ) -> Outcome {
+        Outcome {
             sql_files: match &config.source {
                 Source::File(f) => f.sql.clone(),
                 Source::Query(_) => Vec::new(),
             },
+            ..Outcome::new(
+                config.source.query_id(),
+                Some(config.performance),
+                tracked,
+                ending,
+                problem,
+                wall_time,
+            )
         }
     }
 
@@ -271,7 +184,7 @@ impl Outcome {
     }
 
     /// The `status` output.
-    pub fn status(&self) -> RunStatus {
+    pub fn status(&self) -> &'static str {
         self.ending.status()
     }
 
@@ -282,26 +195,64 @@ impl Outcome {
 
     /// An input was invalid: exit 2, nothing sent. `query_id` is the raw input's, when it is a number.
     pub fn invalid_input(query_id: Option<u64>, e: &InputError, wall_time: Duration) -> Outcome {
-        Outcome {
+        let problem = Problem::new(
+            &format!("Invalid input `{}`", e.input),
+            format!("{e}. Nothing was sent to Dune."),
+        );
+        Outcome::new(
             query_id,
-            performance: None,
-            tracked: Tracked::default(),
-            ending: Ending::InvalidInput,
-            problem: Some(Problem::new(
-                &format!("Invalid input `{}`", e.input),
-                format!("{e}. Nothing was sent to Dune."),
-            )),
+            None,
+            Tracked::default(),
+            Ending::InvalidInput,
+            Some(problem),
             wall_time,
-            cancel_reason: None,
-            plan: None,
-            results: Vec::new(),
-            previews_unread: Vec::new(),
-            previews_not_selected: 0,
-            fresh: None,
-            review: None,
-            sync: None,
-            sql_files: Vec::new(),
+        )
+    }
+
+    /// Every sink query's latest result is young enough (`check` is fresh): `fresh`, exit 0, nothing
+    /// started, no pipeline execution.
+    pub fn fresh(config: &Config, check: FreshCheck, wall_time: Duration) -> Outcome {
+        Outcome {
+            performance: None,
+            fresh: Some(check),
+            ..Outcome::of(config, Tracked::default(), Ending::Fresh, None, wall_time)
         }
+    }
+
+    /// A dry run: `planned`, exit 0, nothing started.
+    pub fn planned(config: &Config, mut tracked: Tracked, wall_time: Duration) -> Outcome {
+        for n in &mut tracked.nodes {
+            n.status = NodeStatus::Planned;
+        }
+        Outcome::of(config, tracked, Ending::Planned, None, wall_time)
+    }
+
+    /// Dune's API failed. `starting`: the error came from the start request, whose failure may hide a
+    /// pipeline that started anyway.
+    pub fn api_error(
+        config: &Config,
+        tracked: Tracked,
+        e: &dune_api::Error,
+        starting: bool,
+        wall_time: Duration,
+    ) -> Outcome {
+        let ambiguous = starting
+            && !matches!(e.status(), Some(s) if (400..500).contains(&s))
+            && !matches!(e.root(), dune_api::Error::Connect { .. });
+        let mut message = format!("{e}. {}.", capitalize(crate::pipeline::hint::hint(e)));
+        if ambiguous {
+            let check = where_to_check(&config.source);
+            message.push_str(&format!(
+                " Dune may have started a pipeline anyway (the response was lost), so the action did not retry: check {check} before re-running."
+            ));
+        }
+        let title = match e.status() {
+            Some(402) => "Dune plan limit reached",
+            Some(403) => "Dune API key not allowed",
+            _ => "Dune API error",
+        };
+        let problem = Problem::new(title, message);
+        Outcome::of(config, tracked, Ending::ApiError, Some(problem), wall_time)
     }
 
     /// `only_changed` and the sync changed no SQL: `unchanged`, exit 0, nothing started.
@@ -365,52 +316,6 @@ impl Outcome {
                 wall_time,
             )
         }
-    }
-
-    /// Every sink query's latest result is young enough (`check` is fresh): `fresh`, exit 0, nothing
-    /// started, no pipeline execution.
-    pub fn fresh(config: &Config, check: FreshCheck, wall_time: Duration) -> Outcome {
-        Outcome {
-            performance: None,
-            fresh: Some(check),
-            ..Outcome::of(config, Tracked::default(), Ending::Fresh, None, wall_time)
-        }
-    }
-
-    /// A dry run: `planned`, exit 0, nothing started.
-    pub fn planned(config: &Config, mut tracked: Tracked, wall_time: Duration) -> Outcome {
-        for n in &mut tracked.nodes {
-            n.status = crate::pipeline::node::NodeStatus::Planned;
-        }
-        Outcome::of(config, tracked, Ending::Planned, None, wall_time)
-    }
-
-    /// Dune's API failed. `starting`: the error came from the start request, whose failure may hide a
-    /// pipeline that started anyway.
-    pub fn api_error(
-        config: &Config,
-        tracked: Tracked,
-        e: &dune_api::Error,
-        starting: bool,
-        wall_time: Duration,
-    ) -> Outcome {
-        let ambiguous = starting
-            && !matches!(e.status(), Some(s) if (400..500).contains(&s))
-            && !matches!(e.root(), dune_api::Error::Connect { .. });
-        let mut message = format!("{e}. {}.", capitalize(crate::pipeline::hint::hint(e)));
-        if ambiguous {
-            let check = where_to_check(&config.source);
-            message.push_str(&format!(
-                " Dune may have started a pipeline anyway (the response was lost), so the action did not retry: check {check} before re-running."
-            ));
-        }
-        let title = match e.status() {
-            Some(402) => "Dune plan limit reached",
-            Some(403) => "Dune API key not allowed",
-            _ => "Dune API error",
-        };
-        let problem = Problem::new(title, message);
-        Outcome::of(config, tracked, Ending::ApiError, Some(problem), wall_time)
     }
 
     /// The workflow was cancelled (a signal): exit 1, status `cancelled`, one "Workflow cancelled" error.
@@ -507,10 +412,12 @@ impl Outcome {
         }
     }
 
-    /// The pipeline ended: completed when every node did (and the top-level status is not a failure),
-    /// else failed or cancelled, with the first failed node named.
+    /// The pipeline ended, as the state decides ([`Tracked::verdict`]): completed when every node did
+    /// (and the top-level status is not a failure), else failed or cancelled, with the first failed node
+    /// named.
     pub fn finished(config: &Config, tracked: Tracked, wall_time: Duration) -> Outcome {
-        let (ending, problem) = finished_ending(&tracked);
+        let ending = tracked.verdict();
+        let problem = finished_problem(&tracked, ending);
         Outcome::of(config, tracked, ending, problem, wall_time)
     }
 
@@ -598,18 +505,15 @@ impl Outcome {
     }
 }
 
-/// How a pipeline that ended did: the ending and, unless it completed, the problem to report.
-fn finished_ending(tracked: &Tracked) -> (Ending, Option<Problem>) {
-    let top = tracked.raw_status.as_deref().map(normalize);
+/// The problem to report for a pipeline that ended as `ending` ([`Tracked::verdict`]); none when it
+/// completed.
+fn finished_problem(tracked: &Tracked, ending: Ending) -> Option<Problem> {
     let with = |status| tracked.nodes.iter().filter(move |n| n.status == status);
     let failed: Vec<_> = with(NodeStatus::Failed).collect();
     let cancelled: Vec<_> = with(NodeStatus::Cancelled).collect();
     let skipped = with(NodeStatus::Skipped).count();
-    let top_bad = matches!(top, Some(NodeStatus::Failed | NodeStatus::Cancelled));
-    if tracked.all_completed() && !top_bad
-        || tracked.nodes.is_empty() && top == Some(NodeStatus::Completed)
-    {
-        return (Ending::Completed, None);
+    if ending == Ending::Completed {
+        return None;
     }
     if let Some(first) = failed.first() {
         let msg = first
@@ -631,27 +535,21 @@ fn finished_ending(tracked: &Tracked) -> (Ending, Option<Problem>) {
         if let Some(q) = first.query_id() {
             m.push_str(&format!(" Fix the query at {} and re-run.", query_url(q)));
         }
-        return (
-            Ending::Failed,
-            Some(Problem::new("Dune pipeline failed", m)),
-        );
+        return Some(Problem::new("Dune pipeline failed", m));
     }
-    if !cancelled.is_empty() || top == Some(NodeStatus::Cancelled) {
+    if ending == Ending::Cancelled {
         let ids: Vec<String> = cancelled.iter().map(|n| n.id.to_string()).collect();
         let who = if ids.is_empty() {
             "The pipeline was".to_string()
         } else {
             format!("Node(s) {} were", ids.join(", "))
         };
-        return (
-            Ending::Cancelled,
-            Some(Problem::new(
-                "Dune pipeline cancelled",
-                format!(
-                    "{who} cancelled on Dune (by a user, a credit limit, or Dune's execution time limit). Re-run the workflow to try again."
-                ),
-            )),
-        );
+        return Some(Problem::new(
+            "Dune pipeline cancelled",
+            format!(
+                "{who} cancelled on Dune (by a user, a credit limit, or Dune's execution time limit). Re-run the workflow to try again."
+            ),
+        ));
     }
     let odd: Vec<String> = tracked
         .nodes
@@ -682,10 +580,7 @@ fn finished_ending(tracked: &Tracked) -> (Ending, Option<Problem>) {
             odd.join(", ")
         )
     };
-    (
-        Ending::Failed,
-        Some(Problem::new("Dune pipeline did not complete", message)),
-    )
+    Some(Problem::new("Dune pipeline did not complete", message))
 }
 
 /// Where a user can see whether a pipeline started that the action could not name.

@@ -10,13 +10,13 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::{self, Config};
-use crate::outcome::{Outcome, RunStatus};
+use crate::config::{self, Config, Connection};
+use crate::outcome::{Ending, Outcome};
 use crate::pipeline::Tracked;
 use crate::pipeline::cancel::stop_pipeline;
 use crate::runner::console::{Console, Level};
 use crate::runner::env::Env;
-use crate::runner::files::{FileError, Sinks};
+use crate::runner::files::{FileError, RunnerFiles};
 use dune_api::clock::Clock;
 
 /// The program name that selects post mode (the file name of `argv[0]`).
@@ -43,10 +43,10 @@ pub fn invoked_as_post(argv0: Option<&OsStr>) -> bool {
 pub(crate) fn remember(
     config: &Config,
     outcome: &Outcome,
-    sinks: &mut Sinks,
+    files: &mut RunnerFiles,
 ) -> Result<(), FileError> {
-    if outcome.status() == RunStatus::TimedOut && !config.cancel_on_timeout {
-        sinks.save_state(STATE_LEAVE_RUNNING, "true")
+    if outcome.ending == Ending::TimedOut && !config.cancel_on_timeout {
+        files.save_state(STATE_LEAVE_RUNNING, "true")
     } else {
         Ok(())
     }
@@ -61,6 +61,12 @@ fn state(env: &Env, name: &str) -> Option<String> {
 /// Runs the post step. It cannot fail: every problem is a warning on `console` (the binary exits 0).
 pub async fn run(env: &Env, console: &Console, clock: Clock) {
     config::mask_secrets(env, console);
+    cancel(env, console, clock).await;
+    // The cancels' warnings beyond the runner's budget are in the log: say how many.
+    console.annotate_held_back();
+}
+
+async fn cancel(env: &Env, console: &Console, clock: Clock) {
     let Some(id) = state(env, STATE_PIPELINE) else {
         console.line("Post step: the main step started no pipeline; nothing to cancel");
         return;
@@ -78,14 +84,21 @@ pub async fn run(env: &Env, console: &Console, clock: Clock) {
             &format!("{message}. Pipeline execution {id} may still be running on Dune."),
         )
     };
-    let config = match Config::from_env(env) {
+    // The saved id, the key and the URL are all it needs: the other inputs (and the pipeline file) may have
+    // changed since the main step, which must not stop the cancels; it only says so.
+    let connection = match Connection::from_env(env) {
         Ok(c) => c,
         Err(e) => {
             warn(&e.to_string());
             return;
         }
     };
-    let client = match config.dune_client(env, clock, console) {
+    if let Err(e) = Config::from_env(env) {
+        console.line(&format!(
+            "Post step: {e} (no longer valid since the main step?); cancelling with the saved pipeline execution id, the API key and the URL alone"
+        ));
+    }
+    let client = match connection.dune_client(env, clock, console) {
         Ok(c) => c.with_deadline(clock.elapsed() + BUDGET),
         Err(e) => {
             warn(&e.to_string());
@@ -96,7 +109,7 @@ pub async fn run(env: &Env, console: &Console, clock: Clock) {
         pipeline_execution_id: Some(id.clone()),
         ..Tracked::default()
     };
-    let stopped = stop_pipeline(&client, console, &mut run, BUDGET).await;
+    let stopped = stop_pipeline(&client, console, clock, &mut run, BUDGET).await;
     let status = run.raw_status.as_deref().unwrap_or("unknown");
     if run.nodes.is_empty() {
         console.line(&format!(

@@ -86,7 +86,7 @@ pub struct InputError {
     /// What is wrong and how to fix it.
     pub message: String,
     /// For `pipeline_file`: the file's problems, each with its line and column (annotated on the file).
-    pub file: Option<Box<definition::FileError>>,
+    pub file: Option<Box<definition::PipelineFileError>>,
 }
 
 /// An [`InputError`] for `input`.
@@ -257,42 +257,14 @@ impl Config {
         }
     }
 
-    /// The Dune client for these inputs, the one way the main and the post step build it: the base URL,
-    /// the key, the per-request timeout, and with `RUNNER_DEBUG=1` every request as a `::debug::` line.
-    pub fn dune_client(
-        &self,
-        env: &Env,
-        clock: Clock,
-        console: &Console,
-    ) -> Result<Client, dune_api::Error> {
-        let proxies = dune_api::proxy::Proxies::from_lookup(|k| env.get(k));
-        let retries = console.clone();
-        let client = Client::builder(self.api_url.clone(), self.api_key.clone())
-            .clock(clock)
-            .per_request_timeout(self.request_timeout)
-            .max_requests_per_minute(self.requests_per_minute)
-            .user_agent(USER_AGENT)
-            .retry_hook(std::sync::Arc::new(move |retry: &Retry<'_>| {
-                retries.line(&retry_line(retry))
-            }));
-        if env.get("RUNNER_DEBUG").as_deref() != Some("1") {
-            return client.proxies(proxies).build();
+    /// What the Dune client is built from ([`Connection::dune_client`], the one way both steps build it).
+    pub fn connection(&self) -> Connection {
+        Connection {
+            api_url: self.api_url.clone(),
+            api_key: self.api_key.clone(),
+            request_timeout: self.request_timeout,
+            requests_per_minute: self.requests_per_minute,
         }
-        console.line(&format!(
-            "::debug::{}",
-            escape_data(&format!(
-                "Dune API {}: {}",
-                self.api_url,
-                proxies.describe(self.api_url.as_str())
-            ))
-        ));
-        let console = console.clone();
-        client
-            .proxies(proxies)
-            .debug_hook(std::sync::Arc::new(move |text: &str| {
-                console.line(&format!("::debug::{}", escape_data(text)))
-            }))
-            .build()
     }
 
     /// Reads and validates every input. Fails on the first problem.
@@ -392,7 +364,14 @@ impl Config {
         let source = match query_id {
             Some(id) => Source::Query(id),
             None => {
-                let workspace = env.get("GITHUB_WORKSPACE");
+                let workspace = env.get("GITHUB_WORKSPACE").filter(|w| !w.trim().is_empty());
+                let raw_file = match within_workspace(&raw_file, workspace.as_deref()) {
+                    Ok(Some(relative)) => relative,
+                    Ok(None) => raw_file,
+                    Err(why) => {
+                        return Err(err("pipeline_file", format!("{} {why}", quoted(&raw_file))));
+                    }
+                };
                 let file = definition::read_file(&raw_file, workspace.as_deref()).map_err(|e| {
                     InputError {
                         file: Some(Box::new(e.clone())),
@@ -483,6 +462,118 @@ fn preview_inputs(env: &Env) -> Result<ReviewSettings, InputError> {
         Some(columns)
     };
     Ok(ReviewSettings { enabled, rows, key })
+}
+
+/// What a Dune client needs and nothing else: the post step reads only this (with its saved state), so a
+/// pipeline file that is gone or an input that became invalid since the main step cannot stop its cancels.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// Base URL of the API (no trailing slash).
+    pub api_url: Url,
+    /// The Dune API key.
+    pub api_key: ApiKey,
+    /// Timeout of each HTTP request (`request_timeout`, its default when the input is not valid).
+    pub request_timeout: Duration,
+    /// The rate cap (`requests_per_minute`, its default when the input is not valid).
+    pub requests_per_minute: usize,
+}
+
+impl Connection {
+    /// Reads the key and the URL (which must be valid), and `request_timeout` and `requests_per_minute`
+    /// (their defaults when empty or not valid): nothing else.
+    pub fn from_env(env: &Env) -> Result<Connection, InputError> {
+        let api_key = api_key(env)?;
+        let raw_url = input_or_var(env, "api_url", "DUNE_API_BASE_URL")
+            .unwrap_or_else(|| DEFAULT_API_URL.to_string());
+        let api_url = parse_api_url(&raw_url).map_err(|m| err("api_url", m))?;
+        let default_timeout = Duration::from_secs(30);
+        let request_timeout = duration_input(
+            env,
+            "request_timeout",
+            default_timeout,
+            Duration::from_secs(600),
+        )
+        .unwrap_or(default_timeout);
+        let requests_per_minute = requests_per_minute(&env.input("requests_per_minute"))
+            .unwrap_or(dune_api::rate::DEFAULT_REQUESTS_PER_MINUTE);
+        Ok(Connection {
+            api_url,
+            api_key,
+            request_timeout,
+            requests_per_minute,
+        })
+    }
+
+    /// The Dune client, the one way both steps build it: the base URL, the key, the per-request timeout,
+    /// the rate cap, the proxies, and with `RUNNER_DEBUG=1` every request as a `::debug::` line.
+    pub fn dune_client(
+        &self,
+        env: &Env,
+        clock: Clock,
+        console: &Console,
+    ) -> Result<Client, dune_api::Error> {
+        let proxies = dune_api::proxy::Proxies::from_lookup(|k| env.get(k));
+        let retries = console.clone();
+        let client = Client::builder(self.api_url.clone(), self.api_key.clone())
+            .clock(clock)
+            .per_request_timeout(self.request_timeout)
+            .max_requests_per_minute(self.requests_per_minute)
+            .user_agent(USER_AGENT)
+            .retry_hook(std::sync::Arc::new(move |retry: &Retry<'_>| {
+                retries.line(&retry_line(retry))
+            }));
+        if env.get("RUNNER_DEBUG").as_deref() != Some("1") {
+            return client.proxies(proxies).build();
+        }
+        console.line(&format!(
+            "::debug::{}",
+            escape_data(&format!(
+                "Dune API {}: {}",
+                self.api_url,
+                proxies.describe(self.api_url.as_str())
+            ))
+        ));
+        let console = console.clone();
+        client
+            .proxies(proxies)
+            .debug_hook(std::sync::Arc::new(move |text: &str| {
+                console.line(&format!("::debug::{}", escape_data(text)))
+            }))
+            .build()
+    }
+}
+
+/// An absolute path as the runner hands it over: it rewrites every input that starts with the host's
+/// workspace path to `/github/workspace/…`, so `${{ github.workspace }}/out` arrives absolute. Inside the
+/// workspace it becomes the relative path the user means (`Ok(Some("out"))`); a relative path, or any path
+/// when there is no workspace (a terminal), is left alone (`Ok(None)`); outside the workspace it is an
+/// error, saying why.
+pub(crate) fn within_workspace(
+    raw: &str,
+    workspace: Option<&str>,
+) -> Result<Option<String>, &'static str> {
+    use std::path::{Component, Path};
+    let path = Path::new(raw);
+    let Some(workspace) = workspace.filter(|_| path.is_absolute()) else {
+        return Ok(None);
+    };
+    const OUTSIDE: &str = "is an absolute path outside the workspace: give a path inside GITHUB_WORKSPACE, preferably relative to it (such as `results`)";
+    let Ok(rest) = path.strip_prefix(workspace) else {
+        return Err(OUTSIDE);
+    };
+    let mut parts: Vec<String> = Vec::new();
+    for c in rest.components() {
+        match c {
+            Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
+            Component::CurDir => {}
+            Component::ParentDir if parts.pop().is_some() => {}
+            _ => return Err(OUTSIDE),
+        }
+    }
+    if parts.is_empty() {
+        return Err("is the workspace itself: give a path inside it (such as `results`)");
+    }
+    Ok(Some(parts.join("/")))
 }
 
 /// Reads `sync_sql` and `only_changed`: both need a `pipeline_file`, and `only_changed` needs `sync_sql`.
@@ -691,6 +782,37 @@ mod tests {
                 .as_str(),
             "https://proxy.example/dune"
         );
+    }
+
+    #[test]
+    fn absolute_paths_inside_the_workspace_become_relative() {
+        let ws = Some("/github/workspace");
+        assert_eq!(
+            within_workspace("/github/workspace/out", ws),
+            Ok(Some("out".to_string()))
+        );
+        assert_eq!(
+            within_workspace("/github/workspace/./a/../pipelines/p.yml", ws),
+            Ok(Some("pipelines/p.yml".to_string()))
+        );
+        assert_eq!(within_workspace("out", ws), Ok(None));
+        assert_eq!(within_workspace("/tmp/out", None), Ok(None));
+        for outside in [
+            "/tmp/out",
+            "/github/workspace2/out",
+            "/github/workspace/../x",
+            "/github/workspace",
+        ] {
+            assert!(within_workspace(outside, ws).is_err(), "{outside}");
+        }
+        let e = Config::from_env(&env(&[
+            ("GITHUB_WORKSPACE", "/github/workspace"),
+            ("INPUT_PIPELINE_FILE", "/etc/passwd"),
+            ("INPUT_API_KEY", "k"),
+        ]))
+        .expect_err("outside");
+        assert_eq!(e.input, "pipeline_file");
+        assert!(e.message.contains("outside the workspace"), "{e}");
     }
 
     #[test]

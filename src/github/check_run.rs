@@ -6,7 +6,7 @@ use octocrab::models::CheckRunId;
 use octocrab::params::checks::{CheckRunConclusion, CheckRunOutput, CheckRunStatus};
 
 use crate::github::api::{GitHubApi, GitHubError};
-use crate::outcome::{Outcome, RunStatus};
+use crate::outcome::{Ending, Outcome};
 use crate::report;
 use crate::report::markdown;
 
@@ -34,19 +34,19 @@ pub fn name_for_file(path: &str) -> String {
     format!("Dune pipeline · {path}")
 }
 
-/// The conclusion for a run's status.
-pub fn conclusion(status: RunStatus) -> CheckRunConclusion {
-    match status {
+/// The conclusion for how a run ended.
+pub fn conclusion(ending: Ending) -> CheckRunConclusion {
+    match ending {
         // A reused result is as good as a completed run: the data is fresh.
-        RunStatus::Completed | RunStatus::Fresh => CheckRunConclusion::Success,
-        RunStatus::Failed | RunStatus::Error => CheckRunConclusion::Failure,
-        RunStatus::TimedOut => CheckRunConclusion::TimedOut,
-        RunStatus::Cancelled => CheckRunConclusion::Cancelled,
+        Ending::Completed | Ending::Fresh => CheckRunConclusion::Success,
+        Ending::Failed | Ending::InvalidInput | Ending::ApiError => CheckRunConclusion::Failure,
+        Ending::TimedOut => CheckRunConclusion::TimedOut,
+        Ending::Cancelled => CheckRunConclusion::Cancelled,
         // A dry run executed nothing: neither a success nor a failure of the pipeline. A preview ran the
         // changed SQL without running the pipeline: what it found is for a reviewer to judge.
-        RunStatus::Planned | RunStatus::Previewed => CheckRunConclusion::Neutral,
+        Ending::Planned | Ending::Previewed => CheckRunConclusion::Neutral,
         // Nothing changed, so nothing needed to run: the data is as current as the SQL.
-        RunStatus::Unchanged => CheckRunConclusion::Success,
+        Ending::Unchanged => CheckRunConclusion::Success,
     }
 }
 
@@ -54,11 +54,11 @@ pub fn conclusion(status: RunStatus) -> CheckRunConclusion {
 fn final_output(outcome: &Outcome, summary: &str) -> CheckRunOutput {
     let nodes = outcome.tracked.nodes.len();
     let title = match &outcome.problem {
-        Some(p) => format!("{}: {}", outcome.status().as_str(), p.title),
-        None if outcome.status() == RunStatus::Fresh => {
+        Some(p) => format!("{}: {}", outcome.status(), p.title),
+        None if outcome.ending == Ending::Fresh => {
             "fresh: latest result reused, nothing executed".to_string()
         }
-        None => format!("{}: {nodes} nodes", outcome.status().as_str()),
+        None => format!("{}: {nodes} nodes", outcome.status()),
     };
     CheckRunOutput {
         title,
@@ -113,7 +113,7 @@ pub async fn complete(
         .checks(&api.repo.owner, &api.repo.name)
         .update_check_run(id)
         .status(CheckRunStatus::Completed)
-        .conclusion(conclusion(outcome.status()))
+        .conclusion(conclusion(outcome.ending))
         .output(final_output(outcome, summary))
         .send()
         .await
@@ -128,7 +128,7 @@ pub async fn create_completed(
     outcome: &Outcome,
     summary: &str,
 ) -> Result<CheckRunId, GitHubError> {
-    let done = Some(conclusion(outcome.status()));
+    let done = Some(conclusion(outcome.ending));
     let output = final_output(outcome, summary);
     create(api, target, CheckRunStatus::Completed, done, output, None).await
 }
@@ -174,10 +174,10 @@ mod tests {
                 .as_str()
                 .map(str::to_string)
         };
-        assert_eq!(s(RunStatus::Completed).as_deref(), Some("success"));
-        assert_eq!(s(RunStatus::Failed).as_deref(), Some("failure"));
-        assert_eq!(s(RunStatus::Error).as_deref(), Some("failure"));
-        assert_eq!(s(RunStatus::TimedOut).as_deref(), Some("timed_out"));
-        assert_eq!(s(RunStatus::Cancelled).as_deref(), Some("cancelled"));
+        assert_eq!(s(Ending::Completed).as_deref(), Some("success"));
+        assert_eq!(s(Ending::Failed).as_deref(), Some("failure"));
+        assert_eq!(s(Ending::ApiError).as_deref(), Some("failure"));
+        assert_eq!(s(Ending::TimedOut).as_deref(), Some("timed_out"));
+        assert_eq!(s(Ending::Cancelled).as_deref(), Some("cancelled"));
     }
 }

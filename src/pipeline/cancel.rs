@@ -5,11 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::pipeline::Tracked;
-use crate::pipeline::node::{NodeStatus, normalize};
+use tokio::task::JoinSet;
+
+use crate::pipeline::node::NodeStatus;
+use crate::pipeline::tracked::Tracked;
 use crate::runner::console::{Console, Level};
-use dune_api::Client;
-use dune_api::models::PipelineStatus;
+use dune_api::{Client, Clock};
 
 /// What [`stop_pipeline`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,13 +21,15 @@ pub struct Stopped {
     pub cancelled: Vec<i64>,
 }
 
-/// Reads the pipeline's status once (within half of `budget`, real time), folds it into `run`, then
-/// cancels every node execution still pending or executing within what is left of `budget`. A failed read
-/// is a warning: the cancels then go by what `run` already knew. `client` should not retry for long (give
-/// it a deadline).
+/// Reads the pipeline's status once (within half of `budget`, real time), folds it into `run` (the
+/// follower's fold, [`Tracked::fold_status`], without its log lines or execution reads), then cancels
+/// every node execution still pending or executing within what is left of `budget`. A failed read is a
+/// warning: the cancels then go by what `run` already knew. `client` should not retry for long (give it a
+/// deadline).
 pub async fn stop_pipeline(
     client: &Client,
     console: &Console,
+    clock: Clock,
     run: &mut Tracked,
     budget: Duration,
 ) -> Stopped {
@@ -34,7 +37,7 @@ pub async fn stop_pipeline(
     if let Some(id) = run.pipeline_execution_id.clone() {
         let why = match tokio::time::timeout(budget / 2, client.pipeline_status(&id, false)).await {
             Ok(Ok(status)) => {
-                merge(run, &status);
+                run.fold_status(&status, clock.elapsed());
                 None
             }
             Ok(Err(e)) => Some(e.to_string()),
@@ -57,28 +60,6 @@ pub async fn stop_pipeline(
     Stopped { running, cancelled }
 }
 
-/// Folds a status response into `run` without logging or reading executions: new nodes are added, and
-/// each node's execution id and status are brought up to date (a node whose execution was already read
-/// after it ended keeps what it has).
-pub fn merge(run: &mut Tracked, status: &PipelineStatus) {
-    if status.status.is_some() {
-        run.raw_status = status.status.clone();
-    }
-    for ne in &status.nodes {
-        let (node, _) = run.node_for(ne);
-        if ne.execution_id.is_some() {
-            node.execution_id = ne.execution_id.clone();
-        }
-        if node.details_read && node.status.is_terminal() {
-            continue;
-        }
-        if let Some(raw) = ne.status.as_deref().filter(|s| !s.is_empty()) {
-            node.status = normalize(raw);
-            node.raw_status = Some(raw.to_string());
-        }
-    }
-}
-
 /// Cancels every execution still running, concurrently, within `budget` of real time. Returns the node ids
 /// Dune confirmed as cancelled.
 async fn cancel_running(
@@ -91,27 +72,39 @@ async fn cancel_running(
     if targets.is_empty() {
         return Vec::new();
     }
-    let calls = targets.iter().map(|(id, exec)| {
+    let mut calls = JoinSet::new();
+    for (i, (id, exec)) in targets.iter().enumerate() {
         let client = client.clone();
         let (id, exec) = (*id, exec.clone());
-        async move {
+        calls.spawn(async move {
             let result = client.cancel_execution(&exec).await;
-            (id, exec, result)
+            (i, id, exec, result)
+        });
+    }
+    let mut results = Vec::new();
+    let joined = tokio::time::timeout(budget, async {
+        while let Some(done) = calls.join_next().await {
+            // A task that panicked: its node stays as it was.
+            if let Ok(r) = done {
+                results.push(r);
+            }
         }
-    });
-    let results = match tokio::time::timeout(budget, futures_join_all(calls)).await {
-        Ok(r) => r,
-        Err(_) => {
-            console.annotate(
-                Level::Warning,
-                Some("Cancelling took too long"),
-                "some node executions may still be running on Dune",
-            );
-            Vec::new()
-        }
-    };
+    })
+    .await;
+    if joined.is_err() {
+        // The requests still in flight may yet reach Dune: let them.
+        calls.detach_all();
+        results.clear();
+        console.annotate(
+            Level::Warning,
+            Some("Cancelling took too long"),
+            "some node executions may still be running on Dune",
+        );
+    }
+    // In the order of the nodes, whatever order the answers came in.
+    results.sort_by_key(|(i, ..)| *i);
     let mut cancelled = Vec::new();
-    for (id, exec, result) in results {
+    for (_, id, exec, result) in results {
         match result {
             Ok(true) => {
                 if let Some(n) = run.node_mut(id) {
@@ -134,27 +127,11 @@ async fn cancel_running(
     cancelled
 }
 
-/// Runs futures concurrently and collects their outputs in order (a tiny `join_all`).
-async fn futures_join_all<F>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
-        if let Ok(v) = h.await {
-            out.push(v);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::pipeline::node::{Node, NodeKind};
-    use dune_api::models::NodeExecution;
+    use dune_api::models::{NodeExecution, PipelineStatus};
 
     fn ne(id: i64, status: &str, exec: Option<&str>) -> NodeExecution {
         NodeExecution {
@@ -169,7 +146,7 @@ mod tests {
     }
 
     #[test]
-    fn merge_brings_stale_nodes_up_to_date() {
+    fn the_fold_brings_stale_nodes_up_to_date() {
         let mut run = Tracked::default();
         let mut n1 = Node::new(
             1,
@@ -189,14 +166,14 @@ mod tests {
                 ne(3, "pending", None),
             ],
         };
-        merge(&mut run, &status);
+        run.fold_status(&status, Duration::ZERO);
         assert_eq!(run.cancellable(), vec![(2, "E2".to_string())]);
         assert_eq!(run.nodes.len(), 3);
         assert_eq!(run.nodes[0].status, NodeStatus::Completed);
     }
 
     #[test]
-    fn merge_keeps_what_was_read_from_the_execution() {
+    fn the_fold_keeps_what_was_read_from_the_execution() {
         let mut run = Tracked::default();
         let mut n1 = Node::new(
             1,
@@ -207,13 +184,13 @@ mod tests {
         n1.status = NodeStatus::Failed;
         n1.details_read = true;
         run.nodes.push(n1);
-        merge(
-            &mut run,
+        run.fold_status(
             &PipelineStatus {
                 status: None,
                 error: None,
                 nodes: vec![ne(1, "weird", Some("E1"))],
             },
+            Duration::ZERO,
         );
         assert_eq!(run.nodes[0].status, NodeStatus::Failed);
         assert_eq!(run.nodes[0].execution_id.as_deref(), Some("E1"));
@@ -260,7 +237,7 @@ queries:
             ..Tracked::default()
         };
         let first = client.pipeline_status(&id, true).await.expect("status");
-        merge(&mut stale, &first);
+        stale.fold_status(&first, Duration::ZERO);
         assert_eq!(stale.cancellable().len(), 1, "{stale:?}");
         // Let node 1 end and nodes 2 and 3 start (2 s of virtual time, then some).
         while sim.virtual_now() < Duration::from_secs(4) {
@@ -270,6 +247,7 @@ queries:
         let stopped = stop_pipeline(
             &client.clone().with_deadline(Duration::ZERO),
             &console,
+            dune_api::Clock::scaled(SPEED),
             &mut stale,
             Duration::from_secs(4),
         )

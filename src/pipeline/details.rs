@@ -10,9 +10,10 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::pipeline::follow::Tracked;
-use crate::pipeline::node::{Node, NodeStatus, is_partial, normalize};
-use crate::runner::console::{Console, Level};
+use crate::pipeline::narrate;
+use crate::pipeline::tracked::Tracked;
+pub use crate::pipeline::tracked::Unread;
+use crate::runner::console::Console;
 use dune_api::models::ExecutionStatus;
 use dune_api::{Client, Clock};
 
@@ -24,17 +25,7 @@ pub const AFTER_END: Duration = Duration::from_secs(9);
 /// How many execution reads are in flight at once (each still waits for its slot in the cap).
 pub const IN_FLIGHT: usize = 4;
 
-/// Why a node's execution was not read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unread {
-    /// The time allowed after the end ([`AFTER_END`]) ran out first.
-    AfterEnd,
-    /// The workflow was cancelled, or the run ended without the pipeline ending.
-    Stopped,
-    /// The read failed (a warning names the node).
-    Failed,
-}
-
+// Worded here, next to the bound [`Unread::AfterEnd`] names.
 impl Unread {
     /// Why, in words.
     pub fn why(self) -> String {
@@ -206,8 +197,8 @@ impl DetailReads {
             };
             let left = self.pending();
             console.line(&format!(
-                "[{:>7.1}s] {left} node execution reads left unread: {}",
-                clock.elapsed().as_secs_f64(),
+                "{} {left} node execution reads left unread: {}",
+                narrate::elapsed_label(clock),
                 why.why()
             ));
             self.abandon(run, why);
@@ -216,7 +207,7 @@ impl DetailReads {
     }
 }
 
-/// Folds one execution read into node `id`: authoritative state, times, credits and error.
+/// Folds one execution read into node `id` ([`Tracked::fold_read`]) and logs what it brought.
 pub fn apply_read(
     console: &Console,
     clock: Clock,
@@ -224,98 +215,15 @@ pub fn apply_read(
     id: i64,
     result: Result<ExecutionStatus, dune_api::Error>,
 ) {
-    let Some(node) = run.node_mut(id) else {
-        return;
-    };
-    match result {
-        Ok(es) => {
-            if let Some(state) = &es.state {
-                let precise = normalize(state);
-                // The execution's own state settles an unrecognised pipeline status string (each time it
-                // is read, as long as Dune's word for the node stays unrecognised).
-                let word_unknown = node.status == NodeStatus::Unknown
-                    || node
-                        .raw_status
-                        .as_deref()
-                        .is_none_or(|r| normalize(r) == NodeStatus::Unknown);
-                if word_unknown && precise != NodeStatus::Unknown {
-                    node.status = precise;
-                }
-                if node.status == NodeStatus::Completed && is_partial(state) {
-                    node.raw_status = Some(state.clone());
-                }
-            }
-            node.started_at = es.started_at.or(node.started_at.take());
-            node.ended_at = es.ended_at.or(es.cancelled_at).or(node.ended_at.take());
-            node.credits = es.credits.or(node.credits);
-            if es.error.is_some() {
-                node.error = es.error;
-            }
-            node.details_read = node.status.is_terminal();
-            if node.status.is_terminal() {
-                log_details(console, node);
-            }
-        }
-        Err(dune_api::Error::Interrupted { .. }) => run.unread.push((id, Unread::Stopped)),
-        Err(e) => {
-            console.annotate(
-                Level::Warning,
-                Some(&format!("Could not read node {id}'s execution")),
-                &format!(
-                    "{e} (at {:.1}s); its times are the action's own observations",
-                    clock.elapsed().as_secs_f64()
-                ),
-            );
-            run.unread.push((id, Unread::Failed));
-        }
-    }
+    let folded = run.fold_read(id, result);
+    narrate::read(console, clock, run, id, &folded);
 }
 
-/// For nodes whose execution was not read: `started_at` / `ended_at` from the first polls that showed
-/// them executing and ended (RFC 3339, at poll resolution), which [`Node::times_observed`] then marks.
+/// For nodes whose execution was not read: the times the action observed ([`Tracked::fill_observed`]),
+/// counted from the wall time at clock time zero.
 pub fn fill_observed(run: &mut Tracked, clock: Clock) {
     let origin = SystemTime::now()
         .checked_sub(clock.elapsed())
         .unwrap_or(SystemTime::UNIX_EPOCH);
-    let stamp = |at: Duration| humantime::format_rfc3339_millis(origin + at).to_string();
-    for n in run.nodes.iter_mut().filter(|n| !n.details_read) {
-        if n.started_at.is_none() {
-            n.started_at = n.observed_started.map(stamp);
-        }
-        if n.ended_at.is_none() && n.status.is_terminal() {
-            n.ended_at = n.observed_ended.map(stamp);
-        }
-    }
-}
-
-fn log_details(console: &Console, node: &Node) {
-    console.group(&format!(
-        "node {} ({}) {}",
-        node.id,
-        node.label(),
-        node.status.as_str()
-    ));
-    let mut lines = vec![
-        format!(
-            "execution id: {}",
-            node.execution_id.as_deref().unwrap_or("-")
-        ),
-        format!(
-            "raw status:   {}",
-            node.raw_status.as_deref().unwrap_or("-")
-        ),
-        format!(
-            "started at:   {}",
-            node.started_at.as_deref().unwrap_or("-")
-        ),
-        format!("ended at:     {}", node.ended_at.as_deref().unwrap_or("-")),
-    ];
-    if let Some(c) = node.credits {
-        lines.push(format!("credits:      {c}"));
-    }
-    if let Some(e) = &node.error {
-        lines.push(format!("error:        {}", e.message));
-    }
-    console.verbatim(&lines.join("\n"));
-    console.end_group();
+    run.fill_observed(origin);
 }

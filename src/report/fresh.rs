@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{md_code, md_text, query_link};
-use crate::outcome::{Outcome, RunStatus};
+use crate::outcome::{Ending, Outcome};
 use crate::pipeline::fresh::{Verdict, age_text};
 
 /// The section for `o`; empty when `max_age` was not checked (or the check only led to a normal run,
@@ -14,7 +14,7 @@ pub fn section(o: &Outcome) -> String {
         return String::new();
     };
     let max = md_code(&age_text(check.max_age));
-    let planned = o.status() == RunStatus::Planned;
+    let planned = o.ending == Ending::Planned;
     let mut md = String::new();
     match &check.verdict {
         Verdict::Stale(why) if planned => {

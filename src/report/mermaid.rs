@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::{code_block, md_code};
-use crate::outcome::{Outcome, RunStatus};
+use crate::outcome::{Ending, Outcome};
 use crate::pipeline::definition::to_yaml;
 use crate::pipeline::node::{Node, NodeStatus};
 use crate::pipeline::plan::{self, Plan};
@@ -101,7 +101,7 @@ pub fn flowchart(nodes: &[Node], planned: bool) -> Option<String> {
 /// The summary's "Pipeline" section: where the pipeline comes from, its size and tier, the DAG, and for a
 /// dry run the definition as YAML. Empty when nothing is known about the pipeline's shape.
 pub fn summary_section(o: &Outcome) -> String {
-    let planned = o.status() == RunStatus::Planned;
+    let planned = o.ending == Ending::Planned;
     let chart = flowchart(&o.tracked.nodes, planned);
     let definition = o.plan.as_ref().and_then(Plan::definition);
     if chart.is_none() && definition.is_none() {

@@ -19,16 +19,23 @@ mod limit_tests;
 use markdown::format_credits;
 pub use markdown::{code_block, md_cell, md_code, md_text, query_link, short_duration};
 
-use crate::outcome::{Outcome, RunStatus};
+use crate::outcome::{Ending, Outcome};
 use crate::pipeline::node::{Node, NodeKind, NodeStatus};
 use crate::runner::console::truncate_chars;
 
 /// GitHub drops a step summary over 1 MiB; stay well under it.
 pub const SUMMARY_BUDGET: usize = 1024 * 1024 - 16 * 1024;
 
-/// Outputs of a job may total 1 MB, sized by GitHub in UTF-16 (up to two bytes for each UTF-8 byte); the
-/// `nodes` output gets most of that: 448 KiB of UTF-8 is at most 896 KiB in UTF-16.
-pub const NODES_OUTPUT_BUDGET: usize = 448 * 1024;
+/// The `nodes` output fits where people put it: one environment variable (`env:` of a later step), which
+/// Linux limits to 128 KiB (`MAX_ARG_STRLEN`, name included; over it the step fails with "Argument list
+/// too long", actions/runner#1733). 100 KiB of UTF-8 is at most 200 KiB in UTF-16, of the job's 1 MB of
+/// outputs. Every node is in the `nodes_file` output's file.
+pub const NODES_OUTPUT_BUDGET: usize = 100 * 1024;
+
+/// Every node, in full, for the `nodes_file` output (a file: no size limit but Dune's).
+pub fn nodes_file(nodes: &[Node]) -> String {
+    Value::Array(nodes.iter().map(node_json).collect()).to_string()
+}
 
 /// One node as the `nodes` output shows it.
 pub fn node_json(n: &Node) -> Value {
@@ -78,7 +85,7 @@ pub fn node_json(n: &Node) -> Value {
 /// The `nodes` output: a JSON array, cut (with a final `{"truncated": true, "omitted": N}` marker) when it
 /// would not fit in `budget` bytes.
 pub fn nodes_output(nodes: &[Node], budget: usize) -> String {
-    let full = Value::Array(nodes.iter().map(node_json).collect()).to_string();
+    let full = nodes_file(nodes);
     if full.len() <= budget {
         return full;
     }
@@ -125,16 +132,18 @@ fn headline(o: &Outcome) -> String {
     if let Some(r) = &o.review {
         return review::headline(r);
     }
-    match o.status() {
-        RunStatus::Completed => "✅ Dune pipeline completed".into(),
-        RunStatus::Failed => "❌ Dune pipeline failed".into(),
-        RunStatus::Cancelled => "🚫 Dune pipeline cancelled".into(),
-        RunStatus::TimedOut => "⏱️ Dune pipeline timed out".into(),
-        RunStatus::Error => "⚠️ Dune pipeline: the action could not finish".into(),
-        RunStatus::Planned => "📋 Dune pipeline plan (dry run: nothing was executed)".into(),
-        RunStatus::Fresh => "♻️ Dune pipeline: fresh result reused (nothing was executed)".into(),
-        RunStatus::Previewed => "🔎 Data preview".into(),
-        RunStatus::Unchanged => "⏸️ Dune pipeline: no SQL changed (nothing was executed)".into(),
+    match o.ending {
+        Ending::Completed => "✅ Dune pipeline completed".into(),
+        Ending::Failed => "❌ Dune pipeline failed".into(),
+        Ending::Cancelled => "🚫 Dune pipeline cancelled".into(),
+        Ending::TimedOut => "⏱️ Dune pipeline timed out".into(),
+        Ending::InvalidInput | Ending::ApiError => {
+            "⚠️ Dune pipeline: the action could not finish".into()
+        }
+        Ending::Planned => "📋 Dune pipeline plan (dry run: nothing was executed)".into(),
+        Ending::Fresh => "♻️ Dune pipeline: fresh result reused (nothing was executed)".into(),
+        Ending::Unchanged => "⏸️ Dune pipeline: no SQL changed (nothing was executed)".into(),
+        Ending::Previewed => "🔎 Data preview".into(),
     }
 }
 
@@ -151,7 +160,7 @@ pub fn summary(o: &Outcome) -> String {
         let _ = writeln!(
             md,
             "_Status `{}` in {}. Nothing saved on Dune was changed: the SQL files ran as raw SQL (`POST /v1/sql/execute`)._",
-            o.status().as_str(),
+            o.status(),
             short_duration(o.wall_time)
         );
         return md;
@@ -172,7 +181,7 @@ pub fn summary(o: &Outcome) -> String {
             .as_deref()
             .map(md_code)
             .unwrap_or_else(
-                || if matches!(o.status(), RunStatus::Fresh | RunStatus::Unchanged) {
+                || if matches!(o.ending, Ending::Fresh | Ending::Unchanged) {
                     "none: nothing executed".into()
                 } else {
                     "not started".into()
@@ -182,7 +191,7 @@ pub fn summary(o: &Outcome) -> String {
     if let Some(raw) = &o.tracked.raw_status {
         let _ = writeln!(md, "| Pipeline status (from Dune) | {} |", md_cell(raw));
     }
-    let _ = writeln!(md, "| Status | {} |", o.status().as_str());
+    let _ = writeln!(md, "| Status | {} |", o.status());
     let _ = writeln!(md, "| Wall time | {} |", short_duration(o.wall_time));
     if !nodes.is_empty() {
         let mut counts: Vec<(NodeStatus, usize)> = Vec::new();

@@ -86,9 +86,9 @@ pub fn section(o: &Outcome) -> String {
         if let Some(diff) = q.change.diff() {
             let _ = write!(
                 md,
-                "\n  <details><summary>Diff of query {}</summary>\n\n{}\n  </details>\n\n",
+                "\n<details><summary>Diff of query {}</summary>\n\n{}\n</details>\n\n",
                 q.node.query_id,
-                code_block_in(diff, "diff")
+                code_block_in(diff.trim_end_matches('\n'), "diff")
             );
         }
     }

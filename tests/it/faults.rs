@@ -985,6 +985,7 @@ queries:
             "execution_id",
             "failed_nodes",
             "nodes",
+            "nodes_file",
             "pipeline_execution_id",
             "preview",
             "results",

@@ -18,6 +18,8 @@ mod preview;
 mod rate_budget;
 mod real_dune;
 mod results;
+mod runner_limits;
+mod runner_view;
 mod secrets;
 mod sql_sync;
 mod stop_during_start;

@@ -5,7 +5,7 @@
 use dune_sim::{SavedQuery, Scenario, Simulator};
 use serde_json::{Value, json};
 
-use crate::common::{ActionRun, Finished, keyed};
+use crate::common::{ActionRun, Finished, keyed, snapshot_settings};
 
 const SPEED: f64 = 50.0;
 
@@ -97,6 +97,14 @@ fn ids_and_deps(body: &Value) -> Vec<(i64, Value)> {
         .collect()
 }
 
+/// The summary's SQL sync section, up to the next section.
+fn sql_section(summary: &str) -> &str {
+    let start = summary.find("### SQL sync").expect("a SQL sync section");
+    let rest = &summary[start..];
+    let end = rest[3..].find("\n### ").map_or(rest.len(), |e| e + 4);
+    &rest[..end]
+}
+
 fn status(done: &Finished) -> &str {
     done.outputs.get("status").map_or("", String::as_str)
 }
@@ -159,6 +167,7 @@ async fn a_push_changing_one_of_five_sql_files_updates_that_query_and_runs_it_an
     assert!(s.contains("4: query 504<br/>downstream of 2"), "{s}");
     assert!(s.contains("1: query 501<br/>not run: unchanged"), "{s}");
     assert!(s.contains("class n1,n3 notrun"), "{s}");
+    snapshot_settings().bind(|| insta::assert_snapshot!("sql_sync_section", sql_section(s)));
 
     // The same checkout again: nothing differs, nothing is written, nothing runs.
     let second = run(&sim);

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::client::{Client, MAX_JSON_BODY, decode_json};
+use crate::client::{Client, MAX_JSON_BODY, decode_json, unreadable};
 use crate::clock::Clock;
-use crate::error::{self, Error};
+use crate::error::Error;
 use crate::rate::{DEFAULT_WINDOW, RateCap};
 use crate::retry::Kind;
 
@@ -47,25 +47,14 @@ impl SavedQuery {
     }
 }
 
-/// Dune's low limit (write requests) for a plan, from its high limit (reads) as `requests_per_minute`
-/// states it: 15 a minute on Free (40 reads), 70 on Plus (200 reads), 350 on Enterprise (1000 reads).
+/// Dune's low limit (write requests) for a plan, from its high limit (reads a minute): 15 a minute on
+/// Free (40 reads), 70 on Plus (200 reads), 350 on Enterprise (1000 reads).
 /// <https://docs.dune.com/api-reference/overview/rate-limits>
-pub fn writes_per_minute(requests_per_minute: usize) -> usize {
-    match requests_per_minute {
+pub fn writes_per_minute(reads_per_minute: usize) -> usize {
+    match reads_per_minute {
         0..=40 => 15,
         41..=200 => 70,
         _ => 350,
-    }
-}
-
-/// A decoded JSON body that is not what the endpoint documents.
-fn unreadable(endpoint: &str, v: &Value, reason: String) -> Error {
-    Error::Decode {
-        endpoint: endpoint.to_string(),
-        status: 200,
-        content_type: "application/json".into(),
-        reason,
-        excerpt: error::excerpt(v.to_string().as_bytes(), 120),
     }
 }
 
@@ -74,18 +63,9 @@ impl Client {
     /// <https://docs.dune.com/api-reference/queries/endpoint/read>
     pub async fn query(&self, query_id: u64) -> Result<SavedQuery, Error> {
         let url = self.url(&format!("/api/v1/query/{query_id}"));
-        self.send_decoded(
-            Kind::Read,
-            Method::GET,
-            url,
-            None,
-            MAX_JSON_BODY,
-            |endpoint, resp| {
-                let v = decode_json(endpoint, &resp)?;
-                SavedQuery::from_value(query_id, &v).map_err(|r| unreadable(endpoint, &v, r))
-            },
-        )
-        .await
+        let endpoint = format!("GET {}", url.path());
+        let v = self.json(Kind::Read, Method::GET, url, None).await?;
+        SavedQuery::from_value(query_id, &v).map_err(unreadable(endpoint, &v))
     }
 }
 
