@@ -437,6 +437,27 @@ mod tests {
     }
 
     #[test]
+    fn the_example_pipeline_names_its_sql_files() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let file =
+            crate::pipeline::definition::read_file("examples/dune/sql-pipeline.yml", Some(root))
+                .expect("the example is valid");
+        let files: Vec<(i64, &str)> = sql_files(&file)
+            .iter()
+            .map(|s| (s.query_id, s.file.as_str()))
+            .collect();
+        assert_eq!(
+            files,
+            vec![
+                (3493801, "examples/dune/queries/daily_volume.sql"),
+                (3493802, "examples/dune/queries/top_pairs.sql"),
+                (3493803, "examples/dune/queries/fees.sql"),
+                (3493826, "examples/dune/queries/dashboard.sql"),
+            ]
+        );
+    }
+
+    #[test]
     fn diffs_are_unified_and_cut() {
         let d = unified_diff(
             "SELECT 1\r\nFROM a\r\n",
