@@ -26,6 +26,11 @@ pub enum Ending {
     Planned,
     /// Every sink query's latest result ended within `max_age`: nothing executed, they were reused (exit 0).
     Fresh,
+    /// `only_changed` and no SQL changed: nothing executed (exit 0).
+    Unchanged,
+    /// `preview: true`: every changed query's SQL was run as raw SQL and diffed; nothing saved changed
+    /// (exit 0). A preview whose SQL failed is [`Ending::Failed`].
+    Previewed,
     /// A node or the pipeline failed, or the pipeline ended without every node completing (exit 1).
     Failed,
     /// Cancelled on Dune, or the workflow was cancelled (exit 1).
@@ -45,6 +50,8 @@ impl Ending {
             Ending::Completed => "completed",
             Ending::Planned => "planned",
             Ending::Fresh => "fresh",
+            Ending::Unchanged => "unchanged",
+            Ending::Previewed => "previewed",
             Ending::Failed => "failed",
             Ending::Cancelled => "cancelled",
             Ending::TimedOut => "timed_out",
@@ -55,7 +62,11 @@ impl Ending {
     /// The step's exit code.
     pub fn exit_code(self) -> u8 {
         match self {
-            Ending::Completed | Ending::Planned | Ending::Fresh => exit::OK,
+            Ending::Completed
+            | Ending::Planned
+            | Ending::Fresh
+            | Ending::Unchanged
+            | Ending::Previewed => exit::OK,
             Ending::Failed | Ending::Cancelled => exit::FAILED,
             Ending::InvalidInput => exit::INPUT,
             Ending::TimedOut => exit::TIMED_OUT,
@@ -79,6 +90,8 @@ mod tests {
             (Ending::Completed, "completed", 0),
             (Ending::Planned, "planned", 0),
             (Ending::Fresh, "fresh", 0),
+            (Ending::Unchanged, "unchanged", 0),
+            (Ending::Previewed, "previewed", 0),
             (Ending::Failed, "failed", 1),
             (Ending::Cancelled, "cancelled", 1),
             (Ending::TimedOut, "timed_out", 3),

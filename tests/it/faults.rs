@@ -987,6 +987,7 @@ queries:
             "nodes",
             "nodes_file",
             "pipeline_execution_id",
+            "preview",
             "results",
             "status"
         ]
