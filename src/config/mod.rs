@@ -6,6 +6,7 @@ use std::time::Duration;
 use reqwest::Url;
 use serde_json::{Map, Value};
 
+mod input_error;
 pub mod results;
 
 use dune_api::Retry;
@@ -19,6 +20,8 @@ use crate::results::settings::ResultsConfig;
 use crate::runner::console::{Console, escape_data};
 use crate::runner::env::Env;
 use crate::runner::secret::GitHubToken;
+pub use input_error::InputError;
+pub(crate) use input_error::{err, quoted};
 
 /// Dune's default API address.
 pub const DEFAULT_API_URL: &str = "https://api.dune.com";
@@ -68,38 +71,6 @@ pub struct Config {
     /// Reuse the sink queries' latest results instead of running, when every one ended within this
     /// (`max_age`; `None`: always run).
     pub max_age: Option<Duration>,
-}
-
-/// An invalid input: which one, and what to do.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("input `{input}`: {message}")]
-pub struct InputError {
-    /// The input's name as written in `with:`.
-    pub input: &'static str,
-    /// What is wrong and how to fix it.
-    pub message: String,
-    /// For `pipeline_file`: the file's problems, each with its line and column (annotated on the file).
-    pub file: Option<Box<definition::PipelineFileError>>,
-}
-
-/// An [`InputError`] for `input`.
-pub(crate) fn err(input: &'static str, message: impl Into<String>) -> InputError {
-    InputError {
-        input,
-        message: message.into(),
-        file: None,
-    }
-}
-
-/// Quotes a user's value in an input error, shortened and on one line.
-pub(crate) fn quoted(value: &str) -> String {
-    let v: String = value.chars().take(60).collect();
-    let v = crate::runner::console::one_line(&v);
-    if value.chars().count() > 60 {
-        format!("\"{v}…\"")
-    } else {
-        format!("\"{v}\"")
-    }
 }
 
 /// Parses a boolean exactly as the toolkit's `getBooleanInput` (YAML 1.2 core schema).

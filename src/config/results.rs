@@ -4,7 +4,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use super::{InputError, err, quoted};
+use super::input_error::{InputError, err, quoted};
 use crate::results::settings::{
     MAX_PREVIEW_ROWS, ResultNodes, ResultsConfig, ResultsDir, ResultsFormat,
 };

@@ -150,6 +150,30 @@ mod tests {
     }
 
     #[test]
+    fn plan_limits_and_refusals_are_not_retried() {
+        let dune = |status, message: &str| Error::Api {
+            endpoint: "POST /api/v1/query/1/pipeline/execute".into(),
+            status,
+            message: message.into(),
+            retry_after: None,
+        };
+        for e in [
+            dune(
+                402,
+                "This api request would exceed your configured limits per billing cycle.",
+            ),
+            dune(
+                402,
+                "This api request would exceed your configured limits per request.",
+            ),
+            dune(403, "Not allowed to execute query"),
+        ] {
+            assert!(!retryable(Kind::Read, &e));
+            assert!(!retryable(Kind::Start, &e));
+        }
+    }
+
+    #[test]
     fn patient_reads_never_give_up_on_a_count() {
         let garbled = Error::Decode {
             endpoint: "x".into(),
