@@ -4,6 +4,7 @@ what the simulator recorded (`dune-sim --record`). Standard library only (runs o
 
   expect.py outputs FILE NAME=VALUE... [--json NAME=VALUE]... [--nonempty NAME]...
   expect.py record FILE --pipelines N [--cancelled-min N]
+  expect.py value FILE NAME          (prints one value of a GITHUB_OUTPUT or GITHUB_STATE file)
 """
 
 import argparse
@@ -97,6 +98,14 @@ def check_record(args):
     print(f"record ok: {len(requests)} requests, cancelled executions {cancelled}")
 
 
+def print_value(args):
+    with open(args.file, encoding="utf-8") as f:
+        values = parse_outputs(f.read())
+    if args.name not in values:
+        fail(f"no {args.name!r} in {args.file}")
+    print(values[args.name])
+
+
 def main():
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="what", required=True)
@@ -112,8 +121,11 @@ def main():
     r.add_argument("file")
     r.add_argument("--pipelines", type=int, required=True)
     r.add_argument("--cancelled-min", type=int, default=0)
+    v = sub.add_parser("value")
+    v.add_argument("file")
+    v.add_argument("name")
     args = parser.parse_args()
-    {"outputs": check_outputs, "record": check_record}[args.what](args)
+    {"outputs": check_outputs, "record": check_record, "value": print_value}[args.what](args)
 
 
 if __name__ == "__main__":

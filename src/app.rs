@@ -21,16 +21,19 @@ use crate::runner::console::{Console, Level};
 use crate::runner::env::Env;
 use crate::runner::files::RunnerFiles;
 
-/// At most this many per-node `::error::` annotations (GitHub shows 10 per type per step; the last one is
-/// the run's own error).
-const MAX_NODE_ANNOTATIONS: usize = 9;
+/// From the first signal to the exit, at most this, in the worst case (a signal during the start request,
+/// with a check run or a PR comment on). GitHub's runner sends SIGINT to the `docker` CLI, SIGTERM 7.5 s
+/// later, and kills the CLI alone at 10 s (the container may run on): the start's grace, the cancels and
+/// the publishing together fit in it (2 + 2.5 + 2 s), the outputs, summary and state written before the
+/// publishing; `main` exits at this budget whatever is still running.
+pub const SIGNAL_EXIT_BUDGET: Duration = Duration::from_secs(7);
 
-/// How long cancelling may take after a signal (the runner kills the step 10 s after the first signal).
-pub(crate) const SIGNAL_CANCEL_BUDGET: Duration = Duration::from_secs(4);
+/// How long cancelling may take after a signal (real time; see [`SIGNAL_EXIT_BUDGET`]).
+pub(crate) const SIGNAL_CANCEL_BUDGET: Duration = Duration::from_millis(2500);
 
-/// How long a start request already in flight may still take after a signal (real time; the runner kills
-/// the step 10 s after the first signal, and the cancels need their own seconds).
-pub(crate) const START_ANSWER_GRACE: Duration = Duration::from_secs(3);
+/// How long a start request already in flight may still take after a signal (real time; see
+/// [`SIGNAL_EXIT_BUDGET`]): with its answer the cancels can stop what started.
+pub(crate) const START_ANSWER_GRACE: Duration = Duration::from_secs(2);
 
 /// How long cancelling may take after the timeout.
 pub(crate) const TIMEOUT_CANCEL_BUDGET: Duration = Duration::from_secs(20);
@@ -110,7 +113,7 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
     };
 
     let mut github = Publisher::new(env, &config, &console, rt.clock);
-    let client = match config.dune_client(env, rt.clock, &console) {
+    let client = match config.connection().dune_client(env, rt.clock, &console) {
         Ok(c) => c.with_deadline(config.timeout).with_stop(rt.stop.clone()),
         Err(e) => {
             let outcome =
@@ -399,7 +402,6 @@ pub(crate) fn finish(console: &Console, files: &mut RunnerFiles, outcome: &Outco
     for n in nodes
         .iter()
         .filter(|n| n.status == crate::pipeline::node::NodeStatus::Failed)
-        .take(MAX_NODE_ANNOTATIONS)
     {
         let message = n
             .error
@@ -412,18 +414,40 @@ pub(crate) fn finish(console: &Console, files: &mut RunnerFiles, outcome: &Outco
             &message,
         );
     }
+    // `nodes` fits in one environment variable; the file has every node.
+    let all_nodes = report::nodes_file(nodes);
+    let nodes_file = files
+        .write_workspace_file("nodes", &all_nodes)
+        .unwrap_or_else(|e| {
+            file_warn(console, Err(e));
+            None
+        });
+    if all_nodes.len() > report::NODES_OUTPUT_BUDGET {
+        console.line(&format!(
+            "The `nodes` output is cut to {} KiB (it goes into environment variables, limited to 128 KiB): {}",
+            report::NODES_OUTPUT_BUDGET / 1024,
+            nodes_file.as_deref().map_or_else(
+                || "every node is in the summary".to_string(),
+                |f| format!("every node is in the `nodes_file` output's file, {f}")
+            )
+        ));
+    }
     let outputs = [
         ("status", outcome.status().to_string()),
         (
             "nodes",
             report::nodes_output(nodes, report::NODES_OUTPUT_BUDGET),
         ),
+        ("nodes_file", nodes_file.unwrap_or_default()),
         ("failed_nodes", serde_json::Value::from(failed).to_string()),
         (
             "execution_id",
             outcome.root_execution_id().unwrap_or_default(),
         ),
-        ("results", crate::results::output(&outcome.results)),
+        (
+            "results",
+            crate::results::output(&outcome.results, crate::results::RESULTS_OUTPUT_BUDGET),
+        ),
     ];
     for (name, value) in outputs {
         file_warn(console, files.set_output(name, &value));
@@ -434,12 +458,14 @@ pub(crate) fn finish(console: &Console, files: &mut RunnerFiles, outcome: &Outco
     let summary = report::summary(outcome);
     file_warn(console, files.write_summary(&summary));
 
+    // The console's annotation budget keeps a slot of each kind for the step's own annotation.
+    console.annotate_held_back();
     match &outcome.problem {
         Some(p) if outcome.exit_code() != exit::OK => {
-            console.annotate(Level::Error, Some(&p.title), &p.message);
+            console.annotate_final(Level::Error, Some(&p.title), &p.message);
         }
-        Some(p) => console.annotate(Level::Warning, Some(&p.title), &p.message),
-        None if outcome.ending == Ending::Fresh => console.annotate(
+        Some(p) => console.annotate_final(Level::Warning, Some(&p.title), &p.message),
+        None if outcome.ending == Ending::Fresh => console.annotate_final(
             Level::Notice,
             Some("Fresh Dune result reused"),
             &format!(

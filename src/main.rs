@@ -47,6 +47,11 @@ async fn run(cli: Cli, argv0: Option<OsString>, clock: Clock) -> u8 {
         let name = wait_for_signal().await;
         console.line(&format!("Received {name}: stopping"));
         let _ = stop.send(true);
+        // The run's budgets end it sooner; this is the guarantee that the runner's SIGTERM (7.5 s after
+        // its SIGINT) never finds the step still running.
+        tokio::time::sleep(app::SIGNAL_EXIT_BUDGET - std::time::Duration::from_millis(200)).await;
+        console.line("Still running 7 s after the signal: exiting now");
+        std::process::exit(1);
     });
     let report = app::run(&env, rt).await;
     if !github {

@@ -10,7 +10,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::{self, Config};
+use crate::config::{self, Config, Connection};
 use crate::outcome::{Ending, Outcome};
 use crate::pipeline::Tracked;
 use crate::pipeline::cancel::stop_pipeline;
@@ -61,6 +61,12 @@ fn state(env: &Env, name: &str) -> Option<String> {
 /// Runs the post step. It cannot fail: every problem is a warning on `console` (the binary exits 0).
 pub async fn run(env: &Env, console: &Console, clock: Clock) {
     config::mask_secrets(env, console);
+    cancel(env, console, clock).await;
+    // The cancels' warnings beyond the runner's budget are in the log: say how many.
+    console.annotate_held_back();
+}
+
+async fn cancel(env: &Env, console: &Console, clock: Clock) {
     let Some(id) = state(env, STATE_PIPELINE) else {
         console.line("Post step: the main step started no pipeline; nothing to cancel");
         return;
@@ -78,14 +84,21 @@ pub async fn run(env: &Env, console: &Console, clock: Clock) {
             &format!("{message}. Pipeline execution {id} may still be running on Dune."),
         )
     };
-    let config = match Config::from_env(env) {
+    // The saved id, the key and the URL are all it needs: the other inputs (and the pipeline file) may have
+    // changed since the main step, which must not stop the cancels; it only says so.
+    let connection = match Connection::from_env(env) {
         Ok(c) => c,
         Err(e) => {
             warn(&e.to_string());
             return;
         }
     };
-    let client = match config.dune_client(env, clock, console) {
+    if let Err(e) = Config::from_env(env) {
+        console.line(&format!(
+            "Post step: {e} (no longer valid since the main step?); cancelling with the saved pipeline execution id, the API key and the URL alone"
+        ));
+    }
+    let client = match connection.dune_client(env, clock, console) {
         Ok(c) => c.with_deadline(clock.elapsed() + BUDGET),
         Err(e) => {
             warn(&e.to_string());

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 mod input_error;
 pub mod results;
+mod workspace_path;
 
 use dune_api::Retry;
 use dune_api::models::Performance;
@@ -22,6 +23,7 @@ use crate::runner::env::Env;
 use crate::runner::secret::GitHubToken;
 pub use input_error::InputError;
 pub(crate) use input_error::{err, quoted};
+use workspace_path::within_workspace;
 
 /// Dune's default API address.
 pub const DEFAULT_API_URL: &str = "https://api.dune.com";
@@ -221,42 +223,14 @@ impl Config {
         }
     }
 
-    /// The Dune client for these inputs, the one way the main and the post step build it: the base URL,
-    /// the key, the per-request timeout, and with `RUNNER_DEBUG=1` every request as a `::debug::` line.
-    pub fn dune_client(
-        &self,
-        env: &Env,
-        clock: Clock,
-        console: &Console,
-    ) -> Result<Client, dune_api::Error> {
-        let proxies = dune_api::proxy::Proxies::from_lookup(|k| env.get(k));
-        let retries = console.clone();
-        let client = Client::builder(self.api_url.clone(), self.api_key.clone())
-            .clock(clock)
-            .per_request_timeout(self.request_timeout)
-            .max_requests_per_minute(self.requests_per_minute)
-            .user_agent(USER_AGENT)
-            .retry_hook(std::sync::Arc::new(move |retry: &Retry<'_>| {
-                retries.line(&retry_line(retry))
-            }));
-        if env.get("RUNNER_DEBUG").as_deref() != Some("1") {
-            return client.proxies(proxies).build();
+    /// What the Dune client is built from ([`Connection::dune_client`], the one way both steps build it).
+    pub fn connection(&self) -> Connection {
+        Connection {
+            api_url: self.api_url.clone(),
+            api_key: self.api_key.clone(),
+            request_timeout: self.request_timeout,
+            requests_per_minute: self.requests_per_minute,
         }
-        console.line(&format!(
-            "::debug::{}",
-            escape_data(&format!(
-                "Dune API {}: {}",
-                self.api_url,
-                proxies.describe(self.api_url.as_str())
-            ))
-        ));
-        let console = console.clone();
-        client
-            .proxies(proxies)
-            .debug_hook(std::sync::Arc::new(move |text: &str| {
-                console.line(&format!("::debug::{}", escape_data(text)))
-            }))
-            .build()
     }
 
     /// Reads and validates every input. Fails on the first problem.
@@ -353,22 +327,30 @@ impl Config {
         } else {
             Some(duration_input(env, "max_age", Duration::ZERO, MAX_MAX_AGE)?)
         };
-        let source =
-            match query_id {
-                Some(id) => Source::Query(id),
-                None => {
-                    let workspace = env.get("GITHUB_WORKSPACE");
-                    let definition = definition::read_file(&raw_file, workspace.as_deref())
-                        .map_err(|e| InputError {
+        let source = match query_id {
+            Some(id) => Source::Query(id),
+            None => {
+                let workspace = env.get("GITHUB_WORKSPACE").filter(|w| !w.trim().is_empty());
+                let raw_file = match within_workspace(&raw_file, workspace.as_deref()) {
+                    Ok(Some(relative)) => relative,
+                    Ok(None) => raw_file,
+                    Err(why) => {
+                        return Err(err("pipeline_file", format!("{} {why}", quoted(&raw_file))));
+                    }
+                };
+                let definition =
+                    definition::read_file(&raw_file, workspace.as_deref()).map_err(|e| {
+                        InputError {
                             file: Some(Box::new(e.clone())),
                             ..err("pipeline_file", e.to_string())
-                        })?;
-                    Source::File(PipelineFile {
-                        path: raw_file,
-                        definition,
-                    })
-                }
-            };
+                        }
+                    })?;
+                Source::File(PipelineFile {
+                    path: raw_file,
+                    definition,
+                })
+            }
+        };
         let results = results::from_env(env)?;
         // NOTE: the token is not validated: a bad one must not stop a pipeline that does not use it; the
         // GitHub side channel reports it as a warning.
@@ -393,6 +375,85 @@ impl Config {
             check_run,
             max_age,
         })
+    }
+}
+
+/// What a Dune client needs and nothing else: the post step reads only this (with its saved state), so a
+/// pipeline file that is gone or an input that became invalid since the main step cannot stop its cancels.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// Base URL of the API (no trailing slash).
+    pub api_url: Url,
+    /// The Dune API key.
+    pub api_key: ApiKey,
+    /// Timeout of each HTTP request (`request_timeout`, its default when the input is not valid).
+    pub request_timeout: Duration,
+    /// The rate cap (`requests_per_minute`, its default when the input is not valid).
+    pub requests_per_minute: usize,
+}
+
+impl Connection {
+    /// Reads the key and the URL (which must be valid), and `request_timeout` and `requests_per_minute`
+    /// (their defaults when empty or not valid): nothing else.
+    pub fn from_env(env: &Env) -> Result<Connection, InputError> {
+        let api_key = api_key(env)?;
+        let raw_url = input_or_var(env, "api_url", "DUNE_API_BASE_URL")
+            .unwrap_or_else(|| DEFAULT_API_URL.to_string());
+        let api_url = parse_api_url(&raw_url).map_err(|m| err("api_url", m))?;
+        let default_timeout = Duration::from_secs(30);
+        let request_timeout = duration_input(
+            env,
+            "request_timeout",
+            default_timeout,
+            Duration::from_secs(600),
+        )
+        .unwrap_or(default_timeout);
+        let requests_per_minute = requests_per_minute(&env.input("requests_per_minute"))
+            .unwrap_or(dune_api::rate::DEFAULT_REQUESTS_PER_MINUTE);
+        Ok(Connection {
+            api_url,
+            api_key,
+            request_timeout,
+            requests_per_minute,
+        })
+    }
+
+    /// The Dune client, the one way both steps build it: the base URL, the key, the per-request timeout,
+    /// the rate cap, the proxies, and with `RUNNER_DEBUG=1` every request as a `::debug::` line.
+    pub fn dune_client(
+        &self,
+        env: &Env,
+        clock: Clock,
+        console: &Console,
+    ) -> Result<Client, dune_api::Error> {
+        let proxies = dune_api::proxy::Proxies::from_lookup(|k| env.get(k));
+        let retries = console.clone();
+        let client = Client::builder(self.api_url.clone(), self.api_key.clone())
+            .clock(clock)
+            .per_request_timeout(self.request_timeout)
+            .max_requests_per_minute(self.requests_per_minute)
+            .user_agent(USER_AGENT)
+            .retry_hook(std::sync::Arc::new(move |retry: &Retry<'_>| {
+                retries.line(&retry_line(retry))
+            }));
+        if env.get("RUNNER_DEBUG").as_deref() != Some("1") {
+            return client.proxies(proxies).build();
+        }
+        console.line(&format!(
+            "::debug::{}",
+            escape_data(&format!(
+                "Dune API {}: {}",
+                self.api_url,
+                proxies.describe(self.api_url.as_str())
+            ))
+        ));
+        let console = console.clone();
+        client
+            .proxies(proxies)
+            .debug_hook(std::sync::Arc::new(move |text: &str| {
+                console.line(&format!("::debug::{}", escape_data(text)))
+            }))
+            .build()
     }
 }
 
@@ -583,6 +644,37 @@ mod tests {
                 .as_str(),
             "https://proxy.example/dune"
         );
+    }
+
+    #[test]
+    fn absolute_paths_inside_the_workspace_become_relative() {
+        let ws = Some("/github/workspace");
+        assert_eq!(
+            within_workspace("/github/workspace/out", ws),
+            Ok(Some("out".to_string()))
+        );
+        assert_eq!(
+            within_workspace("/github/workspace/./a/../pipelines/p.yml", ws),
+            Ok(Some("pipelines/p.yml".to_string()))
+        );
+        assert_eq!(within_workspace("out", ws), Ok(None));
+        assert_eq!(within_workspace("/tmp/out", None), Ok(None));
+        for outside in [
+            "/tmp/out",
+            "/github/workspace2/out",
+            "/github/workspace/../x",
+            "/github/workspace",
+        ] {
+            assert!(within_workspace(outside, ws).is_err(), "{outside}");
+        }
+        let e = Config::from_env(&env(&[
+            ("GITHUB_WORKSPACE", "/github/workspace"),
+            ("INPUT_PIPELINE_FILE", "/etc/passwd"),
+            ("INPUT_API_KEY", "k"),
+        ]))
+        .expect_err("outside");
+        assert_eq!(e.input, "pipeline_file");
+        assert!(e.message.contains("outside the workspace"), "{e}");
     }
 
     #[test]

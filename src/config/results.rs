@@ -64,11 +64,8 @@ pub fn from_env(env: &Env) -> Result<ResultsConfig, InputError> {
     let dir = if raw_dir.is_empty() {
         None
     } else {
-        let workspace = env
-            .get("GITHUB_WORKSPACE")
-            .filter(|w| !w.trim().is_empty())
-            .map(PathBuf::from);
-        Some(results_dir(&raw_dir, workspace)?)
+        let workspace = env.get("GITHUB_WORKSPACE").filter(|w| !w.trim().is_empty());
+        Some(results_dir(&raw_dir, workspace.map(PathBuf::from))?)
     };
     if dir.is_some() && preview_rows == 0 {
         return Err(err(
@@ -84,14 +81,18 @@ pub fn from_env(env: &Env) -> Result<ResultsConfig, InputError> {
     })
 }
 
-/// Checks `results_dir`: relative, never above the workspace (lexically, and through symbolic links of
-/// the part that already exists).
+/// Checks `results_dir`: relative (or absolute inside the workspace, as the runner rewrites
+/// `${{ github.workspace }}/out`), never above the workspace (lexically, and through symbolic links of the
+/// part that already exists).
 pub fn results_dir(raw: &str, workspace: Option<PathBuf>) -> Result<ResultsDir, InputError> {
     let bad = |why: &str| err("results_dir", format!("{} {why}", quoted(raw)));
     if raw.contains('\0') {
         return Err(bad("contains a NUL character"));
     }
-    let path = Path::new(raw);
+    let inside =
+        super::workspace_path::within_workspace(raw, workspace.as_deref().and_then(Path::to_str))
+            .map_err(bad)?;
+    let path = Path::new(inside.as_deref().unwrap_or(raw));
     let mut parts: Vec<String> = Vec::new();
     for c in path.components() {
         match c {
@@ -177,6 +178,26 @@ mod tests {
             std::os::unix::fs::symlink(outside.path(), ws.path().join("link")).expect("symlink");
             let e = results_dir("link/x", w).expect_err("symlink out");
             assert!(e.message.contains("symbolic link"), "{e}");
+        }
+    }
+
+    #[test]
+    fn an_absolute_path_inside_the_workspace_is_shown_relative() {
+        let c = from_env(&env(&[
+            ("GITHUB_WORKSPACE", "/github/workspace"),
+            ("INPUT_RESULTS_DIR", "/github/workspace/out"),
+        ]))
+        .expect("inside the workspace");
+        let dir = c.dir.expect("dir");
+        assert_eq!(dir.relative, "out");
+        assert_eq!(dir.path, PathBuf::from("/github/workspace/out"));
+        for outside in ["/tmp/out", "/github/workspace", "/github/workspace/../x"] {
+            let e = from_env(&env(&[
+                ("GITHUB_WORKSPACE", "/github/workspace"),
+                ("INPUT_RESULTS_DIR", outside),
+            ]))
+            .expect_err(outside);
+            assert_eq!(e.input, "results_dir", "{outside}");
         }
     }
 

@@ -23,9 +23,10 @@ use dune_api::clock::Clock;
 /// in clock time.
 pub const OPERATION_BUDGET: Duration = Duration::from_secs(20);
 
-/// The budget when the workflow is being cancelled (the runner kills the step 10 s after its signal, and
-/// cancelling the Dune executions comes first).
-pub const CANCELLED_BUDGET: Duration = Duration::from_secs(3);
+/// The budget when the workflow is being cancelled (the step exits at most 7 s after the first signal,
+/// `app::SIGNAL_EXIT_BUDGET`, and cancelling the Dune executions comes first). At least
+/// [`MIN_REAL_TIMEOUT`] of real time.
+pub const CANCELLED_BUDGET: Duration = Duration::from_secs(2);
 
 /// GitHub's time limits never go below this in real time, even on a compressed clock (tests): a busy
 /// machine must not turn a healthy fake GitHub into a timeout.

@@ -20,8 +20,9 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// At most this many problems are listed in one error message.
 const MAX_PROBLEMS_SHOWN: usize = 20;
 
-/// At most this many problems get an annotation of their own on the file (then one says how many more).
-pub const MAX_FILE_ANNOTATIONS: usize = 10;
+/// At most this many problems get an annotation of their own on the file (then one says how many more):
+/// the console's budget of ordinary errors, which keeps a slot for that one and one for the step's error.
+pub const MAX_FILE_ANNOTATIONS: usize = crate::runner::console::ORDINARY_ANNOTATIONS;
 
 /// A pipeline file: the path as the `pipeline_file` input gave it, and its definition.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,33 +77,37 @@ impl PipelineFileError {
     }
 
     /// Annotates the problems that have a position on their line and column of the file (GitHub shows
-    /// them on the pull request's diff): at most [`MAX_FILE_ANNOTATIONS`], then one that says how many
-    /// more there are.
+    /// them on the pull request's diff): as many as the console's annotation budget leaves room for (at
+    /// most [`MAX_FILE_ANNOTATIONS`]), then one that says how many more there are, so that the step's own
+    /// error still is among the errors GitHub shows.
     pub fn annotate(&self, console: &Console) {
         let located: Vec<(&Problem, Position)> = self
             .problems
             .iter()
             .filter_map(|p| Some((&p.problem, p.position?)))
             .collect();
+        let room = console
+            .annotation_room(Level::Error)
+            .min(MAX_FILE_ANNOTATIONS);
         let title = format!("Pipeline file {}", one_line(&self.file));
-        for (problem, pos) in located.iter().take(MAX_FILE_ANNOTATIONS) {
-            let at = Location {
-                file: self.file.clone(),
-                line: pos.line,
-                column: pos.column,
-            };
-            console.annotate_at(Level::Error, Some(&at), Some(&title), &problem.to_string());
-        }
-        if located.len() > MAX_FILE_ANNOTATIONS {
-            let more = located.len() - MAX_FILE_ANNOTATIONS;
-            let at = Location {
-                file: self.file.clone(),
-                line: located[MAX_FILE_ANNOTATIONS].1.line,
-                column: located[MAX_FILE_ANNOTATIONS].1.column,
-            };
+        let at = |pos: Position| Location {
+            file: self.file.clone(),
+            line: pos.line,
+            column: pos.column,
+        };
+        for (problem, pos) in located.iter().take(room) {
             console.annotate_at(
                 Level::Error,
-                Some(&at),
+                Some(&at(*pos)),
+                Some(&title),
+                &problem.to_string(),
+            );
+        }
+        if located.len() > room {
+            let more = located.len() - room;
+            console.annotate_more_at(
+                Level::Error,
+                Some(&at(located[room].1)),
                 Some(&title),
                 &format!(
                     "and {more} more problem{} in this file (the step's error lists them)",
@@ -644,7 +649,7 @@ pipeline:
     }
 
     #[test]
-    fn file_errors_name_the_place_and_annotate_at_most_ten() {
+    fn file_errors_name_the_place_and_annotate_at_most_eight_then_how_many_more() {
         let mut text = String::from("pipeline:\n  nodes:\n");
         for i in 1..=12 {
             text.push_str(&format!(
@@ -665,19 +670,19 @@ pipeline:
         e.annotate(&c);
         let out = buf.contents();
         let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines.len(), 11, "{out}");
+        assert_eq!(lines.len(), 9, "{out}");
         assert_eq!(
             lines[0],
             "::error file=p.yml,line=3,col=47,title=Pipeline file p.yml::node 1: unknown key `bad1` (expected `id`, `dependencies`, `query_execution`, `materialized_view_refresh`)"
         );
         assert!(
-            lines[9].starts_with("::error file=p.yml,line=12,"),
+            lines[7].starts_with("::error file=p.yml,line=10,"),
             "{}",
-            lines[9]
+            lines[7]
         );
         assert_eq!(
-            lines[10],
-            "::error file=p.yml,line=13,col=48,title=Pipeline file p.yml::and 2 more problems in this file (the step's error lists them)"
+            lines[8],
+            "::error file=p.yml,line=11,col=47,title=Pipeline file p.yml::and 4 more problems in this file (the step's error lists them)"
         );
         let abs = dir.path().join("p.yml");
         let e = read_file(abs.to_str().expect("utf-8"), Some(ws)).expect_err("problems");

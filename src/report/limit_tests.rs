@@ -20,6 +20,10 @@ const GITHUB_SUMMARY_LIMIT: usize = 1_048_576;
 /// over it, "Job outputs exceed 1,048,576 bytes".
 const GITHUB_JOB_OUTPUTS_LIMIT: usize = 1_048_576;
 
+/// Linux: one environment variable (`NAME=value`) is at most `MAX_ARG_STRLEN` = 32 pages = 128 KiB, NUL
+/// included; a later step that passes a bigger output through `env:` fails with "Argument list too long".
+const LINUX_MAX_ARG_STRLEN: usize = 131_072;
+
 /// A job's outputs measured as GitHub measures them: UTF-16, two bytes a code unit.
 fn utf16_bytes(s: &str) -> usize {
     s.encode_utf16().count() * 2
@@ -78,6 +82,60 @@ fn summary_stays_under_githubs_limit() {
         assert!(
             !outside_code_blocks(&md).contains("<script>"),
             "HTML reached the summary"
+        );
+    }
+}
+
+#[test]
+fn every_output_fits_in_an_environment_variable_and_all_under_the_job_limit() {
+    use crate::results::{NodeResult, RESULTS_OUTPUT_BUDGET, output};
+    for (nodes, error_len) in [(3_000, 10_000), (5_000, 100)] {
+        let o = huge_outcome(nodes, error_len);
+        let results: Vec<NodeResult> = o
+            .tracked
+            .nodes
+            .iter()
+            .map(|n| NodeResult {
+                node_id: n.id,
+                query_id: Some(n.id),
+                execution_id: "01HKZJ2683PHF9Q9PHHQ8FW4Q1".into(),
+                path: Some(format!("out/query-{}-01HKZJ2683PHF9Q9PHHQ8FW4Q1.csv", n.id)),
+                rows: Some(1),
+                bytes: Some(1),
+                partial: false,
+                preview: None,
+                previewed: false,
+                error: Some("é".repeat(1000)),
+            })
+            .collect();
+        let outputs = [
+            ("nodes", nodes_output(&o.tracked.nodes, NODES_OUTPUT_BUDGET)),
+            ("results", output(&results, RESULTS_OUTPUT_BUDGET)),
+            (
+                "failed_nodes",
+                serde_json::Value::from(o.failed_nodes()).to_string(),
+            ),
+            ("nodes_file", ".dune-pipeline-action/nodes-run.json".into()),
+            ("status", "failed".into()),
+            ("execution_id", "01HKZJ2683PHF9Q9PHHQ8FW4Q1".into()),
+            ("pipeline_execution_id", "01HKZJ2683PHF9Q9PHHQ8FW4Q1".into()),
+        ];
+        let mut total = 0;
+        for (name, value) in &outputs {
+            let var = format!("{}={value}", name.to_uppercase());
+            assert!(
+                var.len() < LINUX_MAX_ARG_STRLEN,
+                "{nodes} nodes: output {name} is {} bytes",
+                var.len()
+            );
+            let v: serde_json::Value = serde_json::from_str(value)
+                .unwrap_or_else(|_| serde_json::Value::String(value.clone()));
+            assert!(!v.is_null(), "{name}");
+            total += utf16_bytes(name) + utf16_bytes(value);
+        }
+        assert!(
+            total < GITHUB_JOB_OUTPUTS_LIMIT,
+            "{nodes} nodes: outputs total {total} bytes in UTF-16"
         );
     }
 }

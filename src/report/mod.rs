@@ -23,9 +23,16 @@ use crate::runner::console::truncate_chars;
 /// GitHub drops a step summary over 1 MiB; stay well under it.
 pub const SUMMARY_BUDGET: usize = 1024 * 1024 - 16 * 1024;
 
-/// Outputs of a job may total 1 MB, sized by GitHub in UTF-16 (up to two bytes for each UTF-8 byte); the
-/// `nodes` output gets most of that: 448 KiB of UTF-8 is at most 896 KiB in UTF-16.
-pub const NODES_OUTPUT_BUDGET: usize = 448 * 1024;
+/// The `nodes` output fits where people put it: one environment variable (`env:` of a later step), which
+/// Linux limits to 128 KiB (`MAX_ARG_STRLEN`, name included; over it the step fails with "Argument list
+/// too long", actions/runner#1733). 100 KiB of UTF-8 is at most 200 KiB in UTF-16, of the job's 1 MB of
+/// outputs. Every node is in the `nodes_file` output's file.
+pub const NODES_OUTPUT_BUDGET: usize = 100 * 1024;
+
+/// Every node, in full, for the `nodes_file` output (a file: no size limit but Dune's).
+pub fn nodes_file(nodes: &[Node]) -> String {
+    Value::Array(nodes.iter().map(node_json).collect()).to_string()
+}
 
 /// One node as the `nodes` output shows it.
 pub fn node_json(n: &Node) -> Value {
@@ -75,7 +82,7 @@ pub fn node_json(n: &Node) -> Value {
 /// The `nodes` output: a JSON array, cut (with a final `{"truncated": true, "omitted": N}` marker) when it
 /// would not fit in `budget` bytes.
 pub fn nodes_output(nodes: &[Node], budget: usize) -> String {
-    let full = Value::Array(nodes.iter().map(node_json).collect()).to_string();
+    let full = nodes_file(nodes);
     if full.len() <= budget {
         return full;
     }

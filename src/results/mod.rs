@@ -17,16 +17,18 @@ use std::collections::{BTreeSet, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use dune_api::{Client, Clock};
 use tokio::sync::watch;
 
 pub use model::{FetchError, Preview};
+use settings::ResultsDir;
 pub use settings::{ResultNodes, ResultsConfig};
 
 use crate::pipeline::node::{Node, NodeStatus, is_partial, normalize};
 use crate::runner::console::{Console, Level, capitalize, truncate_chars};
+use crate::runner::files::{HandOver, hand_over as hand_over_dir};
 
 /// The result of one query node (an item of the `results` output).
 #[derive(Debug, Clone, PartialEq)]
@@ -96,26 +98,39 @@ pub fn sinks(nodes: &[Node], root_query: Option<u64>) -> BTreeSet<i64> {
     }
 }
 
-/// The `results` output: a JSON array, one object per query node with a result.
-pub fn output(results: &[NodeResult]) -> String {
-    Value::Array(
-        results
-            .iter()
-            .map(|r| {
-                json!({
-                    "node_id": r.node_id,
-                    "query_id": r.query_id,
-                    "execution_id": r.execution_id,
-                    "path": r.path,
-                    "rows": r.rows,
-                    "bytes": r.bytes,
-                    "partial": r.partial,
-                    "error": r.error.as_deref().map(|e| truncate_chars(e, 500)),
-                })
+/// The `results` output's budget: like `nodes`, it must fit in one environment variable (128 KiB on
+/// Linux), and both together well under the job's 1 MB of outputs in UTF-16.
+pub const RESULTS_OUTPUT_BUDGET: usize = 64 * 1024;
+
+/// The `results` output: a JSON array, one object per query node with a result; cut from the end (with a
+/// final `{"truncated": true, "omitted": N}` marker) when it would not fit in `budget` bytes.
+pub fn output(results: &[NodeResult], budget: usize) -> String {
+    let mut items: Vec<String> = results
+        .iter()
+        .map(|r| {
+            json!({
+                "node_id": r.node_id,
+                "query_id": r.query_id,
+                "execution_id": r.execution_id,
+                "path": r.path,
+                "rows": r.rows,
+                "bytes": r.bytes,
+                "partial": r.partial,
+                "error": r.error.as_deref().map(|e| truncate_chars(e, 500)),
             })
-            .collect(),
-    )
-    .to_string()
+            .to_string()
+        })
+        .collect();
+    let size = |items: &[String]| 2 + items.iter().map(|i| i.len() + 1).sum::<usize>();
+    let marker_room = 64;
+    let mut omitted = 0;
+    if size(&items) > budget {
+        while size(&items) + marker_room > budget && items.pop().is_some() {
+            omitted += 1;
+        }
+        items.push(json!({"truncated": true, "omitted": omitted}).to_string());
+    }
+    format!("[{}]", items.join(","))
 }
 
 /// Fetches the results of the completed query nodes of `selection`, [`IN_FLIGHT`] at a time, sinks
@@ -189,6 +204,9 @@ pub async fn fetch_all(
     let mut results = into_inner(done);
     results.sort_by_key(|(i, _)| *i);
     let unread = into_inner(unread);
+    if let Some(dir) = &config.dir {
+        hand_over(dir, console);
+    }
     if !unread.is_empty() {
         console.line(&format!(
             "Previews of {} nodes were not read: the {} s allowed after the pipeline ended ran out",
@@ -200,6 +218,36 @@ pub async fn fetch_all(
         results: results.into_iter().map(|(_, r)| r).collect(),
         unread,
         not_selected,
+    }
+}
+
+/// Gives `results_dir` to the workspace's owner, so that a later step can change and delete the files
+/// (see [`crate::runner::files::hand_over`]); says what it did.
+fn hand_over(dir: &ResultsDir, console: &Console) {
+    let Some(workspace) = &dir.workspace else {
+        return;
+    };
+    if !dir.path.is_dir() {
+        return;
+    }
+    match hand_over_dir(workspace, &dir.path) {
+        Ok(HandOver::AlreadyTheirs) => {}
+        Ok(HandOver::Chowned { uid, gid, entries }) => console.line(&format!(
+            "Result files: {entries} files and directories of `{}` given to {uid}:{gid}, the owner of the workspace, so later steps can change and delete them",
+            dir.relative
+        )),
+        Ok(HandOver::MadeWritable { entries }) => console.line(&format!(
+            "Result files: {entries} files and directories of `{}` made writable for every user (could not give them to the owner of the workspace)",
+            dir.relative
+        )),
+        Err(e) => console.annotate(
+            Level::Warning,
+            Some("Result files may belong to root"),
+            &format!(
+                "Could not give `{}` to the owner of the workspace ({e}): a later step may be unable to change or delete its files",
+                dir.relative
+            ),
+        ),
     }
 }
 

@@ -22,6 +22,14 @@ pub(crate) fn escape_property(text: &str) -> String {
 /// GitHub shows at most 4096 characters of an annotation's message.
 pub(crate) const MAX_ANNOTATION_CHARS: usize = 4000;
 
+/// GitHub's runner keeps this many annotations of each kind (error, warning, notice) per step, in the order
+/// printed; later ones stay in the log only (`ExecutionContext.cs`: `_maxIssueCount`, counted per kind).
+pub const RUNNER_ANNOTATIONS_PER_KIND: usize = 10;
+
+/// Annotations of one kind a step prints before the rest are held back: two slots stay free, one for an
+/// "and N more" annotation and one for the step's own ([`Console::annotate_final`]).
+pub const ORDINARY_ANNOTATIONS: usize = RUNNER_ANNOTATIONS_PER_KIND - 2;
+
 /// A place in a file of the repository: its path (relative to the repository root), line and column
 /// (both 1-based).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +48,16 @@ pub enum Level {
 }
 
 impl Level {
+    const ALL: [Level; 3] = [Level::Error, Level::Warning, Level::Notice];
+
+    fn index(self) -> usize {
+        match self {
+            Level::Error => 0,
+            Level::Warning => 1,
+            Level::Notice => 2,
+        }
+    }
+
     fn command(self) -> &'static str {
         match self {
             Level::Notice => "notice",
@@ -58,10 +76,40 @@ pub(crate) fn capitalize(s: &str) -> String {
     }
 }
 
+/// How many annotations of one kind the step printed, and how many it held back (in the log only).
+#[derive(Debug, Default, Clone, Copy)]
+struct Budget {
+    /// Ordinary annotations shown (at most [`ORDINARY_ANNOTATIONS`]).
+    shown: usize,
+    /// Whether the "and N more" slot was used.
+    more_used: bool,
+    /// Annotations printed as log lines only, not yet counted in an "and N more" annotation.
+    held_back: usize,
+}
+
+/// The output and the annotation budgets, behind one lock: a fenced block holds it for its whole length.
+struct Inner {
+    out: Box<dyn Write + Send>,
+    budgets: [Budget; 3],
+}
+
+impl Inner {
+    fn write_raw(&mut self, line: &str) {
+        // Logging must never fail the run (a closed stdout is not a pipeline failure).
+        let _ = writeln!(self.out, "{line}");
+        let _ = self.out.flush();
+    }
+}
+
 /// Where log lines go: stdout for the real action, a shared buffer in tests.
+///
+/// Inside GitHub Actions it keeps the runner's annotation budget ([`RUNNER_ANNOTATIONS_PER_KIND`] of each
+/// kind per step): at most [`ORDINARY_ANNOTATIONS`] ordinary annotations of a kind, then the rest as log
+/// lines, counted in one "and N more" annotation, so the step's own error ([`Console::annotate_final`])
+/// is always among those GitHub shows.
 #[derive(Clone)]
 pub struct Console {
-    out: Arc<Mutex<Box<dyn Write + Send>>>,
+    out: Arc<Mutex<Inner>>,
     github: bool,
 }
 
@@ -77,7 +125,10 @@ impl Console {
     /// A console that writes workflow commands (`github`) or plain terminal lines.
     pub fn new(out: Box<dyn Write + Send>, github: bool) -> Self {
         Console {
-            out: Arc::new(Mutex::new(out)),
+            out: Arc::new(Mutex::new(Inner {
+                out,
+                budgets: [Budget::default(); 3],
+            })),
             github,
         }
     }
@@ -98,15 +149,16 @@ impl Console {
         self.github
     }
 
-    fn write_raw(&self, line: &str) {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A poisoned lock only means another thread panicked mid-write; keep logging.
-        let mut out = match self.out.lock() {
+        match self.out.lock() {
             Ok(out) => out,
             Err(poisoned) => poisoned.into_inner(),
-        };
-        // Logging must never fail the run (a closed stdout is not a pipeline failure).
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
+        }
+    }
+
+    fn write_raw(&self, line: &str) {
+        self.lock().write_raw(line);
     }
 
     /// An ordinary log line. `text` may contain remote text: it is kept on one line.
@@ -129,6 +181,8 @@ impl Console {
 
     /// An annotation on a place in a file of the repository (`::error file=…,line=…,col=…,title=…::`),
     /// which GitHub shows inline on the pull request's diff; on a terminal `error: file:line:col: …`.
+    /// Inside GitHub Actions, once [`ORDINARY_ANNOTATIONS`] of its kind were printed, it goes to the log
+    /// only (counted in the "and N more" annotation that [`Console::annotate_final`] prints).
     pub fn annotate_at(
         &self,
         level: Level,
@@ -136,42 +190,136 @@ impl Console {
         title: Option<&str>,
         message: &str,
     ) {
-        let message = truncate_chars(message, MAX_ANNOTATION_CHARS);
-        if self.github {
-            let mut props: Vec<String> = Vec::new();
-            if let Some(l) = at {
-                props.push(format!("file={}", escape_property(&l.file)));
-                props.push(format!("line={}", l.line));
-                props.push(format!("col={}", l.column));
-            }
-            if let Some(t) = title.filter(|t| !t.is_empty()) {
-                props.push(format!("title={}", escape_property(t)));
-            }
-            let props = if props.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", props.join(","))
-            };
-            self.write_raw(&format!(
-                "::{}{}::{}",
-                level.command(),
-                props,
-                escape_data(&message)
-            ));
-        } else {
-            let title = title
-                .map(|t| format!("{}: ", one_line(t)))
-                .unwrap_or_default();
-            let place = at
-                .map(|l| format!("{}:{}:{}: ", one_line(&l.file), l.line, l.column))
-                .unwrap_or_default();
-            self.write_raw(&format!(
-                "{}: {place}{}{}",
-                level.command(),
-                title,
-                one_line(&message)
-            ));
+        let mut inner = self.lock();
+        let budget = &mut inner.budgets[level.index()];
+        if self.github && budget.shown >= ORDINARY_ANNOTATIONS {
+            budget.held_back += 1;
+            let line = self.plain(level, at, title, message);
+            inner.write_raw(&line);
+            return;
         }
+        budget.shown += 1;
+        let line = self.command(level, at, title, message);
+        inner.write_raw(&line);
+    }
+
+    /// How many more ordinary annotations of `level` GitHub will show (unlimited on a terminal).
+    pub fn annotation_room(&self, level: Level) -> usize {
+        if !self.github {
+            return usize::MAX;
+        }
+        ORDINARY_ANNOTATIONS.saturating_sub(self.lock().budgets[level.index()].shown)
+    }
+
+    /// An annotation that says how many more there are (`and 4 more problems in this file`), in the one
+    /// slot of its kind kept for that; when that slot is taken, a log line.
+    pub fn annotate_more_at(
+        &self,
+        level: Level,
+        at: Option<&Location>,
+        title: Option<&str>,
+        message: &str,
+    ) {
+        let mut inner = self.lock();
+        let budget = &mut inner.budgets[level.index()];
+        let line = if !self.github || !budget.more_used {
+            budget.more_used = true;
+            self.command(level, at, title, message)
+        } else {
+            self.plain(level, at, title, message)
+        };
+        inner.write_raw(&line);
+    }
+
+    /// Says, in one annotation of each kind, how many annotations were held back (in the log only). The
+    /// main and the post step call it at their end, before their own annotation.
+    pub fn annotate_held_back(&self) {
+        if !self.github {
+            return;
+        }
+        let mut inner = self.lock();
+        for level in Level::ALL {
+            let budget = &mut inner.budgets[level.index()];
+            let held = std::mem::take(&mut budget.held_back);
+            if held == 0 || budget.more_used {
+                continue;
+            }
+            budget.more_used = true;
+            let kind = match level {
+                Level::Error => "error",
+                Level::Warning => "warning",
+                Level::Notice => "notice",
+            };
+            let line = self.command(
+                level,
+                None,
+                Some(&format!("{} more {kind}s in the log", held)),
+                &format!(
+                    "and {held} more {kind}{}: GitHub shows {RUNNER_ANNOTATIONS_PER_KIND} annotations of each kind per step; the step's log has them all",
+                    if held == 1 { "" } else { "s" }
+                ),
+            );
+            inner.write_raw(&line);
+        }
+    }
+
+    /// The step's own annotation (how the run ended): the "and N more" annotations first, then this one,
+    /// in the slot of its kind kept for it, so GitHub always shows it.
+    pub fn annotate_final(&self, level: Level, title: Option<&str>, message: &str) {
+        self.annotate_held_back();
+        let line = self.command(level, None, title, message);
+        self.write_raw(&line);
+    }
+
+    /// An annotation as a workflow command (inside GitHub Actions) or a terminal line.
+    fn command(
+        &self,
+        level: Level,
+        at: Option<&Location>,
+        title: Option<&str>,
+        message: &str,
+    ) -> String {
+        let message = truncate_chars(message, MAX_ANNOTATION_CHARS);
+        if !self.github {
+            return self.plain(level, at, title, &message);
+        }
+        let mut props: Vec<String> = Vec::new();
+        if let Some(l) = at {
+            props.push(format!("file={}", escape_property(&l.file)));
+            props.push(format!("line={}", l.line));
+            props.push(format!("col={}", l.column));
+        }
+        if let Some(t) = title.filter(|t| !t.is_empty()) {
+            props.push(format!("title={}", escape_property(t)));
+        }
+        let props = if props.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", props.join(","))
+        };
+        format!("::{}{}::{}", level.command(), props, escape_data(&message))
+    }
+
+    /// An annotation as a plain log line: `error: file:line:col: title: message`.
+    fn plain(
+        &self,
+        level: Level,
+        at: Option<&Location>,
+        title: Option<&str>,
+        message: &str,
+    ) -> String {
+        let title = title
+            .map(|t| format!("{}: ", one_line(t)))
+            .unwrap_or_default();
+        let place = at
+            .map(|l| format!("{}:{}:{}: ", one_line(&l.file), l.line, l.column))
+            .unwrap_or_default();
+        format!(
+            "{}: {place}{}{}",
+            level.command(),
+            title,
+            one_line(&truncate_chars(message, MAX_ANNOTATION_CHARS))
+        )
     }
 
     /// Opens a collapsible group in the log.
@@ -193,16 +341,19 @@ impl Console {
     /// Prints a block of (possibly remote, possibly multi-line) text verbatim. Inside GitHub Actions it is
     /// fenced with `::stop-commands::` and a random token, so nothing in it is read as a command.
     pub fn verbatim(&self, text: &str) {
+        // The fence holds the console for its whole length: a `::debug::` line another task prints
+        // meanwhile waits, instead of landing inside the fence, where the runner would show it as text.
+        let mut inner = self.lock();
         if self.github {
             let token = crate::runner::files::random_token();
-            self.write_raw(&format!("::stop-commands::{token}"));
+            inner.write_raw(&format!("::stop-commands::{token}"));
             for line in text.lines() {
-                self.write_raw(line);
+                inner.write_raw(line);
             }
-            self.write_raw(&format!("::{token}::"));
+            inner.write_raw(&format!("::{token}::"));
         } else {
             for line in text.lines() {
-                self.write_raw(line);
+                inner.write_raw(line);
             }
         }
     }

@@ -4,7 +4,7 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rand::RngCore;
 
@@ -45,6 +45,83 @@ pub(crate) fn heredoc(name: &str, value: &str) -> Result<String, FileError> {
     Ok(format!("{name}<<{delimiter}\n{value}\n{delimiter}\n"))
 }
 
+/// The directory of the workspace the action writes its own files to (the `nodes_file`).
+pub const WORKSPACE_DIR: &str = ".dune-pipeline-action";
+
+/// What [`hand_over`] did with a directory of the workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandOver {
+    /// Its files already belong to the workspace's owner (the action does not run as root), or there is
+    /// no workspace.
+    AlreadyTheirs,
+    /// Its directories and files were given to the workspace's owner (`chown uid:gid`).
+    Chowned { uid: u32, gid: u32, entries: usize },
+    /// `chown` was refused: its directories and files were made writable for everyone instead.
+    MadeWritable { entries: usize },
+}
+
+/// Gives `dir` (and the directories between the workspace and it) and every file in it to the owner of
+/// `workspace`. GitHub's runner starts a container action without `--user`: as root, the action creates
+/// `results_dir` (and the `nodes_file`) as root in the bind-mounted workspace, where a later `run:` step (user
+/// `runner`) could neither write nor delete them, and the next job's checkout could not clean them
+/// (actions/runner#434, #1282). When `chown` is refused, it makes them writable for others instead.
+#[cfg(unix)]
+pub fn hand_over(workspace: &Path, dir: &Path) -> std::io::Result<HandOver> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let owner = std::fs::metadata(workspace)?;
+    let (uid, gid) = (owner.uid(), owner.gid());
+    let mut entries: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|a| a.starts_with(workspace) && *a != workspace)
+        .map(Path::to_path_buf)
+        .collect();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                stack.push(path.clone());
+            }
+            entries.push(path);
+        }
+    }
+    let theirs =
+        |p: &PathBuf| std::fs::symlink_metadata(p).is_ok_and(|m| m.uid() == uid && m.gid() == gid);
+    if entries.iter().all(theirs) {
+        return Ok(HandOver::AlreadyTheirs);
+    }
+    let chowned = entries
+        .iter()
+        .filter(|p| !theirs(p))
+        .try_for_each(|p| std::os::unix::fs::lchown(p, Some(uid), Some(gid)));
+    if chowned.is_ok() {
+        return Ok(HandOver::Chowned {
+            uid,
+            gid,
+            entries: entries.len(),
+        });
+    }
+    for p in &entries {
+        let meta = std::fs::symlink_metadata(p)?;
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        // Directories rwxrwxrwx, files rw-rw-rw-: a later step of another user can change and delete.
+        let mode = if meta.is_dir() { 0o777 } else { 0o666 };
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(HandOver::MadeWritable {
+        entries: entries.len(),
+    })
+}
+
+/// Elsewhere than Unix the files already belong to whoever runs the action.
+#[cfg(not(unix))]
+pub fn hand_over(_workspace: &Path, _dir: &Path) -> std::io::Result<HandOver> {
+    Ok(HandOver::AlreadyTheirs)
+}
+
 /// The runner's files: where outputs, state and the summary go (`GITHUB_OUTPUT`, `GITHUB_STATE`,
 /// `GITHUB_STEP_SUMMARY`). Not to be confused with a DAG's sinks, the nodes nothing depends on.
 #[derive(Debug, Default)]
@@ -52,6 +129,10 @@ pub struct RunnerFiles {
     output: Option<PathBuf>,
     state: Option<PathBuf>,
     summary: Option<PathBuf>,
+    /// `GITHUB_WORKSPACE`: where files for later steps go.
+    workspace: Option<PathBuf>,
+    /// `GITHUB_ACTION`, the step's id: it names this step's files.
+    step: Option<String>,
     /// Outputs collected when there is no `GITHUB_OUTPUT` (printed by the CLI at the end).
     pub collected_outputs: Vec<(String, String)>,
     /// The summary when there is no `GITHUB_STEP_SUMMARY`.
@@ -70,6 +151,8 @@ impl RunnerFiles {
             output: path("GITHUB_OUTPUT"),
             state: path("GITHUB_STATE"),
             summary: path("GITHUB_STEP_SUMMARY"),
+            workspace: path("GITHUB_WORKSPACE"),
+            step: get("GITHUB_ACTION").filter(|v| !v.trim().is_empty()),
             ..RunnerFiles::default()
         }
     }
@@ -122,6 +205,45 @@ impl RunnerFiles {
         }
     }
 
+    /// Writes `contents` to `<workspace>/.dune-pipeline-action/<stem>-<step id>.json` for later steps (given
+    /// to the workspace's owner), and returns that path relative to the workspace, which is where a later
+    /// `run:` step starts. `None` without a workspace (outside GitHub Actions).
+    pub fn write_workspace_file(
+        &self,
+        stem: &str,
+        contents: &str,
+    ) -> Result<Option<String>, FileError> {
+        let Some(workspace) = &self.workspace else {
+            return Ok(None);
+        };
+        let step: String = self
+            .step
+            .as_deref()
+            .unwrap_or("step")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(64)
+            .collect();
+        let relative = format!("{WORKSPACE_DIR}/{stem}-{step}.json");
+        let path = workspace.join(&relative);
+        let io = |source| FileError::Io {
+            what: "workspace",
+            path: path.clone(),
+            source,
+        };
+        let dir = workspace.join(WORKSPACE_DIR);
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        std::fs::write(&path, contents).map_err(io)?;
+        hand_over(workspace, &dir).map_err(io)?;
+        Ok(Some(relative))
+    }
+
     /// Appends markdown to the job summary.
     pub fn write_summary(&mut self, markdown: &str) -> Result<(), FileError> {
         match &self.summary {
@@ -159,6 +281,37 @@ mod tests {
         assert_eq!(parsed.len(), values.len());
         for (i, v) in values.iter().enumerate() {
             assert_eq!(parsed[i], (format!("k{i}"), v.to_string()));
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn result_files_go_to_the_workspace_owner() {
+        use std::os::unix::fs::MetadataExt;
+        let ws = tempfile::tempdir().expect("tempdir");
+        let dir = ws.path().join("out/x");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("a.csv"), "a").expect("write");
+        // Same owner: nothing to do.
+        assert_eq!(
+            hand_over(ws.path(), &dir).expect("hand over"),
+            HandOver::AlreadyTheirs
+        );
+        let me = std::fs::metadata(ws.path()).expect("stat").uid();
+        if me != 0 {
+            return; // only root can give files away
+        }
+        std::os::unix::fs::chown(ws.path(), Some(1001), Some(1001)).expect("chown");
+        assert_eq!(
+            hand_over(ws.path(), &dir).expect("hand over"),
+            HandOver::Chowned {
+                uid: 1001,
+                gid: 1001,
+                entries: 3
+            }
+        );
+        for p in [ws.path().join("out"), dir.clone(), dir.join("a.csv")] {
+            assert_eq!(std::fs::metadata(&p).expect("stat").uid(), 1001, "{p:?}");
         }
     }
 

@@ -240,3 +240,38 @@ pub async fn post_step(api_url: &str, state: &[(&str, &str)], speed: f64) -> Str
     dune_pipeline_action::post::run(&env, &console, Clock::scaled(speed)).await;
     log.contents()
 }
+
+/// Gives the run a workspace that outlives it (the harness's own goes away with the run).
+pub fn in_workspace(mut action: ActionRun) -> (ActionRun, tempfile::TempDir) {
+    let ws = tempfile::tempdir().expect("tempdir");
+    action
+        .env
+        .set("GITHUB_WORKSPACE", ws.path().to_string_lossy().into_owned());
+    (action, ws)
+}
+
+/// Starts the pipeline of saved query `root` as a main step that was killed would have left it, and waits
+/// until 3 s of the simulator's time have passed; returns its id.
+pub async fn orphaned_pipeline(sim: &Simulator, root: u64, speed: f64) -> String {
+    let client = dune_api::Client::builder(
+        sim.base_url().parse().expect("url"),
+        dune_api::secret::ApiKey::new(KEY),
+    )
+    .clock(Clock::scaled(speed))
+    .build()
+    .expect("client");
+    let id = client
+        .execute_query_pipeline(
+            root,
+            &dune_api::models::ExecuteQueryPipelineRequest {
+                performance: dune_api::models::Performance::Medium.into(),
+                query_parameters: None,
+            },
+        )
+        .await
+        .expect("started");
+    while sim.virtual_now() < std::time::Duration::from_secs(3) {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    id
+}

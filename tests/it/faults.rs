@@ -977,7 +977,7 @@ queries:
         "{}",
         done.log
     );
-    // Outputs: exactly the six, the error kept verbatim inside the JSON.
+    // Outputs: exactly the seven, the error kept verbatim inside the JSON.
     let names: Vec<&str> = done.outputs.keys().map(String::as_str).collect();
     assert_eq!(
         names,
@@ -985,6 +985,7 @@ queries:
             "execution_id",
             "failed_nodes",
             "nodes",
+            "nodes_file",
             "pipeline_execution_id",
             "results",
             "status"

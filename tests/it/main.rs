@@ -16,6 +16,8 @@ mod post;
 mod rate_budget;
 mod real_dune;
 mod results;
+mod runner_limits;
+mod runner_view;
 mod secrets;
 mod stop_during_start;
 mod where_users_look;

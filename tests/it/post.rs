@@ -4,10 +4,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::common::{ActionRun, KEY, keyed, long_running, post_step};
-use dune_api::Client;
-use dune_api::clock::Clock;
-use dune_api::models::ExecuteQueryPipelineRequest;
-use dune_api::secret::ApiKey;
 use dune_sim::{Scenario, Simulator};
 
 const SPEED: f64 = 50.0;
@@ -15,24 +11,7 @@ const SPEED: f64 = 50.0;
 /// Starts a pipeline as a main step that was killed would have left it, and waits until nodes 2 and 3
 /// run.
 async fn orphaned_pipeline(sim: &Simulator) -> String {
-    let client = Client::builder(sim.base_url().parse().expect("url"), ApiKey::new(KEY))
-        .clock(Clock::scaled(SPEED))
-        .build()
-        .expect("client");
-    let id = client
-        .execute_query_pipeline(
-            500,
-            &ExecuteQueryPipelineRequest {
-                performance: dune_api::models::Performance::Medium.into(),
-                query_parameters: None,
-            },
-        )
-        .await
-        .expect("started");
-    while sim.virtual_now() < Duration::from_secs(3) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    id
+    crate::common::orphaned_pipeline(sim, 500, SPEED).await
 }
 
 async fn post(sim: &Simulator, state: &[(&str, &str)]) -> String {

@@ -1,7 +1,7 @@
 //! Node results end to end: previews in the summary, full results streamed to files (CSV and JSON Lines)
 //! across several pages, partial results, and a page that fails mid-download.
 
-use crate::common::{ActionRun, keyed, snapshot_settings};
+use crate::common::{ActionRun, in_workspace, keyed, snapshot_settings};
 use dune_sim::{Scenario, Simulator};
 use serde_json::{Value, json};
 
@@ -38,15 +38,6 @@ queries:
 
 fn run(sim: &Simulator) -> ActionRun {
     ActionRun::against(sim, SPEED).input("query_id", "3493826")
-}
-
-/// Gives the run a workspace that outlives it (the harness's own goes away with the run).
-fn in_workspace(mut action: ActionRun) -> (ActionRun, tempfile::TempDir) {
-    let ws = tempfile::tempdir().expect("tempdir");
-    action
-        .env
-        .set("GITHUB_WORKSPACE", ws.path().to_string_lossy().into_owned());
-    (action, ws)
 }
 
 fn result_requests(sim: &Simulator) -> Vec<dune_sim::RecordedRequest> {
