@@ -6,7 +6,9 @@ use std::time::Duration;
 use reqwest::Url;
 use serde_json::{Map, Value};
 
+mod input_error;
 pub mod results;
+mod workspace_path;
 
 use dune_api::Retry;
 use dune_api::models::Performance;
@@ -20,6 +22,9 @@ use crate::review::settings::{MAX_PREVIEW_ROWS, ReviewSettings};
 use crate::runner::console::{Console, escape_data};
 use crate::runner::env::Env;
 use crate::runner::secret::GitHubToken;
+pub use input_error::InputError;
+pub(crate) use input_error::{err, quoted};
+use workspace_path::within_workspace;
 
 /// Dune's default API address.
 pub const DEFAULT_API_URL: &str = "https://api.dune.com";
@@ -78,38 +83,6 @@ pub struct Config {
     pub sync_sql: bool,
     /// `only_changed` (with `sync_sql`): run only the nodes whose SQL changed and what depends on them.
     pub only_changed: bool,
-}
-
-/// An invalid input: which one, and what to do.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("input `{input}`: {message}")]
-pub struct InputError {
-    /// The input's name as written in `with:`.
-    pub input: &'static str,
-    /// What is wrong and how to fix it.
-    pub message: String,
-    /// For `pipeline_file`: the file's problems, each with its line and column (annotated on the file).
-    pub file: Option<Box<definition::PipelineFileError>>,
-}
-
-/// An [`InputError`] for `input`.
-pub(crate) fn err(input: &'static str, message: impl Into<String>) -> InputError {
-    InputError {
-        input,
-        message: message.into(),
-        file: None,
-    }
-}
-
-/// Quotes a user's value in an input error, shortened and on one line.
-pub(crate) fn quoted(value: &str) -> String {
-    let v: String = value.chars().take(60).collect();
-    let v = crate::runner::console::one_line(&v);
-    if value.chars().count() > 60 {
-        format!("\"{v}…\"")
-    } else {
-        format!("\"{v}\"")
-    }
 }
 
 /// Parses a boolean exactly as the toolkit's `getBooleanInput` (YAML 1.2 core schema).
@@ -556,39 +529,6 @@ impl Connection {
             }))
             .build()
     }
-}
-
-/// An absolute path as the runner hands it over: it rewrites every input that starts with the host's
-/// workspace path to `/github/workspace/…`, so `${{ github.workspace }}/out` arrives absolute. Inside the
-/// workspace it becomes the relative path the user means (`Ok(Some("out"))`); a relative path, or any path
-/// when there is no workspace (a terminal), is left alone (`Ok(None)`); outside the workspace it is an
-/// error, saying why.
-pub(crate) fn within_workspace(
-    raw: &str,
-    workspace: Option<&str>,
-) -> Result<Option<String>, &'static str> {
-    use std::path::{Component, Path};
-    let path = Path::new(raw);
-    let Some(workspace) = workspace.filter(|_| path.is_absolute()) else {
-        return Ok(None);
-    };
-    const OUTSIDE: &str = "is an absolute path outside the workspace: give a path inside GITHUB_WORKSPACE, preferably relative to it (such as `results`)";
-    let Ok(rest) = path.strip_prefix(workspace) else {
-        return Err(OUTSIDE);
-    };
-    let mut parts: Vec<String> = Vec::new();
-    for c in rest.components() {
-        match c {
-            Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
-            Component::CurDir => {}
-            Component::ParentDir if parts.pop().is_some() => {}
-            _ => return Err(OUTSIDE),
-        }
-    }
-    if parts.is_empty() {
-        return Err("is the workspace itself: give a path inside it (such as `results`)");
-    }
-    Ok(Some(parts.join("/")))
 }
 
 /// Reads `sync_sql` and `only_changed`: both need a `pipeline_file`, and `only_changed` needs `sync_sql`.

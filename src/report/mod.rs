@@ -409,12 +409,9 @@ mod tests {
         let nodes: Vec<Node> = (0..1000)
             .map(|i| {
                 let mut n = Node::new(i, NodeKind::Query { query_id: Some(i) });
-                n.error = Some(dune_api::models::DuneError {
-                    kind: None,
-                    message: "x".repeat(5000),
-                    line: None,
-                    column: None,
-                });
+                let mut error = dune_api::models::DuneError::default();
+                error.message = "x".repeat(5000);
+                n.error = Some(error);
                 n
             })
             .collect();

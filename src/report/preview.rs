@@ -226,7 +226,7 @@ pub fn section(o: &Outcome, budget: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::Column;
+    use crate::results::model::Column;
 
     fn result(id: i64, rows: Vec<Vec<Option<String>>>) -> NodeResult {
         NodeResult {

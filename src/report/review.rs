@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::markdown::{code_block, format_credits, md_cell, md_code, md_text, query_link};
-use crate::results::Column;
+use crate::results::model::Column;
 use crate::review::diff::{ChangedRow, DataDiff, KeyedDiff, SampleRow};
 use crate::review::run::{Found, NotPreviewed, QueryReview, Review, Skip};
 use crate::runner::console::truncate_chars;

@@ -10,9 +10,10 @@ use reqwest::Url;
 use serde_json::Value;
 use tokio::sync::watch;
 
+use super::csv;
 use super::file::{PartFile, file_name};
+use super::model::{Column, FetchError, Preview};
 use super::settings::{ResultsConfig, ResultsFormat};
-use super::{Column, FetchError, Preview, csv};
 use dune_api::models::{ResultMetadata, ResultPage};
 use dune_api::{Client, MAX_RESULT_PAGE, Response};
 

@@ -26,7 +26,7 @@ use std::hash::{DefaultHasher, Hasher};
 
 use serde_json::{Map, Value};
 
-use crate::results::Column;
+use crate::results::model::Column;
 
 /// A row as Dune's results pages give it: an object of column name → value.
 pub(crate) type Row = Map<String, Value>;

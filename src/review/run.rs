@@ -18,8 +18,8 @@ use dune_api::{Client, Clock, Response};
 use super::diff::{DataDiff, DiffSettings, Row, SavedPass};
 use super::settings::ReviewSettings;
 use crate::pipeline::node::{NodeStatus, normalize};
-use crate::results::Column;
 use crate::results::fetch::{page_rows, set_query};
+use crate::results::model::Column;
 use crate::results::settings::ResultsFormat;
 
 /// Rows asked for in the first page of each side (later pages are sized from the result's metadata).
@@ -391,11 +391,10 @@ impl Previewer<'_> {
             match normalize(&state) {
                 NodeStatus::Completed => return Ok(Ok(status.credits)),
                 NodeStatus::Failed => {
-                    return Ok(Err(status.error.unwrap_or(DuneError {
-                        kind: None,
-                        message: format!("the preview execution ended {state}"),
-                        line: None,
-                        column: None,
+                    return Ok(Err(status.error.unwrap_or_else(|| {
+                        let mut e = DuneError::default();
+                        e.message = format!("the preview execution ended {state}");
+                        e
                     })));
                 }
                 NodeStatus::Cancelled | NodeStatus::Skipped => {

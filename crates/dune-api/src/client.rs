@@ -16,7 +16,7 @@ use crate::models::{
     self, ExecuteQueryPipelineRequest, ExecutionStatus, LatestResult, PipelineStatus,
 };
 use crate::rate::RateCap;
-use crate::retry::{self, Kind};
+use crate::retry::{self, RequestKind};
 use crate::secret::{ApiKey, redact};
 use crate::text::truncate_chars;
 
@@ -360,7 +360,7 @@ impl Client {
     /// error page with a 200) all go through the one loop, the one rate cap and the one back-off.
     pub(crate) async fn send_decoded<T>(
         &self,
-        kind: Kind,
+        kind: RequestKind,
         method: Method,
         url: Url,
         body: Option<&Value>,
@@ -372,7 +372,7 @@ impl Client {
         loop {
             attempt += 1;
             // Cancels are what a stop is for: they count against the cap but never wait for it.
-            if !self.wait_for_slot(kind == Kind::Cancel).await {
+            if !self.wait_for_slot(kind == RequestKind::Cancel).await {
                 return Err(Error::Interrupted { endpoint });
             }
             let result = self
@@ -560,7 +560,7 @@ impl Client {
 
     pub(crate) async fn json(
         &self,
-        kind: Kind,
+        kind: RequestKind,
         method: Method,
         url: Url,
         body: Option<&Value>,
@@ -585,7 +585,7 @@ impl Client {
             detail: e.to_string(),
         })?;
         let v = self
-            .json(Kind::Start, Method::POST, url, Some(&body))
+            .json(RequestKind::Start, Method::POST, url, Some(&body))
             .await?;
         models::pipeline_execution_id(&v).map_err(unreadable(endpoint, &v))
     }
@@ -608,7 +608,7 @@ impl Client {
             }
         }
         let endpoint = format!("GET {}", url.path());
-        let v = self.json(Kind::Read, Method::GET, url, None).await?;
+        let v = self.json(RequestKind::Read, Method::GET, url, None).await?;
         Definition::from_response(&v).map_err(unreadable(endpoint, &v))
     }
 
@@ -618,7 +618,12 @@ impl Client {
         let url = self.url("/api/v1/pipelines/execute");
         let endpoint = format!("POST {}", url.path());
         let v = self
-            .json(Kind::Start, Method::POST, url, Some(&definition.to_value()))
+            .json(
+                RequestKind::Start,
+                Method::POST,
+                url,
+                Some(&definition.to_value()),
+            )
             .await?;
         models::pipeline_execution_id(&v).map_err(unreadable(endpoint, &v))
     }
@@ -631,7 +636,11 @@ impl Client {
             path_segment(id)
         ));
         let endpoint = format!("GET {}", url.path());
-        let kind = if fresh { Kind::FreshStatus } else { Kind::Read };
+        let kind = if fresh {
+            RequestKind::FreshStatus
+        } else {
+            RequestKind::Read
+        };
         let v = self.json(kind, Method::GET, url, None).await?;
         PipelineStatus::from_value(&v).map_err(unreadable(endpoint, &v))
     }
@@ -644,7 +653,7 @@ impl Client {
             path_segment(execution_id)
         ));
         let endpoint = format!("GET {}", url.path());
-        let v = self.json(Kind::Read, Method::GET, url, None).await?;
+        let v = self.json(RequestKind::Read, Method::GET, url, None).await?;
         ExecutionStatus::from_value(&v).map_err(unreadable(endpoint, &v))
     }
 
@@ -662,7 +671,7 @@ impl Client {
             .append_pair("limit", &limit.to_string())
             .append_pair("allow_partial_results", "true");
         self.send_decoded(
-            Kind::Read,
+            RequestKind::Read,
             Method::GET,
             url,
             None,
@@ -689,7 +698,9 @@ impl Client {
             "/api/v1/execution/{}/cancel",
             path_segment(execution_id)
         ));
-        let v = self.json(Kind::Cancel, Method::POST, url, None).await?;
+        let v = self
+            .json(RequestKind::Cancel, Method::POST, url, None)
+            .await?;
         Ok(models::cancel_success(&v))
     }
 }
@@ -819,7 +830,7 @@ impl Client {
     }
 
     /// Reads one page of results and hands the whole body to `read`. Transport failures and HTTP errors
-    /// are retried by the one retry loop as a [`Kind::Read`]; a body that `read` rejects (a garbled page) is
+    /// are retried by the one retry loop as a [`RequestKind::Read`]; a body that `read` rejects (a garbled page) is
     /// fetched again, at most twice. The body is bounded by [`MAX_RESULT_PAGE`]. A CSV page (`…/csv`) is
     /// asked for with `Accept: text/csv`.
     pub async fn execution_results_page<T>(
@@ -837,7 +848,7 @@ impl Client {
             })
         };
         self.send_decoded(
-            Kind::Read,
+            RequestKind::Read,
             Method::GET,
             url.clone(),
             None,

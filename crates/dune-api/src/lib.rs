@@ -59,5 +59,5 @@ pub use client::{
 };
 pub use clock::Clock;
 pub use error::Error;
-pub use retry::Kind;
+pub use retry::RequestKind;
 pub use secret::{ApiKey, Secret, redact};

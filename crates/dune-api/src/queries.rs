@@ -11,7 +11,7 @@ use crate::client::{Client, MAX_JSON_BODY, decode_json, unreadable};
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::rate::{DEFAULT_WINDOW, RateCap};
-use crate::retry::Kind;
+use crate::retry::RequestKind;
 
 /// A saved query as `GET /api/v1/query/{id}` describes it (`models.GetQueryResponse`): the fields the
 /// client uses; others are ignored.
@@ -64,7 +64,7 @@ impl Client {
     pub async fn query(&self, query_id: u64) -> Result<SavedQuery, Error> {
         let url = self.url(&format!("/api/v1/query/{query_id}"));
         let endpoint = format!("GET {}", url.path());
-        let v = self.json(Kind::Read, Method::GET, url, None).await?;
+        let v = self.json(RequestKind::Read, Method::GET, url, None).await?;
         SavedQuery::from_value(query_id, &v).map_err(unreadable(endpoint, &v))
     }
 }
@@ -124,7 +124,7 @@ impl QueryWriter {
         let body = json!({ "query_sql": sql });
         self.client
             .send_decoded(
-                Kind::Read,
+                RequestKind::Read,
                 Method::PATCH,
                 url,
                 Some(&body),

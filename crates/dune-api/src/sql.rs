@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::client::{Client, unreadable};
 use crate::error::Error;
-use crate::retry::Kind;
+use crate::retry::RequestKind;
 
 /// A non-empty string field of a JSON object.
 fn text_field(v: &Value, key: &str) -> Result<String, String> {
@@ -30,7 +30,7 @@ impl Client {
         let endpoint = format!("POST {}", url.path());
         let body = json!({"sql": sql, "performance": performance});
         let v = self
-            .json(Kind::Start, Method::POST, url, Some(&body))
+            .json(RequestKind::Start, Method::POST, url, Some(&body))
             .await?;
         text_field(&v, "execution_id")
             .map(|id| id.trim().to_owned())

@@ -106,7 +106,7 @@ impl TrustRoots {
         Ok(roots)
     }
 
-    /// From the process environment (for [`crate::Client::new`]).
+    /// From the process environment (for [`crate::ClientBuilder::trust_roots`]).
     pub fn from_process_env() -> Result<TrustRoots, TrustError> {
         TrustRoots::from_lookup(|k| std::env::var(k).ok())
     }
