@@ -219,7 +219,11 @@ async fn execute(
     github: &mut Publisher,
     details: &mut DetailReads,
 ) -> Outcome {
-    let fresh = check_fresh(config, client, rt, &plan).await;
+    // Following a pipeline started elsewhere: nothing is reused, nothing started.
+    let fresh = match config.follow {
+        Some(_) => None,
+        None => check_fresh(config, client, rt, &plan).await,
+    };
     if let Some(check) = fresh.clone().filter(|c| c.is_fresh() && !config.dry_run) {
         return Outcome::fresh(config, check, rt.clock.elapsed());
     }
@@ -297,7 +301,23 @@ async fn start_and_follow(
     }
     // A signal while the start is in flight: its answer is worth a short wait (with the id, the stop can
     // cancel what started); without it, say that a pipeline may be running.
-    let start = plan::start(config.plan_settings(), plan, client, console);
+    if let Some(id) = &config.follow {
+        console.line(&format!(
+            "Following pipeline execution {id}, started elsewhere (`pipeline_execution_id`): nothing is started"
+        ));
+        // One plain read first: an id Dune does not know is an error now, not a status the patient
+        // follower would wait for (Dune answers 404 for a moment after a start).
+        client
+            .pipeline_status(id, false)
+            .await
+            .map_err(|e| (e, false))?;
+    }
+    let start = async {
+        match &config.follow {
+            Some(id) => Ok(id.clone()),
+            None => plan::start(config.plan_settings(), plan, client, console).await,
+        }
+    };
     tokio::pin!(start);
     let mut stop = rt.stop.clone();
     let answered = tokio::select! {
@@ -312,9 +332,13 @@ async fn start_and_follow(
         },
     };
     let id = started.map_err(|e| (e, true))?;
+    let title = match config.follow {
+        Some(_) => "Following a Dune pipeline",
+        None => "Dune pipeline started",
+    };
     console.annotate(
         Level::Notice,
-        Some("Dune pipeline started"),
+        Some(title),
         &format!("pipeline execution {id} ({})", plan.describe()),
     );
     file_warn(console, files.set_output("pipeline_execution_id", &id));

@@ -189,6 +189,11 @@ impl Outcome {
             && !matches!(e.status(), Some(s) if (400..500).contains(&s))
             && !matches!(e.root(), dune_api::Error::Connect { .. });
         let mut message = format!("{e}. {}.", capitalize(crate::pipeline::hint::hint(e)));
+        if let (Some(id), Some(404)) = (&config.follow, e.status()) {
+            message = format!(
+                "{e}. Dune does not know pipeline execution {id}: check the `pipeline_execution_id` input (the id a `wait: false` step wrote, with a key of the same Dune account). Nothing was started or cancelled."
+            );
+        }
         if ambiguous {
             let check = where_to_check(&config.source);
             message.push_str(&format!(

@@ -55,6 +55,8 @@ pub struct Config {
     pub cancel_on_timeout: bool,
     /// Read and show the plan; execute nothing.
     pub dry_run: bool,
+    /// A pipeline execution started elsewhere to follow instead of starting one (`pipeline_execution_id`).
+    pub follow: Option<String>,
     /// Follow the pipeline to its end (`wait`); `false`: start it, write its id, exit 0 (`started`).
     pub wait: bool,
     /// What to do with the results of completed query nodes (`result_rows`, `results_dir`,
@@ -363,6 +365,30 @@ impl Config {
             parse_bool("cancel_on_timeout", &env.input("cancel_on_timeout"), true)?;
         let dry_run = parse_bool("dry_run", &env.input("dry_run"), false)?;
         let wait = parse_bool("wait", &env.input("wait"), true)?;
+        let raw_follow = env.input("pipeline_execution_id");
+        let follow = if raw_follow.is_empty() {
+            None
+        } else if raw_follow.len() <= 64
+            && raw_follow
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            Some(raw_follow.clone())
+        } else {
+            return Err(err(
+                "pipeline_execution_id",
+                format!(
+                    "{} is not a pipeline execution id (letters and digits, such as `01HZX3K2ABCDEF0123456789XY`)",
+                    quoted(&raw_follow)
+                ),
+            ));
+        };
+        if follow.is_some() && (dry_run || !wait) {
+            return Err(err(
+                "pipeline_execution_id",
+                "follows a pipeline that already started: it cannot be combined with `dry_run: true` or `wait: false`",
+            ));
+        }
         let max_age = if env.input("max_age").is_empty() {
             None
         } else {
@@ -411,6 +437,7 @@ impl Config {
             cancel_on_timeout,
             dry_run,
             wait,
+            follow,
             results,
             github_token,
             pr_comment,

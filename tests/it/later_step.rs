@@ -154,3 +154,61 @@ async fn wait_false_starts_and_does_not_follow() {
         Some("true")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pipeline_started_elsewhere_is_followed_without_a_post() {
+    let sim = Simulator::start(chain()).await.expect("simulator");
+    let started = ActionRun::against(&sim, SPEED)
+        .input("query_id", "3493826")
+        .input("wait", "false")
+        .run()
+        .await;
+    assert_eq!(started.outputs["status"], "started", "{}", started.log);
+    let id = started.outputs["pipeline_execution_id"].clone();
+    let posts_before = sim.requests().iter().filter(|r| r.method == "POST").count();
+    let done = ActionRun::against(&sim, SPEED)
+        .input("query_id", "3493826")
+        .input("pipeline_execution_id", &id)
+        .input("result_rows", "0")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 0, "{}", done.log);
+    assert_eq!(done.outputs["status"], "completed");
+    assert_eq!(done.outputs["pipeline_execution_id"], id);
+    assert_eq!(done.outputs["credits"], "20.5");
+    let posts_after = sim.requests().iter().filter(|r| r.method == "POST").count();
+    assert_eq!(posts_before, 1);
+    assert_eq!(posts_after, 1, "following must not start anything");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_pipeline_execution_id_is_a_clear_error_and_nothing_else_is_sent() {
+    let sim = Simulator::start(chain()).await.expect("simulator");
+    let done = ActionRun::against(&sim, SPEED)
+        .input("query_id", "3493826")
+        .input("pipeline_execution_id", "01AAAAAAAAAAAAAAAAAAAAAAAA")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 4, "{}", done.log);
+    assert_eq!(done.outputs["status"], "error");
+    assert!(
+        done.log.contains(
+            "Dune does not know pipeline execution 01AAAAAAAAAAAAAAAAAAAAAAAA: check the `pipeline_execution_id` input"
+        ),
+        "{}",
+        done.log
+    );
+    let requests = sim.requests();
+    assert!(!requests.iter().any(|r| r.method == "POST"), "{requests:?}");
+    // After the status read that said the id is unknown, nothing else went out.
+    let last = requests.last().expect("a request");
+    assert!(last.path.ends_with("/status"), "{requests:?}");
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|r| r.path.contains("/pipelines/executions/"))
+            .count(),
+        1,
+        "{requests:?}"
+    );
+}
