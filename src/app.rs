@@ -119,7 +119,8 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
             let outcome =
                 Outcome::api_error(&config, Tracked::default(), &e, false, rt.clock.elapsed());
             let summary = finish(&console, &mut files, &outcome);
-            github.finish(&outcome, &summary, false).await;
+            let published = github.finish(&outcome, &summary, false).await;
+            write_published(&console, &mut files, published);
             return Report::new(files, outcome);
         }
     };
@@ -203,7 +204,8 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
     );
     let summary = finish(&console, &mut files, &outcome);
     let cancelling = *rt.stop.borrow();
-    github.finish(&outcome, &summary, cancelling).await;
+    let published = github.finish(&outcome, &summary, cancelling).await;
+    write_published(&console, &mut files, published);
     Report::new(files, outcome)
 }
 
@@ -423,6 +425,19 @@ async fn conclude(
     }
 }
 
+/// Writes the `comment_id` and `check_run_id` outputs once GitHub answered (`finish` wrote them empty).
+fn write_published(
+    console: &Console,
+    files: &mut RunnerFiles,
+    published: crate::github::publish::Published,
+) {
+    for (name, value) in published.outputs() {
+        if !value.is_empty() {
+            file_warn(console, files.set_output(name, &value));
+        }
+    }
+}
+
 /// Writes outputs, annotations and the summary for `outcome`; returns the summary (the PR comment and the
 /// check run show it too).
 pub(crate) fn finish(console: &Console, files: &mut RunnerFiles, outcome: &Outcome) -> String {
@@ -481,6 +496,9 @@ pub(crate) fn finish(console: &Console, files: &mut RunnerFiles, outcome: &Outco
         ("credits", credits.output()),
         ("url", outcome.urls().join(" ")),
         ("duration_seconds", outcome.wall_time.as_secs().to_string()),
+        // Empty until GitHub answered (`write_published`).
+        ("comment_id", String::new()),
+        ("check_run_id", String::new()),
         ("credits_unknown_nodes", credits.unknown_nodes.to_string()),
     ];
     for (name, value) in outputs {
