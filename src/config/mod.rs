@@ -72,6 +72,9 @@ pub struct Config {
     /// Reuse the sink queries' latest results instead of running, when every one ended within this
     /// (`max_age`; `None`: always run).
     pub max_age: Option<Duration>,
+    /// The certificate authorities both clients trust besides the built-in roots: the image's bundle and
+    /// `SSL_CERT_FILE` / `SSL_CERT_DIR` (see [`dune_api::tls`]).
+    pub trust: dune_api::tls::TrustRoots,
 }
 
 /// An invalid input: which one, and what to do.
@@ -272,6 +275,7 @@ impl Config {
             api_key: self.api_key.clone(),
             request_timeout: self.request_timeout,
             requests_per_minute: self.requests_per_minute,
+            trust: self.trust.clone(),
         }
     }
 
@@ -424,6 +428,7 @@ impl Config {
         let github_token = raw_github_token(env).map(GitHubToken::new);
         let pr_comment = parse_bool("pr_comment", &env.input("pr_comment"), false)?;
         let check_run = parse_bool("check_run", &env.input("check_run"), false)?;
+        let trust = trust_roots(env)?;
 
         Ok(Config {
             source,
@@ -443,6 +448,7 @@ impl Config {
             pr_comment,
             check_run,
             max_age,
+            trust,
         })
     }
 }
@@ -459,6 +465,8 @@ pub struct Connection {
     pub request_timeout: Duration,
     /// The rate cap (`requests_per_minute`, its default when the input is not valid).
     pub requests_per_minute: usize,
+    /// The certificate authorities trusted besides the built-in roots (`SSL_CERT_FILE`, `SSL_CERT_DIR`).
+    pub trust: dune_api::tls::TrustRoots,
 }
 
 impl Connection {
@@ -479,11 +487,13 @@ impl Connection {
         .unwrap_or(default_timeout);
         let requests_per_minute = requests_per_minute(&env.input("requests_per_minute"))
             .unwrap_or(dune_api::rate::DEFAULT_REQUESTS_PER_MINUTE);
+        let trust = trust_roots(env)?;
         Ok(Connection {
             api_url,
             api_key,
             request_timeout,
             requests_per_minute,
+            trust,
         })
     }
 
@@ -502,6 +512,7 @@ impl Connection {
             .per_request_timeout(self.request_timeout)
             .max_requests_per_minute(self.requests_per_minute)
             .user_agent(USER_AGENT)
+            .trust_roots(self.trust.clone())
             .retry_hook(std::sync::Arc::new(move |retry: &Retry<'_>| {
                 retries.line(&retry_line(retry))
             }));
@@ -515,6 +526,10 @@ impl Connection {
                 self.api_url,
                 proxies.describe(self.api_url.as_str())
             ))
+        ));
+        console.line(&format!(
+            "::debug::{}",
+            escape_data(&format!("TLS: trusting {}", self.trust.describe()))
         ));
         let console = console.clone();
         client
@@ -585,6 +600,18 @@ pub(crate) fn input_or_var(env: &Env, input: &str, var: &str) -> Option<String> 
 }
 
 /// The raw API key (input, else `DUNE_API_KEY`), for masking before anything else is printed.
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR`, read before anything is sent: a path that is missing or holds no
+/// certificate is an input error naming the variable (a typo must not fall back silently).
+fn trust_roots(env: &Env) -> Result<dune_api::tls::TrustRoots, InputError> {
+    dune_api::tls::TrustRoots::from_lookup(|k| env.get(k)).map_err(|e| {
+        let var = match &e {
+            dune_api::tls::TrustError::Unreadable { var, .. }
+            | dune_api::tls::TrustError::NoCertificate { var, .. } => *var,
+        };
+        err(var, e.to_string())
+    })
+}
+
 pub fn raw_api_key(env: &Env) -> Option<String> {
     input_or_var(env, "api_key", "DUNE_API_KEY")
 }

@@ -131,6 +131,7 @@ impl Publisher {
             repo,
             |d| real_limit(&clock, d),
             &proxies,
+            &config.trust,
         ) {
             Ok(api) => p.api = Some(Arc::new(api)),
             Err(e) => {

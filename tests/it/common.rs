@@ -150,6 +150,7 @@ impl ActionRun {
             })
             .into_iter()
             .collect();
+        crate::schema::check_outputs(&outputs);
         let state = parse_file_commands(&self.read("state"))
             .expect("GITHUB_STATE follows the runner's rules")
             .into_iter()

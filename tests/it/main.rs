@@ -19,6 +19,8 @@ mod real_dune;
 mod results;
 mod runner_limits;
 mod runner_view;
+mod schema;
 mod secrets;
 mod stop_during_start;
+mod tls;
 mod where_users_look;

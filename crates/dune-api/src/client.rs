@@ -116,6 +116,7 @@ pub struct ClientBuilder {
     user_agent: String,
     debug: Option<DebugHook>,
     on_retry: Option<RetryHook>,
+    roots: Option<crate::tls::TrustRoots>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -167,6 +168,13 @@ impl ClientBuilder {
         self
     }
 
+    /// The certificate authorities to trust besides the built-in roots (default: those the process
+    /// environment names, [`crate::tls::TrustRoots::from_process_env`]).
+    pub fn trust_roots(mut self, roots: crate::tls::TrustRoots) -> Self {
+        self.roots = Some(roots);
+        self
+    }
+
     /// Reports every retry to `hook` before its wait begins.
     pub fn retry_hook(mut self, hook: RetryHook) -> Self {
         self.on_retry = Some(hook);
@@ -186,10 +194,16 @@ impl ClientBuilder {
             .map_err(|_| setup("the User-Agent is not a valid HTTP header value".into()))?;
         headers.insert(USER_AGENT, agent);
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let builder = reqwest::Client::builder()
-            .default_headers(headers)
-            .connect_timeout(Duration::from_secs(10).min(self.per_request_timeout))
-            .timeout(self.per_request_timeout);
+        let roots = match self.roots {
+            Some(roots) => roots,
+            None => crate::tls::TrustRoots::from_process_env().map_err(|e| setup(e.to_string()))?,
+        };
+        let builder = roots.apply(
+            reqwest::Client::builder()
+                .default_headers(headers)
+                .connect_timeout(Duration::from_secs(10).min(self.per_request_timeout))
+                .timeout(self.per_request_timeout),
+        );
         let proxies = self
             .proxies
             .unwrap_or_else(crate::proxy::Proxies::from_process_env);
@@ -231,6 +245,7 @@ impl Client {
             user_agent: DEFAULT_USER_AGENT.to_string(),
             debug: None,
             on_retry: None,
+            roots: None,
         }
     }
 

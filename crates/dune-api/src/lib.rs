@@ -49,6 +49,7 @@ pub mod secret;
 #[cfg(test)]
 mod testing;
 pub mod text;
+pub mod tls;
 
 pub use client::{
     Client, ClientBuilder, DEFAULT_USER_AGENT, DebugHook, MAX_RESULT_PAGE, Priority, Response,
