@@ -34,7 +34,7 @@ queries:
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn credits_is_the_sum_of_known_costs() {
+async fn credits_url_and_duration_seconds() {
     let sim = Simulator::start(chain()).await.expect("simulator");
     let done = ActionRun::against(&sim, SPEED)
         .input("query_id", "3493826")
@@ -46,6 +46,10 @@ async fn credits_is_the_sum_of_known_costs() {
     assert_eq!(done.outputs["credits_unknown_nodes"], "0");
     let parsed: f64 = done.outputs["credits"].parse().expect("a number");
     assert!((parsed - 20.5).abs() < 1e-9);
+    assert_eq!(done.outputs["url"], "https://dune.com/queries/3493826");
+    // 45 s of virtual time, the nodes one after the other.
+    let secs: u64 = done.outputs["duration_seconds"].parse().expect("a number");
+    assert!((45..120).contains(&secs), "{secs}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -59,21 +63,6 @@ async fn a_dry_run_spends_no_credits() {
     assert_eq!(done.exit_code, 0, "{}", done.log);
     assert_eq!(done.outputs["credits"], "0");
     assert_eq!(done.outputs["credits_unknown_nodes"], "0");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn url_and_duration_seconds() {
-    let sim = Simulator::start(chain()).await.expect("simulator");
-    let done = ActionRun::against(&sim, SPEED)
-        .input("query_id", "3493826")
-        .input("result_rows", "0")
-        .run()
-        .await;
-    assert_eq!(done.exit_code, 0, "{}", done.log);
-    assert_eq!(done.outputs["url"], "https://dune.com/queries/3493826");
-    // 45 s of virtual time, the nodes one after the other.
-    let secs: u64 = done.outputs["duration_seconds"].parse().expect("a number");
-    assert!((45..120).contains(&secs), "{secs}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -101,31 +90,25 @@ async fn results_dir_with_result_rows_0_writes_files_without_previews() {
     assert!(!done.summary.contains("### Results"), "{}", done.summary);
 }
 
+/// Inputs that were traps (issue 21), refused before anything is sent, with the words that fix them.
 #[tokio::test(flavor = "multi_thread")]
-async fn results_format_json_is_refused_with_the_new_word() {
+async fn traps_are_refused_before_anything_is_sent() {
     let sim = Simulator::start(chain()).await.expect("simulator");
-    let done = ActionRun::against(&sim, SPEED)
-        .input("query_id", "3493826")
-        .input("results_dir", "out")
-        .input("results_format", "json")
-        .run()
-        .await;
-    assert_eq!(done.exit_code, 2, "{}", done.log);
-    assert!(done.log.contains("`jsonl`"), "{}", done.log);
-    assert!(sim.requests().is_empty());
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_timeout_without_a_unit_is_refused_before_anything_is_sent() {
-    let sim = Simulator::start(chain()).await.expect("simulator");
-    let done = ActionRun::against(&sim, SPEED)
-        .input("query_id", "3493826")
-        .input("timeout", "30")
-        .run()
-        .await;
-    assert_eq!(done.exit_code, 2, "{}", done.log);
-    assert_eq!(done.outputs["status"], "error");
-    assert!(done.log.contains("write 30m or 1800s"), "{}", done.log);
+    for (input, value, fix) in [
+        ("results_format", "json", "`jsonl`"),
+        ("timeout", "30", "write 30m or 1800s"),
+        ("request_timeout", "30", "write 30m or 1800s"),
+    ] {
+        let done = ActionRun::against(&sim, SPEED)
+            .input("query_id", "3493826")
+            .input("results_dir", "out")
+            .input(input, value)
+            .run()
+            .await;
+        assert_eq!(done.exit_code, 2, "{input}: {}", done.log);
+        assert_eq!(done.outputs["status"], "error");
+        assert!(done.log.contains(fix), "{input}: {}", done.log);
+    }
     assert!(sim.requests().is_empty());
 }
 
