@@ -15,9 +15,11 @@ use crate::pipeline::details::{AFTER_END, DetailReads};
 use crate::pipeline::fresh::{self, FreshCheck};
 use crate::pipeline::plan::{self, Plan};
 use crate::pipeline::schedule::Schedule;
+use crate::pipeline::sync::{self, Reason, SqlSync};
 use crate::pipeline::{Followed, Follower, Tracked};
 use crate::report;
-use crate::runner::console::{Console, Level};
+use crate::review::Review;
+use crate::runner::console::{Console, Level, Location};
 use crate::runner::env::Env;
 use crate::runner::files::RunnerFiles;
 
@@ -125,22 +127,35 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
         }
     };
 
+    if config.preview.enabled {
+        let outcome = preview(&config, &client, &rt).await;
+        let summary = finish(&console, &mut files, &outcome);
+        let cancelling = *rt.stop.borrow();
+        github.finish(&outcome, &summary, cancelling).await;
+        return Report::new(files, outcome);
+    }
+
     // Reads made while following are patient: the pipeline runs whether or not the action sees it.
     let mut details = DetailReads::new(&client.patient());
     let read = plan::read(&config.source, config.plan_settings(), &client, &console).await;
     let mut outcome = match read {
-        Ok(plan) => {
-            execute(
-                &config,
-                &client,
-                &rt,
-                &mut files,
-                plan,
-                &mut github,
-                &mut details,
-            )
-            .await
-        }
+        Ok(plan) => match sync_sql(&config, &client, &rt, plan).await {
+            Ok((plan, sync)) => {
+                let mut outcome = execute(
+                    &config,
+                    &client,
+                    &rt,
+                    &mut files,
+                    plan,
+                    &mut github,
+                    &mut details,
+                )
+                .await;
+                outcome.sync = sync;
+                outcome
+            }
+            Err(outcome) => *outcome,
+        },
         Err(e) => Outcome::api_error(&config, Tracked::default(), &e, false, rt.clock.elapsed()),
     };
     // The extras still missing (execution reads, result previews) get AFTER_END from the moment the end
@@ -207,6 +222,189 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
     let published = github.finish(&outcome, &summary, cancelling).await;
     write_published(&console, &mut files, published);
     Report::new(files, outcome)
+}
+
+/// `preview: true`: compares each SQL file with the query's saved SQL and previews the ones that differ
+/// (for a dry run, only lists them); runs no pipeline and changes nothing saved.
+async fn preview(config: &Config, client: &Client, rt: &Runtime) -> Outcome {
+    use crate::review::run::{Found, Previewer, QueryReview, SqlFile, select};
+    let console = &rt.console;
+    let config::Source::File(file) = &config.source else {
+        // Config::from_env refuses `preview` without a pipeline file.
+        return Outcome::previewed(config, Review::default(), rt.clock.elapsed());
+    };
+    let files: Vec<SqlFile> = file
+        .sql
+        .iter()
+        .map(|n| SqlFile {
+            node_id: n.node_id,
+            query_id: n.query_id,
+            file: n.file.clone(),
+            text: n.text.clone(),
+        })
+        .collect();
+    // Without a key a dry run sends nothing: every SQL file is listed as one that would be compared.
+    let offline = config.dry_run && config.api_key.expose().is_empty();
+    let mut changed_nodes = std::collections::BTreeSet::new();
+    for f in &files {
+        if offline {
+            changed_nodes.insert(f.node_id);
+            continue;
+        }
+        match client.query(f.query_id.unsigned_abs()).await {
+            Ok(saved) if crate::pipeline::sql::differs(&saved.query_sql, &f.text) => {
+                changed_nodes.insert(f.node_id);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return Outcome::api_error(
+                    config,
+                    Tracked::default(),
+                    &e,
+                    false,
+                    rt.clock.elapsed(),
+                );
+            }
+        }
+    }
+    let (changed, not_previewed, unchanged) = select(
+        &file.definition,
+        &files,
+        |f| changed_nodes.contains(&f.node_id),
+        config.performance.as_str(),
+    );
+    console.line(&format!(
+        "Preview: {} of {} SQL files differ from the saved SQL; {} downstream or parameterised nodes are not previewed",
+        changed.len() + not_previewed.iter().filter(|n| n.reason == crate::review::run::Skip::Parameters).count(),
+        files.len(),
+        not_previewed.len()
+    ));
+    let mut review = Review {
+        queries: Vec::new(),
+        not_previewed,
+        unchanged,
+        dry_run: config.dry_run,
+    };
+    if config.dry_run {
+        for c in changed {
+            console.line(&format!(
+                "Dry run: query {} ({}) would be previewed on {}",
+                c.query_id, c.file, c.tier
+            ));
+            review.queries.push(QueryReview {
+                changed: c,
+                execution_id: None,
+                credits: None,
+                found: Found::Planned,
+            });
+        }
+        return Outcome::previewed(config, review, rt.clock.elapsed());
+    }
+    let previewer = Previewer {
+        client,
+        clock: rt.clock,
+        stop: rt.stop.clone(),
+        deadline: config.timeout,
+        settings: &config.preview,
+    };
+    for c in changed {
+        console.line(&format!(
+            "Previewing query {} ({}) with POST /v1/sql/execute on {}",
+            c.query_id, c.file, c.tier
+        ));
+        let q = previewer.preview(&c).await;
+        if let Found::SqlFailed(e) = &q.found {
+            let at = e.line.map(|line| Location {
+                file: c.file.clone(),
+                line: usize::try_from(line).unwrap_or(1).max(1),
+                column: e
+                    .column
+                    .and_then(|col| usize::try_from(col).ok())
+                    .unwrap_or(1)
+                    .max(1),
+            });
+            console.annotate_at(
+                Level::Error,
+                at.as_ref(),
+                Some(&format!("Preview of query {}: the SQL failed", c.query_id)),
+                &e.message,
+            );
+        }
+        review.queries.push(q);
+    }
+    Outcome::previewed(config, review, rt.clock.elapsed())
+}
+
+/// `sync_sql`, before anything runs: updates the saved queries' SQL from the files and, with
+/// `only_changed`, narrows the plan to the nodes whose SQL changed and everything downstream. `Err`: the
+/// run ends here (an update failed, or nothing changed).
+async fn sync_sql(
+    config: &Config,
+    client: &Client,
+    rt: &Runtime,
+    plan: Plan,
+) -> Result<(Plan, Option<SqlSync>), Box<Outcome>> {
+    let (true, config::Source::File(file)) = (config.sync_sql, &config.source) else {
+        return Ok((plan, None));
+    };
+    if config.dry_run && config.api_key.expose().is_empty() {
+        rt.console.line(
+            "Dry run: `sync_sql` is not checked without an API key (nothing is sent to Dune)",
+        );
+        return Ok((plan, None));
+    }
+    if file.sql.is_empty() {
+        rt.console.annotate(
+            Level::Warning,
+            Some("No SQL files to sync"),
+            "`sync_sql` is set, but no query node of the pipeline file names its SQL file (`sql: queries/x.sql`)",
+        );
+    }
+    let writes = dune_api::queries::writes_per_minute(config.requests_per_minute);
+    let mut sync = sync::sync(file, client, rt.clock, writes, config.dry_run, &rt.console).await;
+    if sync.failure.is_some() {
+        let mut outcome = Outcome::sync_failed(config, sync, rt.clock.elapsed());
+        outcome.plan = Some(plan);
+        return Err(Box::new(outcome));
+    }
+    let (true, Plan::File { path, definition }) = (config.only_changed, &plan) else {
+        return Ok((plan, Some(sync)));
+    };
+    sync.full = Some(definition.clone());
+    match sync::changed_subset(definition, &sync.changed_nodes()) {
+        Some((subset, reasons)) => {
+            let ran: Vec<String> = reasons
+                .iter()
+                .filter(|(_, r)| *r != Reason::NotRun)
+                .map(|(id, r)| format!("{id} ({})", r.describe()))
+                .collect();
+            rt.console.line(&format!(
+                "only_changed: running {} of {} nodes: {}",
+                subset.nodes.len(),
+                definition.nodes.len(),
+                ran.join(", ")
+            ));
+            sync.reasons = reasons;
+            let path = path.clone();
+            Ok((
+                Plan::File {
+                    path,
+                    definition: subset,
+                },
+                Some(sync),
+            ))
+        }
+        None => {
+            sync.reasons = definition
+                .nodes
+                .iter()
+                .map(|n| (n.id, Reason::NotRun))
+                .collect();
+            let mut outcome = Outcome::unchanged(config, sync, rt.clock.elapsed());
+            outcome.plan = Some(plan);
+            Err(Box::new(outcome))
+        }
+    }
 }
 
 /// Runs the plan (or, for a dry run, only shows it) and says how it ended. With `max_age`, the sink
@@ -453,8 +651,18 @@ pub(crate) fn finish(console: &Console, files: &mut RunnerFiles, outcome: &Outco
             .as_ref()
             .map(|e| e.message.clone())
             .unwrap_or_else(|| "Dune gave no error message".into());
-        console.annotate(
+        // A node whose SQL is in the repository: the error goes on its line and column of the file.
+        let at = n.error.as_ref().and_then(|e| {
+            let file = outcome.sql_files.iter().find(|s| s.node_id == n.id)?;
+            Some(Location {
+                file: file.file.clone(),
+                line: usize::try_from(e.line?).ok().filter(|l| *l > 0)?,
+                column: usize::try_from(e.column.unwrap_or(1)).ok()?.max(1),
+            })
+        });
+        console.annotate_at(
             Level::Error,
+            at.as_ref(),
             Some(&format!("Node {} ({}) failed", n.id, n.label())),
             &message,
         );
@@ -500,6 +708,13 @@ pub(crate) fn finish(console: &Console, files: &mut RunnerFiles, outcome: &Outco
         ("comment_id", String::new()),
         ("check_run_id", String::new()),
         ("credits_unknown_nodes", credits.unknown_nodes.to_string()),
+        (
+            "preview",
+            outcome
+                .review
+                .as_ref()
+                .map_or_else(|| "[]".to_string(), report::review::output),
+        ),
     ];
     for (name, value) in outputs {
         file_warn(console, files.set_output(name, &value));
@@ -533,6 +748,15 @@ pub(crate) fn finish(console: &Console, files: &mut RunnerFiles, outcome: &Outco
             "Pipeline started and not followed (`wait: false`): {} nodes; follow it later with the `pipeline_execution_id` output",
             nodes.len()
         )),
+        None if outcome.review.is_some() => console.line(&format!(
+            "Preview: {} queries previewed, nothing saved on Dune changed",
+            outcome.review.as_ref().map_or(0, |r| r.queries.len())
+        )),
+        None if outcome.ending == Ending::Unchanged => console.annotate(
+            Level::Notice,
+            Some("No SQL changed"),
+            "only_changed: no query's SQL differs from its file, so nothing was run and no credits were spent",
+        ),
         None if outcome.ending == Ending::Planned => console.line(&format!(
             "Dry run: {} nodes planned, nothing executed",
             nodes.len()

@@ -12,10 +12,11 @@ use dune_api::Retry;
 use dune_api::models::Performance;
 use dune_api::{ApiKey, Client, Clock};
 
-use crate::pipeline::definition::{self, PipelineFile};
+use crate::pipeline::definition;
 use crate::pipeline::plan::Settings;
 pub use crate::pipeline::plan::Source;
 use crate::results::settings::ResultsConfig;
+use crate::review::settings::{MAX_PREVIEW_ROWS, ReviewSettings};
 use crate::runner::console::{Console, escape_data};
 use crate::runner::env::Env;
 use crate::runner::secret::GitHubToken;
@@ -75,6 +76,12 @@ pub struct Config {
     /// The certificate authorities both clients trust besides the built-in roots: the image's bundle and
     /// `SSL_CERT_FILE` / `SSL_CERT_DIR` (see [`dune_api::tls`]).
     pub trust: dune_api::tls::TrustRoots,
+    /// `preview`, `preview_rows`, `diff_key`: preview the changed SQL instead of running.
+    pub preview: crate::review::ReviewSettings,
+    /// `sync_sql`: update the saved queries' SQL from the files the pipeline file names before running.
+    pub sync_sql: bool,
+    /// `only_changed` (with `sync_sql`): run only the nodes whose SQL changed and what depends on them.
+    pub only_changed: bool,
 }
 
 /// An invalid input: which one, and what to do.
@@ -409,20 +416,30 @@ impl Config {
                         return Err(err("pipeline_file", format!("{} {why}", quoted(&raw_file))));
                     }
                 };
-                let definition =
-                    definition::read_file(&raw_file, workspace.as_deref()).map_err(|e| {
-                        InputError {
-                            file: Some(Box::new(e.clone())),
-                            ..err("pipeline_file", e.to_string())
-                        }
-                    })?;
-                Source::File(PipelineFile {
-                    path: raw_file,
-                    definition,
-                })
+                let file = definition::read_file(&raw_file, workspace.as_deref()).map_err(|e| {
+                    InputError {
+                        file: Some(Box::new(e.clone())),
+                        ..err("pipeline_file", e.to_string())
+                    }
+                })?;
+                Source::File(file)
             }
         };
+        let (sync_sql, only_changed) = sync_inputs(env, &source)?;
         let results = results::from_env(env)?;
+        let preview = preview_inputs(env)?;
+        if preview.enabled && sync_sql {
+            return Err(err(
+                "preview",
+                "`preview` changes nothing saved on Dune, `sync_sql` updates the saved SQL: use `preview` on pull requests and `sync_sql` after the merge, not both in one step",
+            ));
+        }
+        if preview.enabled && !matches!(source, Source::File(_)) {
+            return Err(err(
+                "preview",
+                "previews need a `pipeline_file` whose query nodes name their SQL files (`sql: queries/x.sql`): with `query_id` there is no SQL in the repository to preview",
+            ));
+        }
         // NOTE: the token is not validated: a bad one must not stop a pipeline that does not use it; the
         // GitHub side channel reports it as a warning.
         let github_token = raw_github_token(env).map(GitHubToken::new);
@@ -449,8 +466,50 @@ impl Config {
             check_run,
             max_age,
             trust,
+            preview,
+            sync_sql,
+            only_changed,
         })
     }
+}
+
+/// Reads `preview`, `preview_rows` and `diff_key`.
+fn preview_inputs(env: &Env) -> Result<ReviewSettings, InputError> {
+    let enabled = parse_bool("preview", &env.input("preview"), false)?;
+    let raw_rows = env.input("preview_rows");
+    let rows = if raw_rows.is_empty() {
+        10
+    } else {
+        match raw_rows.parse::<usize>() {
+            Ok(n) if n <= MAX_PREVIEW_ROWS => n,
+            _ => {
+                return Err(err(
+                    "preview_rows",
+                    format!(
+                        "must be a whole number from 0 to {MAX_PREVIEW_ROWS} (rows of each side a preview shows), got {}",
+                        quoted(&raw_rows)
+                    ),
+                ));
+            }
+        }
+    };
+    let raw_key = env.input("diff_key");
+    let key = if raw_key.trim().is_empty() {
+        None
+    } else {
+        let columns: Vec<String> = raw_key.split(',').map(|c| c.trim().to_string()).collect();
+        if columns.iter().any(String::is_empty) {
+            return Err(err(
+                "diff_key",
+                format!(
+                    "must be column names separated by commas (such as `day,chain`), got {}",
+                    quoted(&raw_key)
+                ),
+            ));
+        }
+        Some(columns)
+    };
+    Ok(ReviewSettings { enabled, rows, key })
 }
 
 /// What a Dune client needs and nothing else: the post step reads only this (with its saved state), so a
@@ -572,6 +631,25 @@ pub(crate) fn within_workspace(
         return Err("is the workspace itself: give a path inside it (such as `results`)");
     }
     Ok(Some(parts.join("/")))
+}
+
+/// Reads `sync_sql` and `only_changed`: both need a `pipeline_file`, and `only_changed` needs `sync_sql`.
+fn sync_inputs(env: &Env, source: &Source) -> Result<(bool, bool), InputError> {
+    let sync_sql = parse_bool("sync_sql", &env.input("sync_sql"), false)?;
+    let only_changed = parse_bool("only_changed", &env.input("only_changed"), false)?;
+    if sync_sql && matches!(source, Source::Query(_)) {
+        return Err(err(
+            "sync_sql",
+            "needs a `pipeline_file` whose query nodes name their SQL files (`sql: queries/x.sql`); with `query_id` there are no files to sync",
+        ));
+    }
+    if only_changed && !sync_sql {
+        return Err(err(
+            "only_changed",
+            "needs `sync_sql: true`: what changed is what the sync updates",
+        ));
+    }
+    Ok((sync_sql, only_changed))
 }
 
 /// Reads `requests_per_minute`: a whole number from 1 to [`MAX_REQUESTS_PER_MINUTE`], 40 when empty.
@@ -832,5 +910,37 @@ mod tests {
         .expect_err("invalid");
         assert_eq!(e.input, "api_key");
         assert!(!e.to_string().contains("sek"));
+    }
+
+    #[test]
+    fn preview_inputs_defaults_and_values() {
+        let s = preview_inputs(&env(&[])).expect("defaults");
+        assert_eq!((s.enabled, s.rows, s.key), (false, 10, None));
+        let s = preview_inputs(&env(&[
+            ("INPUT_PREVIEW", "true"),
+            ("INPUT_PREVIEW_ROWS", "3"),
+            ("INPUT_DIFF_KEY", "day, chain"),
+        ]))
+        .expect("values");
+        assert_eq!(
+            (s.enabled, s.rows, s.key),
+            (true, 3, Some(vec!["day".to_string(), "chain".to_string()]))
+        );
+    }
+
+    #[test]
+    fn preview_input_errors_name_the_input() {
+        assert_eq!(
+            preview_inputs(&env(&[("INPUT_PREVIEW", "yes")])).map_err(|e| e.input),
+            Err("preview")
+        );
+        assert_eq!(
+            preview_inputs(&env(&[("INPUT_PREVIEW_ROWS", "101")])).map_err(|e| e.input),
+            Err("preview_rows")
+        );
+        assert_eq!(
+            preview_inputs(&env(&[("INPUT_DIFF_KEY", "a,,b")])).map_err(|e| e.input),
+            Err("diff_key")
+        );
     }
 }

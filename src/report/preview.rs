@@ -269,6 +269,9 @@ mod tests {
             fresh: None,
             previews_unread: Vec::new(),
             previews_not_selected: 0,
+            review: None,
+            sync: None,
+            sql_files: Vec::new(),
         }
     }
 

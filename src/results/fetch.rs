@@ -287,7 +287,8 @@ fn lowered_limit(limit: u64, e: &dune_api::Error, columns: u64) -> u64 {
     rows.min(limit / 2).max(1)
 }
 
-fn set_query(url: &mut Url, key: &str, value: u64) {
+/// `url` with `key` set to `value` (replacing any value it had).
+pub(crate) fn set_query(url: &mut Url, key: &str, value: u64) {
     let pairs: Vec<(String, String)> = url
         .query_pairs()
         .filter(|(k, _)| k != key)

@@ -64,7 +64,7 @@ fn verbatim_block(log: &str) -> String {
     body.join("\n") + "\n"
 }
 
-fn write_file(run: &ActionRun, path: &str, text: &str) {
+pub(crate) fn write_file(run: &ActionRun, path: &str, text: &str) {
     let full = run.workspace().join(path);
     std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
     std::fs::write(full, text).expect("write");

@@ -992,6 +992,7 @@ queries:
             "nodes",
             "nodes_file",
             "pipeline_execution_id",
+            "preview",
             "results",
             "status",
             "url",

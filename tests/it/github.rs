@@ -6,8 +6,8 @@ use crate::fake_github::{FakeGitHub, Mode};
 use dune_sim::{Scenario, Simulator};
 
 const SPEED: f64 = 50.0;
-const TOKEN: &str = "ghs_FakeToken0123456789abcdef";
-const PR: u64 = 7;
+pub(crate) const TOKEN: &str = "ghs_FakeToken0123456789abcdef";
+pub(crate) const PR: u64 = 7;
 const HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
 const PUSH_SHA: &str = "fedcba9876543210fedcba9876543210fedcba98";
 const MARKER: &str = "<!-- dune-pipeline-action query:3493826 -->";
@@ -45,13 +45,13 @@ queries:
 }
 
 /// What the event looks like.
-enum Event {
+pub(crate) enum Event {
     PullRequest,
     Push,
 }
 
 /// A run with GitHub's context set up: repository, run id, event payload, token, and the fake's URL.
-fn github_run(sim: &Simulator, gh: &FakeGitHub, event: Event) -> ActionRun {
+pub(crate) fn github_run(sim: &Simulator, gh: &FakeGitHub, event: Event) -> ActionRun {
     let mut run = ActionRun::against(sim, SPEED)
         .input("query_id", "3493826")
         .input("github_token", TOKEN);

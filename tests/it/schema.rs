@@ -65,6 +65,17 @@ fn action_accepts(name: &str, text: &str) -> bool {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join(name);
     std::fs::write(&file, text).expect("write");
+    // The SQL files a pipeline file names (`sql:`) are part of it: the examples' are beside it.
+    let queries = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dune/queries");
+    std::fs::create_dir_all(dir.path().join("queries")).expect("mkdir");
+    for entry in std::fs::read_dir(&queries).expect("examples/dune/queries") {
+        let path = entry.expect("entry").path();
+        let copy = dir
+            .path()
+            .join("queries")
+            .join(path.file_name().expect("a name"));
+        std::fs::copy(&path, copy).expect("copy");
+    }
     let out = crate::cli::dry_run_of(&file).output().expect("runs");
     match out.status.code() {
         Some(0) => true,

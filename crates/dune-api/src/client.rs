@@ -558,7 +558,7 @@ impl Client {
         }
     }
 
-    async fn json(
+    pub(crate) async fn json(
         &self,
         kind: Kind,
         method: Method,
@@ -703,7 +703,7 @@ fn content_type(headers: &HeaderMap) -> String {
 }
 
 /// A JSON body that is not what the endpoint documents.
-fn unreadable(endpoint: String, v: &Value) -> impl FnOnce(String) -> Error + '_ {
+pub(crate) fn unreadable(endpoint: String, v: &Value) -> impl FnOnce(String) -> Error + '_ {
     move |reason| Error::Decode {
         endpoint,
         status: 200,

@@ -43,9 +43,11 @@ pub mod error;
 pub mod graph;
 pub mod models;
 pub mod proxy;
+pub mod queries;
 pub mod rate;
 pub mod retry;
 pub mod secret;
+pub mod sql;
 #[cfg(test)]
 mod testing;
 pub mod text;

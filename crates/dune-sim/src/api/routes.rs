@@ -4,7 +4,7 @@
 
 use crate::api::params::Params;
 use crate::api::reply::Reply;
-use crate::api::{executions, pipelines, results};
+use crate::api::{executions, pipelines, queries, results, sql};
 use crate::scenario::FaultEndpoint;
 use crate::state::Shared;
 
@@ -21,6 +21,10 @@ pub(crate) enum Route {
     ExecutionCancel(String),
     QueryResults(String),
     QueryResultsCsv(String),
+    GetQuery(String),
+    UpdateQuery(String),
+    /// `POST /sql/execute`: raw SQL, saved nowhere.
+    SqlExecute,
     NotFound,
 }
 
@@ -42,6 +46,9 @@ impl Route {
             ("POST", ["execution", id, "cancel"]) => Route::ExecutionCancel(s(id)),
             ("GET", ["query", id, "results"]) => Route::QueryResults(s(id)),
             ("GET", ["query", id, "results", "csv"]) => Route::QueryResultsCsv(s(id)),
+            ("POST", ["sql", "execute"]) => Route::SqlExecute,
+            ("GET", ["query", id]) => Route::GetQuery(s(id)),
+            ("PATCH", ["query", id]) => Route::UpdateQuery(s(id)),
             _ => Route::NotFound,
         }
     }
@@ -70,7 +77,9 @@ impl Route {
             Route::ExecutionCancel(_) => FaultEndpoint::ExecutionCancel,
             Route::QueryResults(_) => FaultEndpoint::QueryResults,
             Route::QueryResultsCsv(_) => FaultEndpoint::QueryResultsCsv,
-            Route::NotFound => return None,
+            Route::GetQuery(_) => FaultEndpoint::GetQuery,
+            Route::UpdateQuery(_) => FaultEndpoint::UpdateQuery,
+            Route::SqlExecute | Route::NotFound => return None,
         })
     }
 }
@@ -84,11 +93,14 @@ pub(crate) fn dispatch(shared: &Shared, route: &Route, query: Option<&str>, body
         Route::QueryPipeline(id) => pipelines::query_pipeline(shared, id, &params),
         Route::PipelineStatus(id) => pipelines::pipeline_status(shared, id),
         Route::ExecutionStatus(id) => executions::execution_status(shared, id),
+        Route::SqlExecute => sql::execute_sql(shared, body),
         Route::ExecutionResults(id) => results::execution_results(shared, id, &params, false),
         Route::ExecutionResultsCsv(id) => results::execution_results(shared, id, &params, true),
         Route::QueryResults(id) => results::query_results(shared, id, &params, false),
         Route::QueryResultsCsv(id) => results::query_results(shared, id, &params, true),
         Route::ExecutionCancel(id) => executions::cancel_execution(shared, id),
+        Route::GetQuery(id) => queries::get_query(shared, id),
+        Route::UpdateQuery(id) => queries::update_query(shared, id, body),
         Route::NotFound => Reply::error(404, "not found"),
     }
 }

@@ -36,6 +36,10 @@ pub enum FaultEndpoint {
     QueryResults,
     /// `GET /query/{id}/results/csv`
     QueryResultsCsv,
+    /// `GET /query/{id}`
+    GetQuery,
+    /// `PATCH /query/{id}`
+    UpdateQuery,
     /// Every request (that passed authentication), including unknown paths.
     Any,
 }
