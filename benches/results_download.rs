@@ -30,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "| format | run | rows/s | MB/s | peak RSS | download | whole run |\n|---|---|---:|---:|---:|---:|---:|"
     );
-    for format in ["csv", "json"] {
+    for format in ["csv", "jsonl"] {
         let run = run_action(&base, format)?;
         let mb = run.bytes as f64 / 1e6;
         println!(

@@ -121,7 +121,8 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
             let outcome =
                 Outcome::api_error(&config, Tracked::default(), &e, false, rt.clock.elapsed());
             let summary = finish(&console, &mut files, &outcome);
-            github.finish(&outcome, &summary, false).await;
+            let published = github.finish(&outcome, &summary, false).await;
+            write_published(&console, &mut files, published);
             return Report::new(files, outcome);
         }
     };
@@ -164,8 +165,9 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
         .noticed_end_at
         .unwrap_or_else(|| rt.clock.elapsed())
         + AFTER_END;
-    let wants_results =
-        config.results.preview_rows != 0 && !*rt.stop.borrow() && !outcome.ending.is_error();
+    let wants_results = (config.results.preview_rows != 0 || config.results.dir.is_some())
+        && !*rt.stop.borrow()
+        && !outcome.ending.is_error();
     // A fresh run executed nothing: its results are the reused executions'.
     let reused = match &outcome.fresh {
         Some(check) if outcome.ending == Ending::Fresh => check.nodes(),
@@ -217,7 +219,8 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
     );
     let summary = finish(&console, &mut files, &outcome);
     let cancelling = *rt.stop.borrow();
-    github.finish(&outcome, &summary, cancelling).await;
+    let published = github.finish(&outcome, &summary, cancelling).await;
+    write_published(&console, &mut files, published);
     Report::new(files, outcome)
 }
 
@@ -416,7 +419,11 @@ async fn execute(
     github: &mut Publisher,
     details: &mut DetailReads,
 ) -> Outcome {
-    let fresh = check_fresh(config, client, rt, &plan).await;
+    // Following a pipeline started elsewhere: nothing is reused, nothing started.
+    let fresh = match config.follow {
+        Some(_) => None,
+        None => check_fresh(config, client, rt, &plan).await,
+    };
     if let Some(check) = fresh.clone().filter(|c| c.is_fresh() && !config.dry_run) {
         return Outcome::fresh(config, check, rt.clock.elapsed());
     }
@@ -494,7 +501,23 @@ async fn start_and_follow(
     }
     // A signal while the start is in flight: its answer is worth a short wait (with the id, the stop can
     // cancel what started); without it, say that a pipeline may be running.
-    let start = plan::start(config.plan_settings(), plan, client, console);
+    if let Some(id) = &config.follow {
+        console.line(&format!(
+            "Following pipeline execution {id}, started elsewhere (`pipeline_execution_id`): nothing is started"
+        ));
+        // One plain read first: an id Dune does not know is an error now, not a status the patient
+        // follower would wait for (Dune answers 404 for a moment after a start).
+        client
+            .pipeline_status(id, false)
+            .await
+            .map_err(|e| (e, false))?;
+    }
+    let start = async {
+        match &config.follow {
+            Some(id) => Ok(id.clone()),
+            None => plan::start(config.plan_settings(), plan, client, console).await,
+        }
+    };
     tokio::pin!(start);
     let mut stop = rt.stop.clone();
     let answered = tokio::select! {
@@ -509,15 +532,22 @@ async fn start_and_follow(
         },
     };
     let id = started.map_err(|e| (e, true))?;
+    let title = match config.follow {
+        Some(_) => "Following a Dune pipeline",
+        None => "Dune pipeline started",
+    };
     console.annotate(
         Level::Notice,
-        Some("Dune pipeline started"),
+        Some(title),
         &format!("pipeline execution {id} ({})", plan.describe()),
     );
     file_warn(console, files.set_output("pipeline_execution_id", &id));
     file_warn(console, files.save_state(crate::post::STATE_PIPELINE, &id));
     github.pipeline_started(&id);
     tracked.pipeline_execution_id = Some(id);
+    if !config.wait {
+        return Ok(Followed::Detached);
+    }
 
     let following = client.patient();
     let mut follower = Follower {
@@ -589,6 +619,20 @@ async fn conclude(
             Outcome::stopped_while_starting(config, tracked, now())
         }
         Ok(Followed::Finished) => Outcome::finished(config, tracked, now()),
+        Ok(Followed::Detached) => Outcome::started(config, tracked, now()),
+    }
+}
+
+/// Writes the `comment_id` and `check_run_id` outputs once GitHub answered (`finish` wrote them empty).
+fn write_published(
+    console: &Console,
+    files: &mut RunnerFiles,
+    published: crate::github::publish::Published,
+) {
+    for (name, value) in published.outputs() {
+        if !value.is_empty() {
+            file_warn(console, files.set_output(name, &value));
+        }
     }
 }
 
@@ -597,6 +641,7 @@ async fn conclude(
 pub(crate) fn finish(console: &Console, files: &mut RunnerFiles, outcome: &Outcome) -> String {
     let nodes = &outcome.tracked.nodes;
     let failed = outcome.failed_nodes();
+    let credits = report::Credits::of(nodes);
     for n in nodes
         .iter()
         .filter(|n| n.status == crate::pipeline::node::NodeStatus::Failed)
@@ -656,6 +701,13 @@ pub(crate) fn finish(console: &Console, files: &mut RunnerFiles, outcome: &Outco
             "results",
             crate::results::output(&outcome.results, crate::results::RESULTS_OUTPUT_BUDGET),
         ),
+        ("credits", credits.output()),
+        ("url", outcome.urls().join(" ")),
+        ("duration_seconds", outcome.wall_time.as_secs().to_string()),
+        // Empty until GitHub answered (`write_published`).
+        ("comment_id", String::new()),
+        ("check_run_id", String::new()),
+        ("credits_unknown_nodes", credits.unknown_nodes.to_string()),
         (
             "preview",
             outcome
@@ -692,6 +744,10 @@ pub(crate) fn finish(console: &Console, files: &mut RunnerFiles, outcome: &Outco
                     .unwrap_or_default()
             ),
         ),
+        None if outcome.ending == Ending::Started => console.line(&format!(
+            "Pipeline started and not followed (`wait: false`): {} nodes; follow it later with the `pipeline_execution_id` output",
+            nodes.len()
+        )),
         None if outcome.review.is_some() => console.line(&format!(
             "Preview: {} queries previewed, nothing saved on Dune changed",
             outcome.review.as_ref().map_or(0, |r| r.queries.len())

@@ -51,7 +51,7 @@ pub struct Cli {
     /// Directory for the full results, relative to the workspace (input `results_dir`).
     #[arg(long)]
     pub results_dir: Option<String>,
-    /// `csv` or `json` (JSON Lines) for the files in `results_dir` (input `results_format`).
+    /// `csv` or `jsonl` (JSON Lines) for the files in `results_dir` (input `results_format`).
     #[arg(long)]
     pub results_format: Option<String>,
     /// A sticky comment on the pull request: `true` or `false` (input `pr_comment`; token from

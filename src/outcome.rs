@@ -183,6 +183,24 @@ impl Outcome {
         o
     }
 
+    /// The `url` output's pages on Dune: the root query's, or, for a pipeline file, each sink query's
+    /// (the nodes nothing depends on), in the pipeline's order.
+    pub fn urls(&self) -> Vec<String> {
+        if let Some(q) = self.query_id {
+            return vec![query_url(q)];
+        }
+        let sinks = crate::results::sinks(&self.tracked.nodes, None);
+        let mut seen = std::collections::BTreeSet::new();
+        self.tracked
+            .nodes
+            .iter()
+            .filter(|n| sinks.contains(&n.id))
+            .filter_map(|n| n.query_id())
+            .filter(|q| seen.insert(*q))
+            .map(query_url)
+            .collect()
+    }
+
     /// The `status` output.
     pub fn status(&self) -> &'static str {
         self.ending.status()
@@ -219,6 +237,11 @@ impl Outcome {
         }
     }
 
+    /// `wait: false`: the pipeline started and was not followed; `started`, exit 0.
+    pub fn started(config: &Config, tracked: Tracked, wall_time: Duration) -> Outcome {
+        Outcome::of(config, tracked, Ending::Started, None, wall_time)
+    }
+
     /// A dry run: `planned`, exit 0, nothing started.
     pub fn planned(config: &Config, mut tracked: Tracked, wall_time: Duration) -> Outcome {
         for n in &mut tracked.nodes {
@@ -240,6 +263,11 @@ impl Outcome {
             && !matches!(e.status(), Some(s) if (400..500).contains(&s))
             && !matches!(e.root(), dune_api::Error::Connect { .. });
         let mut message = format!("{e}. {}.", capitalize(crate::pipeline::hint::hint(e)));
+        if let (Some(id), Some(404)) = (&config.follow, e.status()) {
+            message = format!(
+                "{e}. Dune does not know pipeline execution {id}: check the `pipeline_execution_id` input (the id a `wait: false` step wrote, with a key of the same Dune account). Nothing was started or cancelled."
+            );
+        }
         if ambiguous {
             let check = where_to_check(&config.source);
             message.push_str(&format!(
@@ -454,7 +482,9 @@ impl Outcome {
                 first.node_id,
                 first.error.as_deref().unwrap_or_default()
             );
-            self.ending = Ending::ApiError;
+            self.ending = Ending::ResultsFailed {
+                fresh: self.ending == Ending::Fresh,
+            };
             self.problem = Some(Problem::new("Dune results download failed", message));
         }
         self

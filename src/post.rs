@@ -45,7 +45,10 @@ pub(crate) fn remember(
     outcome: &Outcome,
     files: &mut RunnerFiles,
 ) -> Result<(), FileError> {
-    if outcome.ending == Ending::TimedOut && !config.cancel_on_timeout {
+    // A run left running on purpose: a timeout without cancels, or `wait: false`.
+    if (outcome.ending == Ending::TimedOut && !config.cancel_on_timeout)
+        || outcome.ending == Ending::Started
+    {
         files.save_state(STATE_LEAVE_RUNNING, "true")
     } else {
         Ok(())

@@ -61,6 +61,10 @@ pub struct Config {
     pub cancel_on_timeout: bool,
     /// Read and show the plan; execute nothing.
     pub dry_run: bool,
+    /// A pipeline execution started elsewhere to follow instead of starting one (`pipeline_execution_id`).
+    pub follow: Option<String>,
+    /// Follow the pipeline to its end (`wait`); `false`: start it, write its id, exit 0 (`started`).
+    pub wait: bool,
     /// What to do with the results of completed query nodes (`result_rows`, `results_dir`,
     /// `results_format`).
     pub results: ResultsConfig,
@@ -136,11 +140,22 @@ fn duration_input(
     if raw.is_empty() {
         return Ok(default);
     }
+    // A bare number was seconds, beside GitHub's `timeout-minutes`: a trap, so a unit is required.
+    if let Ok(n) = raw.trim().parse::<u64>() {
+        return Err(err(
+            input,
+            format!(
+                "{} has no unit: write 30m or 1800s (a bare number would be read as seconds, not minutes as in `timeout-minutes`; here: `{n}s` or `{}m`)",
+                quoted(&raw),
+                n.div_ceil(60).max(1)
+            ),
+        ));
+    }
     let d = parse_duration(&raw).map_err(|why| {
         err(
             input,
             format!(
-                "{} {why}: write seconds (`600`) or a duration (`90s`, `15m`, `1h`)",
+                "{} {why}: write a duration with its unit (`90s`, `15m`, `1h`)",
                 quoted(&raw)
             ),
         )
@@ -333,6 +348,31 @@ impl Config {
         let cancel_on_timeout =
             parse_bool("cancel_on_timeout", &env.input("cancel_on_timeout"), true)?;
         let dry_run = parse_bool("dry_run", &env.input("dry_run"), false)?;
+        let wait = parse_bool("wait", &env.input("wait"), true)?;
+        let raw_follow = env.input("pipeline_execution_id");
+        let follow = if raw_follow.is_empty() {
+            None
+        } else if raw_follow.len() <= 64
+            && raw_follow
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            Some(raw_follow.clone())
+        } else {
+            return Err(err(
+                "pipeline_execution_id",
+                format!(
+                    "{} is not a pipeline execution id (letters and digits, such as `01HZX3K2ABCDEF0123456789XY`)",
+                    quoted(&raw_follow)
+                ),
+            ));
+        };
+        if follow.is_some() && (dry_run || !wait) {
+            return Err(err(
+                "pipeline_execution_id",
+                "follows a pipeline that already started: it cannot be combined with `dry_run: true` or `wait: false`",
+            ));
+        }
         let max_age = if env.input("max_age").is_empty() {
             None
         } else {
@@ -391,6 +431,8 @@ impl Config {
             requests_per_minute,
             cancel_on_timeout,
             dry_run,
+            wait,
+            follow,
             results,
             github_token,
             pr_comment,
@@ -703,6 +745,20 @@ mod tests {
     }
 
     #[test]
+    fn a_timeout_without_a_unit_is_refused() {
+        for input in ["TIMEOUT", "REQUEST_TIMEOUT"] {
+            let e = Config::from_env(&env(&[
+                ("INPUT_QUERY_ID", "1"),
+                ("INPUT_API_KEY", "k"),
+                (format!("INPUT_{input}").as_str(), "30"),
+            ]))
+            .expect_err("no unit");
+            assert_eq!(e.input, input.to_ascii_lowercase());
+            assert!(e.to_string().contains("write 30m or 1800s"), "{e}");
+        }
+    }
+
+    #[test]
     fn max_age_is_an_optional_duration() {
         let with = |v: &str| {
             Config::from_env(&env(&[
@@ -716,7 +772,7 @@ mod tests {
             with("1h").expect("valid").max_age,
             Some(Duration::from_secs(3600))
         );
-        for bad in ["soon", "0", "2161h"] {
+        for bad in ["soon", "0", "2161h", "3600"] {
             let e = with(bad).expect_err(bad);
             assert_eq!(e.input, "max_age");
         }

@@ -48,12 +48,18 @@ pub fn from_env(env: &Env) -> Result<ResultsConfig, InputError> {
     let raw_format = env.input("results_format");
     let format = match raw_format.to_ascii_lowercase().as_str() {
         "" | "csv" => ResultsFormat::Csv,
-        "json" | "jsonl" => ResultsFormat::JsonLines,
+        "jsonl" => ResultsFormat::JsonLines,
+        "json" => {
+            return Err(err(
+                "results_format",
+                "`json` is now `jsonl` (the files are JSON Lines, one object per row): write `results_format: jsonl`",
+            ));
+        }
         _ => {
             return Err(err(
                 "results_format",
                 format!(
-                    "must be `csv` or `json` (JSON Lines), got {}",
+                    "must be `csv` or `jsonl` (JSON Lines), got {}",
                     quoted(&raw_format)
                 ),
             ));
@@ -67,12 +73,6 @@ pub fn from_env(env: &Env) -> Result<ResultsConfig, InputError> {
         let workspace = env.get("GITHUB_WORKSPACE").filter(|w| !w.trim().is_empty());
         Some(results_dir(&raw_dir, workspace.map(PathBuf::from))?)
     };
-    if dir.is_some() && preview_rows == 0 {
-        return Err(err(
-            "result_rows",
-            "is 0, which fetches no results at all, but `results_dir` asks for result files: remove `results_dir` or set `result_rows` to at least 1",
-        ));
-    }
     Ok(ResultsConfig {
         preview_rows,
         dir,
@@ -213,13 +213,19 @@ mod tests {
             let e = from_env(&env(&[(k, v)])).expect_err(v);
             assert_eq!(e.input, input);
         }
-        let e = from_env(&env(&[
+        // Files without previews (issue 21).
+        let c = from_env(&env(&[
             ("INPUT_RESULT_ROWS", "0"),
             ("INPUT_RESULTS_DIR", "out"),
         ]))
-        .expect_err("conflict");
-        assert_eq!(e.input, "result_rows");
-        let c = from_env(&env(&[("INPUT_RESULTS_FORMAT", "JSON")])).expect("ok");
+        .expect("files, no previews");
+        assert_eq!(c.preview_rows, 0);
+        assert!(c.dir.is_some());
+        let c = from_env(&env(&[("INPUT_RESULTS_FORMAT", "JSONL")])).expect("ok");
         assert_eq!(c.format, ResultsFormat::JsonLines);
+        // `json` is gone (CHANGELOG.md); the error names the new word.
+        let e = from_env(&env(&[("INPUT_RESULTS_FORMAT", "json")])).expect_err("json");
+        assert_eq!(e.input, "results_format");
+        assert!(e.to_string().contains("`jsonl`"), "{e}");
     }
 }

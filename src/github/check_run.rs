@@ -39,7 +39,9 @@ pub fn conclusion(ending: Ending) -> CheckRunConclusion {
     match ending {
         // A reused result is as good as a completed run: the data is fresh.
         Ending::Completed | Ending::Fresh => CheckRunConclusion::Success,
-        Ending::Failed | Ending::InvalidInput | Ending::ApiError => CheckRunConclusion::Failure,
+        Ending::Failed | Ending::InvalidInput | Ending::ApiError | Ending::ResultsFailed { .. } => {
+            CheckRunConclusion::Failure
+        }
         Ending::TimedOut => CheckRunConclusion::TimedOut,
         Ending::Cancelled => CheckRunConclusion::Cancelled,
         // A dry run executed nothing: neither a success nor a failure of the pipeline. A preview ran the
@@ -47,6 +49,8 @@ pub fn conclusion(ending: Ending) -> CheckRunConclusion {
         Ending::Planned | Ending::Previewed => CheckRunConclusion::Neutral,
         // Nothing changed, so nothing needed to run: the data is as current as the SQL.
         Ending::Unchanged => CheckRunConclusion::Success,
+        // Started and not followed (`wait: false`): how it ends is not known here.
+        Ending::Started => CheckRunConclusion::Neutral,
     }
 }
 

@@ -15,6 +15,8 @@ pub mod exit {
     pub const TIMED_OUT: u8 = 3;
     /// Dune API error.
     pub const API: u8 = 4;
+    /// The pipeline completed (or a fresh result was reused), but a result could not be read.
+    pub const RESULTS: u8 = 5;
 }
 
 /// How a run ended.
@@ -24,6 +26,8 @@ pub enum Ending {
     Completed,
     /// A dry run showed the plan (exit 0).
     Planned,
+    /// `wait: false`: the pipeline was started and not followed (exit 0).
+    Started,
     /// Every sink query's latest result ended within `max_age`: nothing executed, they were reused (exit 0).
     Fresh,
     /// `only_changed` and no SQL changed: nothing executed (exit 0).
@@ -39,8 +43,11 @@ pub enum Ending {
     TimedOut,
     /// An input was invalid; nothing was sent (exit 2).
     InvalidInput,
-    /// Dune's API failed in a way retries could not fix, or results could not be read (exit 4).
+    /// Dune's API failed in a way retries could not fix (exit 4).
     ApiError,
+    /// The pipeline completed (`fresh`: a result was reused) but a node's result could not be read or
+    /// downloaded: the status stays `completed` (or `fresh`), the error is in `results[].error` (exit 5).
+    ResultsFailed { fresh: bool },
 }
 
 impl Ending {
@@ -49,6 +56,7 @@ impl Ending {
         match self {
             Ending::Completed => "completed",
             Ending::Planned => "planned",
+            Ending::Started => "started",
             Ending::Fresh => "fresh",
             Ending::Unchanged => "unchanged",
             Ending::Previewed => "previewed",
@@ -56,6 +64,8 @@ impl Ending {
             Ending::Cancelled => "cancelled",
             Ending::TimedOut => "timed_out",
             Ending::InvalidInput | Ending::ApiError => "error",
+            Ending::ResultsFailed { fresh: false } => "completed",
+            Ending::ResultsFailed { fresh: true } => "fresh",
         }
     }
 
@@ -64,6 +74,7 @@ impl Ending {
         match self {
             Ending::Completed
             | Ending::Planned
+            | Ending::Started
             | Ending::Fresh
             | Ending::Unchanged
             | Ending::Previewed => exit::OK,
@@ -71,6 +82,7 @@ impl Ending {
             Ending::InvalidInput => exit::INPUT,
             Ending::TimedOut => exit::TIMED_OUT,
             Ending::ApiError => exit::API,
+            Ending::ResultsFailed { .. } => exit::RESULTS,
         }
     }
 
@@ -89,6 +101,7 @@ mod tests {
         let all = [
             (Ending::Completed, "completed", 0),
             (Ending::Planned, "planned", 0),
+            (Ending::Started, "started", 0),
             (Ending::Fresh, "fresh", 0),
             (Ending::Unchanged, "unchanged", 0),
             (Ending::Previewed, "previewed", 0),
@@ -97,6 +110,8 @@ mod tests {
             (Ending::TimedOut, "timed_out", 3),
             (Ending::InvalidInput, "error", 2),
             (Ending::ApiError, "error", 4),
+            (Ending::ResultsFailed { fresh: false }, "completed", 5),
+            (Ending::ResultsFailed { fresh: true }, "fresh", 5),
         ];
         for (ending, status, code) in all {
             assert_eq!((ending.status(), ending.exit_code()), (status, code));

@@ -33,6 +33,8 @@ pub enum Followed {
     StoppedWhileStarting,
     /// Dune's API failed in a way retries could not fix.
     Api(dune_api::Error),
+    /// `wait: false`: the pipeline started and was not followed (the follower never returns this).
+    Detached,
 }
 
 /// Follows one pipeline execution.

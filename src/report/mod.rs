@@ -115,6 +115,34 @@ pub fn nodes_output(nodes: &[Node], budget: usize) -> String {
     Value::Array(items).to_string()
 }
 
+/// The run's credits: the sum over the nodes whose cost Dune reported, and how many nodes that executed
+/// (have an execution) have no known cost. Nodes that never started cost nothing and are not counted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Credits {
+    pub known: f64,
+    pub unknown_nodes: usize,
+}
+
+impl Credits {
+    pub fn of(nodes: &[Node]) -> Credits {
+        Credits {
+            known: nodes.iter().filter_map(|n| n.credits).sum(),
+            unknown_nodes: nodes
+                .iter()
+                .filter(|n| n.credits.is_none() && n.execution_id.is_some())
+                .count(),
+        }
+    }
+
+    /// The `credits` output: a plain number (`12.5`, `0`), rounded to 4 decimals so that a float sum
+    /// never shows as `0.30000000000000004`.
+    pub fn output(&self) -> String {
+        // `+ 0.0`: an empty float sum is -0.0, which would print as `-0`.
+        let rounded = (self.known * 1e4).round() / 1e4 + 0.0;
+        format!("{rounded}")
+    }
+}
+
 fn status_icon(s: NodeStatus) -> &'static str {
     match s {
         NodeStatus::Completed => "✅",
@@ -141,7 +169,16 @@ fn headline(o: &Outcome) -> String {
             "⚠️ Dune pipeline: the action could not finish".into()
         }
         Ending::Planned => "📋 Dune pipeline plan (dry run: nothing was executed)".into(),
+        Ending::Started => {
+            "🚀 Dune pipeline started (`wait: false`: it was not followed to its end)".into()
+        }
         Ending::Fresh => "♻️ Dune pipeline: fresh result reused (nothing was executed)".into(),
+        Ending::ResultsFailed { fresh: false } => {
+            "⚠️ Dune pipeline completed, but results could not be read".into()
+        }
+        Ending::ResultsFailed { fresh: true } => {
+            "⚠️ Dune pipeline: fresh result reused, but it could not be read".into()
+        }
         Ending::Unchanged => "⏸️ Dune pipeline: no SQL changed (nothing was executed)".into(),
         Ending::Previewed => "🔎 Data preview".into(),
     }

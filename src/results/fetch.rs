@@ -88,7 +88,8 @@ impl Fetcher<'_> {
         execution_id: &str,
         partial: bool,
     ) -> Result<PreviewPage, FetchError> {
-        let limit = u64::from(self.config.preview_rows);
+        // `result_rows: 0` with `results_dir`: one row, for the columns and the size; it is not shown.
+        let limit = u64::from(self.config.preview_rows.max(1));
         let url = self
             .client
             .execution_results_url(execution_id, false, limit, partial);

@@ -157,7 +157,9 @@ pub async fn fetch_all(
         .iter()
         .filter(|n| n.status == NodeStatus::Completed && n.query_id().is_some())
         .collect();
-    let shown = |n: &Node| config.nodes == ResultNodes::All || sinks.contains(&n.id);
+    let shown = |n: &Node| {
+        config.preview_rows != 0 && (config.nodes == ResultNodes::All || sinks.contains(&n.id))
+    };
     let files = config.dir.is_some();
     let mut queue: Vec<(usize, &Node, bool)> = completed
         .iter()
@@ -167,7 +169,11 @@ pub async fn fetch_all(
         .collect();
     // Sinks first, then the rest in the pipeline's order.
     queue.sort_by_key(|(i, n, _)| (!sinks.contains(&n.id), *i));
-    let not_selected = completed.iter().filter(|n| !shown(n)).count();
+    let not_selected = if config.preview_rows == 0 {
+        0
+    } else {
+        completed.iter().filter(|n| !shown(n)).count()
+    };
     let queue = Mutex::new(VecDeque::from(queue));
     let done: Mutex<Vec<(usize, NodeResult)>> = Mutex::new(Vec::new());
     let unread: Mutex<Vec<i64>> = Mutex::new(Vec::new());
@@ -326,7 +332,7 @@ async fn one_node(
     let meta = page.metadata.clone();
     result.rows = meta.as_ref().and_then(|m| m.total_row_count);
     result.bytes = meta.as_ref().and_then(|m| m.total_result_set_bytes);
-    result.preview = Some(page.preview);
+    result.preview = (fetcher.config.preview_rows != 0).then_some(page.preview);
     if partial {
         console.annotate(
             Level::Warning,

@@ -188,6 +188,9 @@ async fn every_invalid_input_exits_2_before_any_request() {
         ("timeout", Some("10x")),
         ("timeout", Some("0")),
         ("timeout", Some("90d")),
+        // No unit: seconds or minutes? Refused (issue 21).
+        ("timeout", Some("30")),
+        ("request_timeout", Some("30")),
         ("query_parameters", Some("[1, 2]")),
         ("query_parameters", Some("{bad json")),
         ("api_url", Some("http://api.example.com")),

@@ -10,6 +10,7 @@ mod faults;
 mod fresh;
 mod github;
 mod json_schema;
+mod later_step;
 mod layers;
 mod metadata;
 mod polling;

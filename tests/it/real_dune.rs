@@ -420,7 +420,7 @@ fn lines_of(ws: &tempfile::TempDir, done: &Finished) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_20_column_result_under_a_250000_cell_cap_downloads_whole() {
-    for format in ["csv", "json"] {
+    for format in ["csv", "jsonl"] {
         // Dune refusing (400) any page above the cap: the action must never ask for one.
         let sim = Simulator::start(wide(250_000, DatapointLimitResponse::Error))
             .await
@@ -458,7 +458,7 @@ async fn a_20_column_result_under_a_250000_cell_cap_downloads_whole() {
     let sim = Simulator::start(wide(100_000, DatapointLimitResponse::Shorten))
         .await
         .expect("simulator");
-    let (done, ws) = download(&sim, "json").await;
+    let (done, ws) = download(&sim, "jsonl").await;
     assert_eq!(done.exit_code, 0, "{}", done.log);
     assert_eq!(lines_of(&ws, &done).len(), 40_000);
 }
@@ -492,7 +492,7 @@ async fn a_limit_exceeded_answer_lowers_the_page_once() {
     .await
     .expect("simulator");
     let (done, _ws) = download(&sim, "csv").await;
-    assert_eq!(done.exit_code, 4, "{}", done.log);
+    assert_eq!(done.exit_code, 5, "{}", done.log);
     let errors = error_lines(&done);
     let node = errors
         .iter()

@@ -116,7 +116,7 @@ async fn ten_failed_downloads_leave_room_for_the_steps_error() {
         CSV_FAILS,
     ))
     .await;
-    assert_eq!(done.exit_code, 4, "{}", done.log);
+    assert_eq!(done.exit_code, 5, "{}", done.log);
     let view = assert_step_error_shown(&done, "Dune results download failed");
     let downloads = view
         .error_titles()
