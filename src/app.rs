@@ -15,10 +15,12 @@ use crate::pipeline::details::{AFTER_END, DetailReads};
 use crate::pipeline::fresh::{self, FreshCheck};
 use crate::pipeline::plan::{self, Plan};
 use crate::pipeline::schedule::Schedule;
+use crate::pipeline::sync::{self, Reason, SqlSync};
 use crate::pipeline::usage::{self, Usage};
 use crate::pipeline::{Followed, Follower, Tracked};
 use crate::report;
-use crate::runner::console::{Console, Level};
+use crate::review::Review;
+use crate::runner::console::{Console, Level, Location};
 use crate::runner::env::Env;
 use crate::runner::files::RunnerFiles;
 
@@ -120,27 +122,41 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
             let outcome =
                 Outcome::api_error(&config, Tracked::default(), &e, false, rt.clock.elapsed());
             let summary = finish(&console, &mut files, &outcome);
-            github.finish(&outcome, &summary, false).await;
+            let published = github.finish(&outcome, &summary, false).await;
+            write_published(&console, &mut files, published);
             return Report::new(files, outcome);
         }
     };
+
+    if config.preview.enabled {
+        let outcome = preview(&config, &client, &rt).await;
+        let summary = finish(&console, &mut files, &outcome);
+        let cancelling = *rt.stop.borrow();
+        github.finish(&outcome, &summary, cancelling).await;
+        return Report::new(files, outcome);
+    }
 
     // Reads made while following are patient: the pipeline runs whether or not the action sees it.
     let mut details = DetailReads::new(&client.patient());
     let read = plan::read(&config.source, config.plan_settings(), &client, &console).await;
     let mut outcome = match read {
-        Ok(plan) => {
-            execute(
-                &config,
-                &client,
-                &rt,
-                &mut files,
-                plan,
-                &mut github,
-                &mut details,
-            )
-            .await
-        }
+        Ok(plan) => match sync_sql(&config, &client, &rt, plan).await {
+            Ok((plan, sync)) => {
+                let mut outcome = execute(
+                    &config,
+                    &client,
+                    &rt,
+                    &mut files,
+                    plan,
+                    &mut github,
+                    &mut details,
+                )
+                .await;
+                outcome.sync = sync;
+                outcome
+            }
+            Err(outcome) => *outcome,
+        },
         Err(e) => Outcome::api_error(&config, Tracked::default(), &e, false, rt.clock.elapsed()),
     };
     // The extras still missing (execution reads, result previews) get AFTER_END from the moment the end
@@ -163,11 +179,18 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
     } else {
         reused
     };
+    // The account's usage after the end, on the extras' share within the same bound: only for a pipeline
+    // that was followed to its end (not after an API error, whose key or service the read would only
+    // meet again, nor after a signal, whose exit budget is for the cancels).
+    let read_usage_after = outcome.tracked.pipeline_execution_id.is_some()
+        && config.wait
+        && outcome.ending != Ending::ApiError
+        && !*rt.stop.borrow();
     let reads = details.finish(&mut outcome.tracked, &console, rt.clock, bound, &rt.stop);
-    // The account's usage after the end, on the extras' share within the same bound (when the run read
-    // it before the start).
     let usage_after = async {
-        outcome.usage.before.as_ref()?;
+        if !read_usage_after {
+            return None;
+        }
         Some(crate::pipeline::usage::read(&client.extras(), rt.clock, bound).await)
     };
     let results = async {
@@ -212,8 +235,192 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
     );
     let summary = finish(&console, &mut files, &outcome);
     let cancelling = *rt.stop.borrow();
-    github.finish(&outcome, &summary, cancelling).await;
+    let published = github.finish(&outcome, &summary, cancelling).await;
+    write_published(&console, &mut files, published);
     Report::new(files, outcome)
+}
+
+/// `preview: true`: compares each SQL file with the query's saved SQL and previews the ones that differ
+/// (for a dry run, only lists them); runs no pipeline and changes nothing saved.
+async fn preview(config: &Config, client: &Client, rt: &Runtime) -> Outcome {
+    use crate::review::run::{Found, Previewer, QueryReview, SqlFile, select};
+    let console = &rt.console;
+    let config::Source::File(file) = &config.source else {
+        // Config::from_env refuses `preview` without a pipeline file.
+        return Outcome::previewed(config, Review::default(), rt.clock.elapsed());
+    };
+    let files: Vec<SqlFile> = file
+        .sql
+        .iter()
+        .map(|n| SqlFile {
+            node_id: n.node_id,
+            query_id: n.query_id,
+            file: n.file.clone(),
+            text: n.text.clone(),
+        })
+        .collect();
+    // Without a key a dry run sends nothing: every SQL file is listed as one that would be compared.
+    let offline = config.dry_run && config.api_key.expose().is_empty();
+    let mut changed_nodes = std::collections::BTreeSet::new();
+    for f in &files {
+        if offline {
+            changed_nodes.insert(f.node_id);
+            continue;
+        }
+        match client.query(f.query_id.unsigned_abs()).await {
+            Ok(saved) if crate::pipeline::sql::differs(&saved.query_sql, &f.text) => {
+                changed_nodes.insert(f.node_id);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return Outcome::api_error(
+                    config,
+                    Tracked::default(),
+                    &e,
+                    false,
+                    rt.clock.elapsed(),
+                );
+            }
+        }
+    }
+    let (changed, not_previewed, unchanged) = select(
+        &file.definition,
+        &files,
+        |f| changed_nodes.contains(&f.node_id),
+        config.performance.as_str(),
+    );
+    console.line(&format!(
+        "Preview: {} of {} SQL files differ from the saved SQL; {} downstream or parameterised nodes are not previewed",
+        changed.len() + not_previewed.iter().filter(|n| n.reason == crate::review::run::Skip::Parameters).count(),
+        files.len(),
+        not_previewed.len()
+    ));
+    let mut review = Review {
+        queries: Vec::new(),
+        not_previewed,
+        unchanged,
+        dry_run: config.dry_run,
+    };
+    if config.dry_run {
+        for c in changed {
+            console.line(&format!(
+                "Dry run: query {} ({}) would be previewed on {}",
+                c.query_id, c.file, c.tier
+            ));
+            review.queries.push(QueryReview {
+                changed: c,
+                execution_id: None,
+                credits: None,
+                found: Found::Planned,
+            });
+        }
+        return Outcome::previewed(config, review, rt.clock.elapsed());
+    }
+    let previewer = Previewer {
+        client,
+        clock: rt.clock,
+        stop: rt.stop.clone(),
+        deadline: config.timeout,
+        settings: &config.preview,
+    };
+    for c in changed {
+        console.line(&format!(
+            "Previewing query {} ({}) with POST /v1/sql/execute on {}",
+            c.query_id, c.file, c.tier
+        ));
+        let q = previewer.preview(&c).await;
+        if let Found::SqlFailed(e) = &q.found {
+            let at = e.line.map(|line| Location {
+                file: c.file.clone(),
+                line: usize::try_from(line).unwrap_or(1).max(1),
+                column: e
+                    .column
+                    .and_then(|col| usize::try_from(col).ok())
+                    .unwrap_or(1)
+                    .max(1),
+            });
+            console.annotate_at(
+                Level::Error,
+                at.as_ref(),
+                Some(&format!("Preview of query {}: the SQL failed", c.query_id)),
+                &e.message,
+            );
+        }
+        review.queries.push(q);
+    }
+    Outcome::previewed(config, review, rt.clock.elapsed())
+}
+
+/// `sync_sql`, before anything runs: updates the saved queries' SQL from the files and, with
+/// `only_changed`, narrows the plan to the nodes whose SQL changed and everything downstream. `Err`: the
+/// run ends here (an update failed, or nothing changed).
+async fn sync_sql(
+    config: &Config,
+    client: &Client,
+    rt: &Runtime,
+    plan: Plan,
+) -> Result<(Plan, Option<SqlSync>), Box<Outcome>> {
+    let (true, config::Source::File(file)) = (config.sync_sql, &config.source) else {
+        return Ok((plan, None));
+    };
+    if config.dry_run && config.api_key.expose().is_empty() {
+        rt.console.line(
+            "Dry run: `sync_sql` is not checked without an API key (nothing is sent to Dune)",
+        );
+        return Ok((plan, None));
+    }
+    if file.sql.is_empty() {
+        rt.console.annotate(
+            Level::Warning,
+            Some("No SQL files to sync"),
+            "`sync_sql` is set, but no query node of the pipeline file names its SQL file (`sql: queries/x.sql`)",
+        );
+    }
+    let writes = dune_api::queries::writes_per_minute(config.requests_per_minute);
+    let mut sync = sync::sync(file, client, rt.clock, writes, config.dry_run, &rt.console).await;
+    if sync.failure.is_some() {
+        let mut outcome = Outcome::sync_failed(config, sync, rt.clock.elapsed());
+        outcome.plan = Some(plan);
+        return Err(Box::new(outcome));
+    }
+    let (true, Plan::File { path, definition }) = (config.only_changed, &plan) else {
+        return Ok((plan, Some(sync)));
+    };
+    sync.full = Some(definition.clone());
+    match sync::changed_subset(definition, &sync.changed_nodes()) {
+        Some((subset, reasons)) => {
+            let ran: Vec<String> = reasons
+                .iter()
+                .filter(|(_, r)| *r != Reason::NotRun)
+                .map(|(id, r)| format!("{id} ({})", r.describe()))
+                .collect();
+            rt.console.line(&format!(
+                "only_changed: running {} of {} nodes: {}",
+                subset.nodes.len(),
+                definition.nodes.len(),
+                ran.join(", ")
+            ));
+            sync.reasons = reasons;
+            let path = path.clone();
+            Ok((
+                Plan::File {
+                    path,
+                    definition: subset,
+                },
+                Some(sync),
+            ))
+        }
+        None => {
+            sync.reasons = definition
+                .nodes
+                .iter()
+                .map(|n| (n.id, Reason::NotRun))
+                .collect();
+            let mut outcome = Outcome::unchanged(config, sync, rt.clock.elapsed());
+            outcome.plan = Some(plan);
+            Err(Box::new(outcome))
+        }
+    }
 }
 
 /// Runs the plan (or, for a dry run, only shows it) and says how it ended. With `max_age`, the sink
@@ -228,7 +435,11 @@ async fn execute(
     github: &mut Publisher,
     details: &mut DetailReads,
 ) -> Outcome {
-    let fresh = check_fresh(config, client, rt, &plan).await;
+    // Following a pipeline started elsewhere: nothing is reused, nothing started.
+    let fresh = match config.follow {
+        Some(_) => None,
+        None => check_fresh(config, client, rt, &plan).await,
+    };
     if let Some(check) = fresh.clone().filter(|c| c.is_fresh() && !config.dry_run) {
         return Outcome::fresh(config, check, rt.clock.elapsed());
     }
@@ -240,9 +451,12 @@ async fn execute(
         Outcome::planned(config, tracked, rt.clock.elapsed())
     } else {
         // The billing period before the start (free; it is the one request before the start, so it delays
-        // nothing the polls need).
-        let until = rt.clock.elapsed() + usage::BEFORE_START;
-        usage.before = Some(usage::read(client, rt.clock, until).await);
+        // nothing the polls need). A pipeline started elsewhere ran before this step: the period is read
+        // after the end only.
+        if config.follow.is_none() {
+            let until = rt.clock.elapsed() + usage::BEFORE_START;
+            usage.before = Some(usage::read(client, rt.clock, until).await);
+        }
         let end = start_and_follow(
             config,
             &plan,
@@ -313,7 +527,23 @@ async fn start_and_follow(
     }
     // A signal while the start is in flight: its answer is worth a short wait (with the id, the stop can
     // cancel what started); without it, say that a pipeline may be running.
-    let start = plan::start(config.plan_settings(), plan, client, console);
+    if let Some(id) = &config.follow {
+        console.line(&format!(
+            "Following pipeline execution {id}, started elsewhere (`pipeline_execution_id`): nothing is started"
+        ));
+        // One plain read first: an id Dune does not know is an error now, not a status the patient
+        // follower would wait for (Dune answers 404 for a moment after a start).
+        client
+            .pipeline_status(id, false)
+            .await
+            .map_err(|e| (e, false))?;
+    }
+    let start = async {
+        match &config.follow {
+            Some(id) => Ok(id.clone()),
+            None => plan::start(config.plan_settings(), plan, client, console).await,
+        }
+    };
     tokio::pin!(start);
     let mut stop = rt.stop.clone();
     let answered = tokio::select! {
@@ -328,9 +558,13 @@ async fn start_and_follow(
         },
     };
     let id = started.map_err(|e| (e, true))?;
+    let title = match config.follow {
+        Some(_) => "Following a Dune pipeline",
+        None => "Dune pipeline started",
+    };
     console.annotate(
         Level::Notice,
-        Some("Dune pipeline started"),
+        Some(title),
         &format!("pipeline execution {id} ({})", plan.describe()),
     );
     file_warn(console, files.set_output("pipeline_execution_id", &id));
@@ -431,6 +665,19 @@ async fn conclude(
     }
 }
 
+/// Writes the `comment_id` and `check_run_id` outputs once GitHub answered (`finish` wrote them empty).
+fn write_published(
+    console: &Console,
+    files: &mut RunnerFiles,
+    published: crate::github::publish::Published,
+) {
+    for (name, value) in published.outputs() {
+        if !value.is_empty() {
+            file_warn(console, files.set_output(name, &value));
+        }
+    }
+}
+
 /// Writes outputs, annotations and the summary for `outcome`; returns the summary (the PR comment and the
 /// check run show it too).
 pub(crate) fn finish(console: &Console, files: &mut RunnerFiles, outcome: &Outcome) -> String {
@@ -446,8 +693,18 @@ pub(crate) fn finish(console: &Console, files: &mut RunnerFiles, outcome: &Outco
             .as_ref()
             .map(|e| e.message.clone())
             .unwrap_or_else(|| "Dune gave no error message".into());
-        console.annotate(
+        // A node whose SQL is in the repository: the error goes on its line and column of the file.
+        let at = n.error.as_ref().and_then(|e| {
+            let file = outcome.sql_files.iter().find(|s| s.node_id == n.id)?;
+            Some(Location {
+                file: file.file.clone(),
+                line: usize::try_from(e.line?).ok().filter(|l| *l > 0)?,
+                column: usize::try_from(e.column.unwrap_or(1)).ok()?.max(1),
+            })
+        });
+        console.annotate_at(
             Level::Error,
+            at.as_ref(),
             Some(&format!("Node {} ({}) failed", n.id, n.label())),
             &message,
         );
@@ -489,7 +746,17 @@ pub(crate) fn finish(console: &Console, files: &mut RunnerFiles, outcome: &Outco
         ("credits", credits.output()),
         ("url", outcome.urls().join(" ")),
         ("duration_seconds", outcome.wall_time.as_secs().to_string()),
+        // Empty until GitHub answered (`write_published`).
+        ("comment_id", String::new()),
+        ("check_run_id", String::new()),
         ("credits_unknown_nodes", credits.unknown_nodes.to_string()),
+        (
+            "preview",
+            outcome
+                .review
+                .as_ref()
+                .map_or_else(|| "[]".to_string(), report::review::output),
+        ),
     ];
     for (name, value) in outputs {
         file_warn(console, files.set_output(name, &value));
@@ -523,6 +790,15 @@ pub(crate) fn finish(console: &Console, files: &mut RunnerFiles, outcome: &Outco
             "Pipeline started and not followed (`wait: false`): {} nodes; follow it later with the `pipeline_execution_id` output",
             nodes.len()
         )),
+        None if outcome.review.is_some() => console.line(&format!(
+            "Preview: {} queries previewed, nothing saved on Dune changed",
+            outcome.review.as_ref().map_or(0, |r| r.queries.len())
+        )),
+        None if outcome.ending == Ending::Unchanged => console.annotate(
+            Level::Notice,
+            Some("No SQL changed"),
+            "only_changed: no query's SQL differs from its file, so nothing was run and no credits were spent",
+        ),
         None if outcome.ending == Ending::Planned => console.line(&format!(
             "Dry run: {} nodes planned, nothing executed",
             nodes.len()

@@ -18,4 +18,5 @@ pub mod pipeline;
 pub mod post;
 pub(crate) mod report;
 pub(crate) mod results;
+pub(crate) mod review;
 pub mod runner;

@@ -13,6 +13,8 @@ pub use crate::pipeline::ending::{Ending, exit};
 use crate::pipeline::fresh::FreshCheck;
 use crate::pipeline::node::NodeStatus;
 use crate::pipeline::plan::{Plan, query_url};
+use crate::pipeline::sql::SqlNode;
+use crate::pipeline::sync::SqlSync;
 use crate::pipeline::usage::Usage;
 use crate::results::{Fetched, NodeResult};
 use crate::runner::console::capitalize;
@@ -57,6 +59,12 @@ pub struct Outcome {
     pub previews_not_selected: usize,
     /// The account's billing period, read before the start and after the end.
     pub usage: Usage,
+    /// `preview: true`: the previews of the changed SQL.
+    pub review: Option<crate::review::Review>,
+    /// What `sync_sql` did, when it ran.
+    pub sync: Option<SqlSync>,
+    /// The pipeline file's nodes whose SQL is in the repository (their errors are annotated there).
+    pub sql_files: Vec<SqlNode>,
 }
 
 /// What cancelling achieved, for the message of a run that timed out.
@@ -92,6 +100,9 @@ impl Outcome {
             previews_unread: Vec::new(),
             previews_not_selected: 0,
             usage: Usage::default(),
+            review: None,
+            sync: None,
+            sql_files: Vec::new(),
         }
     }
 
@@ -103,14 +114,77 @@ impl Outcome {
         problem: Option<Problem>,
         wall_time: Duration,
     ) -> Outcome {
-        Outcome::new(
-            config.source.query_id(),
-            Some(config.performance),
-            tracked,
-            ending,
-            problem,
-            wall_time,
-        )
+        Outcome {
+            sql_files: match &config.source {
+                Source::File(f) => f.sql.clone(),
+                Source::Query(_) => Vec::new(),
+            },
+            ..Outcome::new(
+                config.source.query_id(),
+                Some(config.performance),
+                tracked,
+                ending,
+                problem,
+                wall_time,
+            )
+        }
+    }
+
+    /// `preview: true` ran (or, for a dry run, planned) the previews: `previewed`, exit 0; a preview
+    /// whose SQL failed makes it `failed` (exit 1), one that could not be run or read an API error (exit 4).
+    pub fn previewed(
+        config: &Config,
+        review: crate::review::Review,
+        wall_time: Duration,
+    ) -> Outcome {
+        let failed: Vec<String> = review
+            .failed()
+            .map(|q| match &q.found {
+                crate::review::Found::SqlFailed(e) => {
+                    let at = match (e.line, e.column) {
+                        (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
+                        (Some(l), None) => format!(" (line {l})"),
+                        _ => String::new(),
+                    };
+                    format!(
+                        "query {} in {}{at}: {}",
+                        q.changed.query_id, q.changed.file, e.message
+                    )
+                }
+                _ => String::new(),
+            })
+            .collect();
+        let errors: Vec<String> = review
+            .errors()
+            .map(|q| match &q.found {
+                crate::review::Found::Error(e) => format!("query {}: {e}", q.changed.query_id),
+                _ => String::new(),
+            })
+            .collect();
+        let (ending, problem) = if review.dry_run {
+            (Ending::Planned, None)
+        } else if !failed.is_empty() {
+            (
+                Ending::Failed,
+                Some(Problem::new(
+                    "The SQL of a preview failed",
+                    format!("{}. Nothing saved on Dune was changed.", failed.join("; ")),
+                )),
+            )
+        } else if !errors.is_empty() {
+            (
+                Ending::ApiError,
+                Some(Problem::new(
+                    "A preview could not be run",
+                    format!("{}. Nothing saved on Dune was changed.", errors.join("; ")),
+                )),
+            )
+        } else {
+            (Ending::Previewed, None)
+        };
+        let mut o = Outcome::of(config, Tracked::default(), ending, problem, wall_time);
+        o.review = Some(review);
+        o
     }
 
     /// The `url` output's pages on Dune: the root query's, or, for a pipeline file, each sink query's
@@ -193,6 +267,11 @@ impl Outcome {
             && !matches!(e.status(), Some(s) if (400..500).contains(&s))
             && !matches!(e.root(), dune_api::Error::Connect { .. });
         let mut message = format!("{e}. {}.", capitalize(crate::pipeline::hint::hint(e)));
+        if let (Some(id), Some(404)) = (&config.follow, e.status()) {
+            message = format!(
+                "{e}. Dune does not know pipeline execution {id}: check the `pipeline_execution_id` input (the id a `wait: false` step wrote, with a key of the same Dune account). Nothing was started or cancelled."
+            );
+        }
         if ambiguous {
             let check = where_to_check(&config.source);
             message.push_str(&format!(
@@ -206,6 +285,69 @@ impl Outcome {
         };
         let problem = Problem::new(title, message);
         Outcome::of(config, tracked, Ending::ApiError, Some(problem), wall_time)
+    }
+
+    /// `only_changed` and the sync changed no SQL: `unchanged`, exit 0, nothing started.
+    pub fn unchanged(config: &Config, sync: SqlSync, wall_time: Duration) -> Outcome {
+        Outcome {
+            sync: Some(sync),
+            ..Outcome::of(
+                config,
+                Tracked::default(),
+                Ending::Unchanged,
+                None,
+                wall_time,
+            )
+        }
+    }
+
+    /// `sync_sql` stopped on an error: nothing runs (exit 4); the message says which queries were
+    /// updated and which were not, and for a refused update that the key needs the write scope.
+    pub fn sync_failed(config: &Config, sync: SqlSync, wall_time: Duration) -> Outcome {
+        let (updated, not) = sync.updated_and_not();
+        let list = |qs: &[&crate::pipeline::sync::Synced]| {
+            if qs.is_empty() {
+                "none".to_string()
+            } else {
+                let ids: Vec<String> = qs.iter().map(|q| q.node.query_id.to_string()).collect();
+                format!("queries {}", ids.join(", "))
+            }
+        };
+        let state = format!(
+            "SQL updated: {}; not updated: {}. Nothing was run.",
+            list(&updated),
+            list(&not)
+        );
+        let (title, message) = match &sync.failure {
+            Some(f) if f.scope_refused() => (
+                "Dune API key cannot update queries",
+                format!(
+                    "{}. Updating a query's SQL (`sync_sql`) needs a key with the Read/Write scope, created by the query's owner: create one in Dune's settings (dune.com → Settings → API) and put it in the `api_key` secret. {state}",
+                    f.error
+                ),
+            ),
+            Some(f) => (
+                "Dune API error",
+                format!(
+                    "{} (query {}). {}. {state}",
+                    f.error,
+                    f.query_id,
+                    capitalize(crate::pipeline::hint::hint(&f.error))
+                ),
+            ),
+            None => ("Dune API error", state),
+        };
+        let problem = Problem::new(title, message);
+        Outcome {
+            sync: Some(sync),
+            ..Outcome::of(
+                config,
+                Tracked::default(),
+                Ending::ApiError,
+                Some(problem),
+                wall_time,
+            )
+        }
     }
 
     /// The workflow was cancelled (a signal): exit 1, status `cancelled`, one "Workflow cancelled" error.

@@ -6,19 +6,25 @@ use std::time::Duration;
 use reqwest::Url;
 use serde_json::{Map, Value};
 
+mod input_error;
 pub mod results;
+mod workspace_path;
 
 use dune_api::Retry;
 use dune_api::models::Performance;
 use dune_api::{ApiKey, Client, Clock};
 
-use crate::pipeline::definition::{self, PipelineFile};
+use crate::pipeline::definition;
 use crate::pipeline::plan::Settings;
 pub use crate::pipeline::plan::Source;
 use crate::results::settings::ResultsConfig;
+use crate::review::settings::{MAX_PREVIEW_ROWS, ReviewSettings};
 use crate::runner::console::{Console, escape_data};
 use crate::runner::env::Env;
 use crate::runner::secret::GitHubToken;
+pub use input_error::InputError;
+pub(crate) use input_error::{err, quoted};
+use workspace_path::within_workspace;
 
 /// Dune's default API address.
 pub const DEFAULT_API_URL: &str = "https://api.dune.com";
@@ -55,6 +61,8 @@ pub struct Config {
     pub cancel_on_timeout: bool,
     /// Read and show the plan; execute nothing.
     pub dry_run: bool,
+    /// A pipeline execution started elsewhere to follow instead of starting one (`pipeline_execution_id`).
+    pub follow: Option<String>,
     /// Follow the pipeline to its end (`wait`); `false`: start it, write its id, exit 0 (`started`).
     pub wait: bool,
     /// What to do with the results of completed query nodes (`result_rows`, `results_dir`,
@@ -73,38 +81,15 @@ pub struct Config {
     /// The most credits one run may spend (`max_credits`; `None`: no budget): once the credits of the
     /// nodes that ended pass it, the rest is cancelled; a run whose estimate passes it does not start.
     pub max_credits: Option<f64>,
-}
-
-/// An invalid input: which one, and what to do.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("input `{input}`: {message}")]
-pub struct InputError {
-    /// The input's name as written in `with:`.
-    pub input: &'static str,
-    /// What is wrong and how to fix it.
-    pub message: String,
-    /// For `pipeline_file`: the file's problems, each with its line and column (annotated on the file).
-    pub file: Option<Box<definition::PipelineFileError>>,
-}
-
-/// An [`InputError`] for `input`.
-pub(crate) fn err(input: &'static str, message: impl Into<String>) -> InputError {
-    InputError {
-        input,
-        message: message.into(),
-        file: None,
-    }
-}
-
-/// Quotes a user's value in an input error, shortened and on one line.
-pub(crate) fn quoted(value: &str) -> String {
-    let v: String = value.chars().take(60).collect();
-    let v = crate::runner::console::one_line(&v);
-    if value.chars().count() > 60 {
-        format!("\"{v}…\"")
-    } else {
-        format!("\"{v}\"")
-    }
+    /// The certificate authorities both clients trust besides the built-in roots: the image's bundle and
+    /// `SSL_CERT_FILE` / `SSL_CERT_DIR` (see [`dune_api::tls`]).
+    pub trust: dune_api::tls::TrustRoots,
+    /// `preview`, `preview_rows`, `diff_key`: preview the changed SQL instead of running.
+    pub preview: crate::review::ReviewSettings,
+    /// `sync_sql`: update the saved queries' SQL from the files the pipeline file names before running.
+    pub sync_sql: bool,
+    /// `only_changed` (with `sync_sql`): run only the nodes whose SQL changed and what depends on them.
+    pub only_changed: bool,
 }
 
 /// Parses a boolean exactly as the toolkit's `getBooleanInput` (YAML 1.2 core schema).
@@ -273,6 +258,7 @@ impl Config {
             api_key: self.api_key.clone(),
             request_timeout: self.request_timeout,
             requests_per_minute: self.requests_per_minute,
+            trust: self.trust.clone(),
         }
     }
 
@@ -366,6 +352,30 @@ impl Config {
             parse_bool("cancel_on_timeout", &env.input("cancel_on_timeout"), true)?;
         let dry_run = parse_bool("dry_run", &env.input("dry_run"), false)?;
         let wait = parse_bool("wait", &env.input("wait"), true)?;
+        let raw_follow = env.input("pipeline_execution_id");
+        let follow = if raw_follow.is_empty() {
+            None
+        } else if raw_follow.len() <= 64
+            && raw_follow
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            Some(raw_follow.clone())
+        } else {
+            return Err(err(
+                "pipeline_execution_id",
+                format!(
+                    "{} is not a pipeline execution id (letters and digits, such as `01HZX3K2ABCDEF0123456789XY`)",
+                    quoted(&raw_follow)
+                ),
+            ));
+        };
+        if follow.is_some() && (dry_run || !wait) {
+            return Err(err(
+                "pipeline_execution_id",
+                "follows a pipeline that already started: it cannot be combined with `dry_run: true` or `wait: false`",
+            ));
+        }
         let max_age = if env.input("max_age").is_empty() {
             None
         } else {
@@ -382,26 +392,37 @@ impl Config {
                         return Err(err("pipeline_file", format!("{} {why}", quoted(&raw_file))));
                     }
                 };
-                let definition =
-                    definition::read_file(&raw_file, workspace.as_deref()).map_err(|e| {
-                        InputError {
-                            file: Some(Box::new(e.clone())),
-                            ..err("pipeline_file", e.to_string())
-                        }
-                    })?;
-                Source::File(PipelineFile {
-                    path: raw_file,
-                    definition,
-                })
+                let file = definition::read_file(&raw_file, workspace.as_deref()).map_err(|e| {
+                    InputError {
+                        file: Some(Box::new(e.clone())),
+                        ..err("pipeline_file", e.to_string())
+                    }
+                })?;
+                Source::File(file)
             }
         };
         let max_credits = max_credits(&env.input("max_credits"))?;
+        let (sync_sql, only_changed) = sync_inputs(env, &source)?;
         let results = results::from_env(env)?;
+        let preview = preview_inputs(env)?;
+        if preview.enabled && sync_sql {
+            return Err(err(
+                "preview",
+                "`preview` changes nothing saved on Dune, `sync_sql` updates the saved SQL: use `preview` on pull requests and `sync_sql` after the merge, not both in one step",
+            ));
+        }
+        if preview.enabled && !matches!(source, Source::File(_)) {
+            return Err(err(
+                "preview",
+                "previews need a `pipeline_file` whose query nodes name their SQL files (`sql: queries/x.sql`): with `query_id` there is no SQL in the repository to preview",
+            ));
+        }
         // NOTE: the token is not validated: a bad one must not stop a pipeline that does not use it; the
         // GitHub side channel reports it as a warning.
         let github_token = raw_github_token(env).map(GitHubToken::new);
         let pr_comment = parse_bool("pr_comment", &env.input("pr_comment"), false)?;
         let check_run = parse_bool("check_run", &env.input("check_run"), false)?;
+        let trust = trust_roots(env)?;
 
         Ok(Config {
             source,
@@ -415,12 +436,17 @@ impl Config {
             cancel_on_timeout,
             dry_run,
             wait,
+            follow,
             results,
             github_token,
             pr_comment,
             check_run,
             max_age,
             max_credits,
+            trust,
+            preview,
+            sync_sql,
+            only_changed,
         })
     }
 }
@@ -443,6 +469,45 @@ fn max_credits(raw: &str) -> Result<Option<f64>, InputError> {
     }
 }
 
+/// Reads `preview`, `preview_rows` and `diff_key`.
+fn preview_inputs(env: &Env) -> Result<ReviewSettings, InputError> {
+    let enabled = parse_bool("preview", &env.input("preview"), false)?;
+    let raw_rows = env.input("preview_rows");
+    let rows = if raw_rows.is_empty() {
+        10
+    } else {
+        match raw_rows.parse::<usize>() {
+            Ok(n) if n <= MAX_PREVIEW_ROWS => n,
+            _ => {
+                return Err(err(
+                    "preview_rows",
+                    format!(
+                        "must be a whole number from 0 to {MAX_PREVIEW_ROWS} (rows of each side a preview shows), got {}",
+                        quoted(&raw_rows)
+                    ),
+                ));
+            }
+        }
+    };
+    let raw_key = env.input("diff_key");
+    let key = if raw_key.trim().is_empty() {
+        None
+    } else {
+        let columns: Vec<String> = raw_key.split(',').map(|c| c.trim().to_string()).collect();
+        if columns.iter().any(String::is_empty) {
+            return Err(err(
+                "diff_key",
+                format!(
+                    "must be column names separated by commas (such as `day,chain`), got {}",
+                    quoted(&raw_key)
+                ),
+            ));
+        }
+        Some(columns)
+    };
+    Ok(ReviewSettings { enabled, rows, key })
+}
+
 /// What a Dune client needs and nothing else: the post step reads only this (with its saved state), so a
 /// pipeline file that is gone or an input that became invalid since the main step cannot stop its cancels.
 #[derive(Debug, Clone)]
@@ -455,6 +520,8 @@ pub struct Connection {
     pub request_timeout: Duration,
     /// The rate cap (`requests_per_minute`, its default when the input is not valid).
     pub requests_per_minute: usize,
+    /// The certificate authorities trusted besides the built-in roots (`SSL_CERT_FILE`, `SSL_CERT_DIR`).
+    pub trust: dune_api::tls::TrustRoots,
 }
 
 impl Connection {
@@ -475,11 +542,13 @@ impl Connection {
         .unwrap_or(default_timeout);
         let requests_per_minute = requests_per_minute(&env.input("requests_per_minute"))
             .unwrap_or(dune_api::rate::DEFAULT_REQUESTS_PER_MINUTE);
+        let trust = trust_roots(env)?;
         Ok(Connection {
             api_url,
             api_key,
             request_timeout,
             requests_per_minute,
+            trust,
         })
     }
 
@@ -498,6 +567,7 @@ impl Connection {
             .per_request_timeout(self.request_timeout)
             .max_requests_per_minute(self.requests_per_minute)
             .user_agent(USER_AGENT)
+            .trust_roots(self.trust.clone())
             .retry_hook(std::sync::Arc::new(move |retry: &Retry<'_>| {
                 retries.line(&retry_line(retry))
             }));
@@ -512,6 +582,10 @@ impl Connection {
                 proxies.describe(self.api_url.as_str())
             ))
         ));
+        console.line(&format!(
+            "::debug::{}",
+            escape_data(&format!("TLS: trusting {}", self.trust.describe()))
+        ));
         let console = console.clone();
         client
             .proxies(proxies)
@@ -522,37 +596,23 @@ impl Connection {
     }
 }
 
-/// An absolute path as the runner hands it over: it rewrites every input that starts with the host's
-/// workspace path to `/github/workspace/…`, so `${{ github.workspace }}/out` arrives absolute. Inside the
-/// workspace it becomes the relative path the user means (`Ok(Some("out"))`); a relative path, or any path
-/// when there is no workspace (a terminal), is left alone (`Ok(None)`); outside the workspace it is an
-/// error, saying why.
-pub(crate) fn within_workspace(
-    raw: &str,
-    workspace: Option<&str>,
-) -> Result<Option<String>, &'static str> {
-    use std::path::{Component, Path};
-    let path = Path::new(raw);
-    let Some(workspace) = workspace.filter(|_| path.is_absolute()) else {
-        return Ok(None);
-    };
-    const OUTSIDE: &str = "is an absolute path outside the workspace: give a path inside GITHUB_WORKSPACE, preferably relative to it (such as `results`)";
-    let Ok(rest) = path.strip_prefix(workspace) else {
-        return Err(OUTSIDE);
-    };
-    let mut parts: Vec<String> = Vec::new();
-    for c in rest.components() {
-        match c {
-            Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
-            Component::CurDir => {}
-            Component::ParentDir if parts.pop().is_some() => {}
-            _ => return Err(OUTSIDE),
-        }
+/// Reads `sync_sql` and `only_changed`: both need a `pipeline_file`, and `only_changed` needs `sync_sql`.
+fn sync_inputs(env: &Env, source: &Source) -> Result<(bool, bool), InputError> {
+    let sync_sql = parse_bool("sync_sql", &env.input("sync_sql"), false)?;
+    let only_changed = parse_bool("only_changed", &env.input("only_changed"), false)?;
+    if sync_sql && matches!(source, Source::Query(_)) {
+        return Err(err(
+            "sync_sql",
+            "needs a `pipeline_file` whose query nodes name their SQL files (`sql: queries/x.sql`); with `query_id` there are no files to sync",
+        ));
     }
-    if parts.is_empty() {
-        return Err("is the workspace itself: give a path inside it (such as `results`)");
+    if only_changed && !sync_sql {
+        return Err(err(
+            "only_changed",
+            "needs `sync_sql: true`: what changed is what the sync updates",
+        ));
     }
-    Ok(Some(parts.join("/")))
+    Ok((sync_sql, only_changed))
 }
 
 /// Reads `requests_per_minute`: a whole number from 1 to [`MAX_REQUESTS_PER_MINUTE`], 40 when empty.
@@ -581,6 +641,18 @@ pub(crate) fn input_or_var(env: &Env, input: &str, var: &str) -> Option<String> 
 }
 
 /// The raw API key (input, else `DUNE_API_KEY`), for masking before anything else is printed.
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR`, read before anything is sent: a path that is missing or holds no
+/// certificate is an input error naming the variable (a typo must not fall back silently).
+fn trust_roots(env: &Env) -> Result<dune_api::tls::TrustRoots, InputError> {
+    dune_api::tls::TrustRoots::from_lookup(|k| env.get(k)).map_err(|e| {
+        let var = match &e {
+            dune_api::tls::TrustError::Unreadable { var, .. }
+            | dune_api::tls::TrustError::NoCertificate { var, .. } => *var,
+        };
+        err(var, e.to_string())
+    })
+}
+
 pub fn raw_api_key(env: &Env) -> Option<String> {
     input_or_var(env, "api_key", "DUNE_API_KEY")
 }
@@ -813,5 +885,37 @@ mod tests {
         .expect_err("invalid");
         assert_eq!(e.input, "api_key");
         assert!(!e.to_string().contains("sek"));
+    }
+
+    #[test]
+    fn preview_inputs_defaults_and_values() {
+        let s = preview_inputs(&env(&[])).expect("defaults");
+        assert_eq!((s.enabled, s.rows, s.key), (false, 10, None));
+        let s = preview_inputs(&env(&[
+            ("INPUT_PREVIEW", "true"),
+            ("INPUT_PREVIEW_ROWS", "3"),
+            ("INPUT_DIFF_KEY", "day, chain"),
+        ]))
+        .expect("values");
+        assert_eq!(
+            (s.enabled, s.rows, s.key),
+            (true, 3, Some(vec!["day".to_string(), "chain".to_string()]))
+        );
+    }
+
+    #[test]
+    fn preview_input_errors_name_the_input() {
+        assert_eq!(
+            preview_inputs(&env(&[("INPUT_PREVIEW", "yes")])).map_err(|e| e.input),
+            Err("preview")
+        );
+        assert_eq!(
+            preview_inputs(&env(&[("INPUT_PREVIEW_ROWS", "101")])).map_err(|e| e.input),
+            Err("preview_rows")
+        );
+        assert_eq!(
+            preview_inputs(&env(&[("INPUT_DIFF_KEY", "a,,b")])).map_err(|e| e.input),
+            Err("diff_key")
+        );
     }
 }

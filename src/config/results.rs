@@ -4,7 +4,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use super::{InputError, err, quoted};
+use super::input_error::{InputError, err, quoted};
 use crate::results::settings::{
     MAX_PREVIEW_ROWS, ResultNodes, ResultsConfig, ResultsDir, ResultsFormat,
 };
@@ -90,7 +90,8 @@ pub fn results_dir(raw: &str, workspace: Option<PathBuf>) -> Result<ResultsDir, 
         return Err(bad("contains a NUL character"));
     }
     let inside =
-        super::within_workspace(raw, workspace.as_deref().and_then(Path::to_str)).map_err(bad)?;
+        super::workspace_path::within_workspace(raw, workspace.as_deref().and_then(Path::to_str))
+            .map_err(bad)?;
     let path = Path::new(inside.as_deref().unwrap_or(raw));
     let mut parts: Vec<String> = Vec::new();
     for c in path.components() {

@@ -96,7 +96,8 @@ impl GitHubApi {
     /// A client for `repo` at `api_url` (https, or plain http on loopback for tests). `to_real` converts
     /// the clock-time timeouts into real time (see [`dune_api::clock::Clock::to_real`]).
     ///
-    /// Requests go through `proxies` (the runner's `HTTPS_PROXY`, `NO_PROXY`, …): octocrab's own hyper
+    /// Requests go through `proxies` (the runner's `HTTPS_PROXY`, `NO_PROXY`, …) and trust `roots` besides
+    /// the built-in ones (the image's bundle, `SSL_CERT_FILE`, `SSL_CERT_DIR`): octocrab's own hyper
     /// client knows no proxies, so it runs on a reqwest client (the one HTTP stack the action already has)
     /// under octocrab's base-URI, header and auth layers.
     pub fn new(
@@ -105,6 +106,7 @@ impl GitHubApi {
         repo: Repo,
         to_real: impl Fn(Duration) -> Duration,
         proxies: &Proxies,
+        roots: &dune_api::tls::TrustRoots,
     ) -> Result<GitHubApi, GitHubError> {
         let bad = |why: String| GitHubError::BadApiUrl {
             url: api_url.to_string(),
@@ -117,10 +119,13 @@ impl GitHubApi {
             .map_err(|e: http::uri::InvalidUri| bad(e.to_string()))?;
         // NOTE: no retries. A retried POST could add a second comment, and the side channel must not hold
         // the step: one attempt per request, bounded by the timeouts here and the caller's budget.
-        let builder = reqwest::Client::builder()
-            .connect_timeout(to_real(CONNECT_TIMEOUT))
-            .read_timeout(to_real(IO_TIMEOUT))
-            .timeout(to_real(IO_TIMEOUT) * 2);
+        // The same trusted roots as Dune's client: the image's bundle, SSL_CERT_FILE / SSL_CERT_DIR.
+        let builder = roots.apply(
+            reqwest::Client::builder()
+                .connect_timeout(to_real(CONNECT_TIMEOUT))
+                .read_timeout(to_real(IO_TIMEOUT))
+                .timeout(to_real(IO_TIMEOUT) * 2),
+        );
         let http = proxies
             .apply(builder)
             .and_then(|b| b.build().map_err(|e| e.to_string()))
@@ -256,6 +261,7 @@ mod tests {
             repo.clone(),
             |d| d,
             &Proxies::default(),
+            &dune_api::tls::TrustRoots::default(),
         )
         .expect_err("plain http");
         assert!(matches!(err, GitHubError::BadApiUrl { .. }));
@@ -265,6 +271,7 @@ mod tests {
             repo,
             |d| d,
             &Proxies::default(),
+            &dune_api::tls::TrustRoots::default(),
         )
         .expect("ok");
         assert!(!format!("{api:?}").contains("ghs_secret"));

@@ -46,8 +46,11 @@ pub fn conclusion(ending: Ending) -> CheckRunConclusion {
         | Ending::ResultsFailed { .. } => CheckRunConclusion::Failure,
         Ending::TimedOut => CheckRunConclusion::TimedOut,
         Ending::Cancelled => CheckRunConclusion::Cancelled,
-        // A dry run executed nothing: neither a success nor a failure of the pipeline.
-        Ending::Planned => CheckRunConclusion::Neutral,
+        // A dry run executed nothing: neither a success nor a failure of the pipeline. A preview ran the
+        // changed SQL without running the pipeline: what it found is for a reviewer to judge.
+        Ending::Planned | Ending::Previewed => CheckRunConclusion::Neutral,
+        // Nothing changed, so nothing needed to run: the data is as current as the SQL.
+        Ending::Unchanged => CheckRunConclusion::Success,
         // Started and not followed (`wait: false`): how it ends is not known here.
         Ending::Started => CheckRunConclusion::Neutral,
     }

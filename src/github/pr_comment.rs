@@ -158,12 +158,9 @@ mod tests {
         for i in 0..40 {
             let mut n = Node::new(i, NodeKind::Query { query_id: Some(i) });
             n.status = NodeStatus::Failed;
-            n.error = Some(dune_api::models::DuneError {
-                kind: None,
-                message: "e".repeat(error_len),
-                line: None,
-                column: None,
-            });
+            let mut error = dune_api::models::DuneError::default();
+            error.message = "e".repeat(error_len);
+            n.error = Some(error);
             tracked.nodes.push(n);
         }
         Outcome {
@@ -180,6 +177,9 @@ mod tests {
             previews_unread: Vec::new(),
             previews_not_selected: 0,
             usage: Default::default(),
+            review: None,
+            sync: None,
+            sql_files: Vec::new(),
         }
     }
 

@@ -131,6 +131,7 @@ impl Publisher {
             repo,
             |d| real_limit(&clock, d),
             &proxies,
+            &config.trust,
         ) {
             Ok(api) => p.api = Some(Arc::new(api)),
             Err(e) => {
@@ -203,10 +204,17 @@ impl Publisher {
     /// The run is over: completes the check run and writes the PR comment (side by side, within one time
     /// budget), both showing the job `summary`, warning about whatever fails. `cancelling` shortens the
     /// budget.
-    pub async fn finish(&mut self, outcome: &Outcome, summary: &str, cancelling: bool) {
+    pub async fn finish(
+        &mut self,
+        outcome: &Outcome,
+        summary: &str,
+        cancelling: bool,
+    ) -> Published {
+        let mut published = Published::default();
         let Some(api) = self.api.clone() else {
-            return;
+            return published;
         };
+        let (check_id, comment_id) = (&mut published.check_run_id, &mut published.comment_id);
         let budget = if cancelling {
             CANCELLED_BUDGET
         } else {
@@ -222,7 +230,7 @@ impl Publisher {
                         check_run::create_completed(&api, &target, outcome, summary).await
                     })
                     .await
-                    .map(drop),
+                    .map(|id| *check_id = Some(id.into_inner())),
                 Check::Creating(mut handle) => {
                     let waited = tokio::time::timeout_at(until.at, &mut handle).await;
                     handle.abort();
@@ -239,6 +247,7 @@ impl Publisher {
                     };
                     match created {
                         Ok(id) => {
+                            *check_id = Some(id.into_inner());
                             until
                                 .bound("completing the check run", async {
                                     check_run::complete(&api, id, outcome, summary).await
@@ -262,12 +271,18 @@ impl Publisher {
                 })
                 .await;
             match result {
-                Ok(pr_comment::Upserted::Created(_)) => self.console.line(&format!(
-                    "Added the pipeline's comment to pull request #{pr}"
-                )),
-                Ok(pr_comment::Upserted::Updated(_)) => self.console.line(&format!(
-                    "Updated the pipeline's comment on pull request #{pr}"
-                )),
+                Ok(pr_comment::Upserted::Created(id)) => {
+                    *comment_id = Some(id);
+                    self.console.line(&format!(
+                        "Added the pipeline's comment to pull request #{pr}"
+                    ))
+                }
+                Ok(pr_comment::Upserted::Updated(id)) => {
+                    *comment_id = Some(id);
+                    self.console.line(&format!(
+                        "Updated the pipeline's comment on pull request #{pr}"
+                    ))
+                }
                 Err(e) => self.warn(
                     "Pull-request comment not written",
                     &advice(&e, COMMENT_PERMISSION),
@@ -275,6 +290,25 @@ impl Publisher {
             }
         };
         tokio::join!(check, comment);
+        published
+    }
+}
+
+/// What [`Publisher::finish`] wrote: the ids of the `comment_id` and `check_run_id` outputs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Published {
+    pub comment_id: Option<u64>,
+    pub check_run_id: Option<u64>,
+}
+
+impl Published {
+    /// The two outputs (empty when not written).
+    pub fn outputs(&self) -> [(&'static str, String); 2] {
+        let s = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+        [
+            ("comment_id", s(self.comment_id)),
+            ("check_run_id", s(self.check_run_id)),
+        ]
     }
 }
 

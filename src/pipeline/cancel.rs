@@ -134,15 +134,12 @@ mod tests {
     use dune_api::models::{NodeExecution, PipelineStatus};
 
     fn ne(id: i64, status: &str, exec: Option<&str>) -> NodeExecution {
-        NodeExecution {
-            id,
-            is_materialized_view: false,
-            status: Some(status.into()),
-            query_id: Some(100 + id),
-            name: None,
-            execution_id: exec.map(str::to_string),
-            error: None,
-        }
+        let mut n = NodeExecution::default();
+        n.id = id;
+        n.status = Some(status.into());
+        n.query_id = Some(100 + id);
+        n.execution_id = exec.map(str::to_string);
+        n
     }
 
     #[test]
@@ -157,15 +154,13 @@ mod tests {
         n1.status = NodeStatus::Executing;
         n1.execution_id = Some("E1".into());
         run.nodes.push(n1);
-        let status = PipelineStatus {
-            status: Some("executing".into()),
-            error: None,
-            nodes: vec![
-                ne(1, "completed", Some("E1")),
-                ne(2, "executing", Some("E2")),
-                ne(3, "pending", None),
-            ],
-        };
+        let mut status = PipelineStatus::default();
+        status.status = Some("executing".into());
+        status.nodes = vec![
+            ne(1, "completed", Some("E1")),
+            ne(2, "executing", Some("E2")),
+            ne(3, "pending", None),
+        ];
         run.fold_status(&status, Duration::ZERO);
         assert_eq!(run.cancellable(), vec![(2, "E2".to_string())]);
         assert_eq!(run.nodes.len(), 3);
@@ -185,10 +180,10 @@ mod tests {
         n1.details_read = true;
         run.nodes.push(n1);
         run.fold_status(
-            &PipelineStatus {
-                status: None,
-                error: None,
-                nodes: vec![ne(1, "weird", Some("E1"))],
+            &{
+                let mut s = PipelineStatus::default();
+                s.nodes = vec![ne(1, "weird", Some("E1"))];
+                s
             },
             Duration::ZERO,
         );
@@ -228,6 +223,9 @@ queries:
             performance: dune_api::models::Performance::Medium.into(),
             query_parameters: None,
         };
+        // Virtual time counts from the simulator's start; the client's set-up (reading the trusted roots)
+        // takes some of it, so the waits below count from the pipeline's start.
+        let started = sim.virtual_now();
         let id = client
             .execute_query_pipeline(500, &request)
             .await
@@ -240,7 +238,7 @@ queries:
         stale.fold_status(&first, Duration::ZERO);
         assert_eq!(stale.cancellable().len(), 1, "{stale:?}");
         // Let node 1 end and nodes 2 and 3 start (2 s of virtual time, then some).
-        while sim.virtual_now() < Duration::from_secs(4) {
+        while sim.virtual_now() < started + Duration::from_secs(4) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let (console, _log) = Console::buffer(true);

@@ -12,6 +12,7 @@ use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 
 use super::node::{Node, NodeKind};
+use super::sql_read::{self as sql, SqlNode};
 use crate::runner::console::{Console, Level, Location, one_line};
 
 /// A pipeline file larger than this is refused (a pipeline of thousands of nodes is a few hundred KiB).
@@ -24,11 +25,13 @@ const MAX_PROBLEMS_SHOWN: usize = 20;
 /// the console's budget of ordinary errors, which keeps a slot for that one and one for the step's error.
 pub const MAX_FILE_ANNOTATIONS: usize = crate::runner::console::ORDINARY_ANNOTATIONS;
 
-/// A pipeline file: the path as the `pipeline_file` input gave it, and its definition.
+/// A pipeline file: the path as the `pipeline_file` input gave it, its definition, and the SQL files
+/// its query nodes name (`sql:`, see [`super::sql`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelineFile {
     pub path: String,
     pub definition: Definition,
+    pub sql: Vec<SqlNode>,
 }
 
 /// A line and column in a file (both 1-based).
@@ -154,7 +157,7 @@ pub fn resolve(path: &str, workspace: Option<&str>) -> PathBuf {
 
 /// The file's path relative to the repository root, as annotations name it (`./a.yml` is `a.yml`; an
 /// absolute path inside the workspace loses the workspace).
-fn repository_path(path: &str, workspace: Option<&str>) -> String {
+pub(crate) fn repository_path(path: &str, workspace: Option<&str>) -> String {
     let p = Path::new(path);
     let relative = match workspace {
         Some(w) if p.is_absolute() => p.strip_prefix(w).unwrap_or(p),
@@ -168,8 +171,8 @@ fn repository_path(path: &str, workspace: Option<&str>) -> String {
     text.to_string()
 }
 
-/// Reads and validates a pipeline file (YAML, or JSON for a `.json` file).
-pub fn read_file(path: &str, workspace: Option<&str>) -> Result<Definition, PipelineFileError> {
+/// Reads and validates a pipeline file (YAML, or JSON for a `.json` file) and the SQL files it names.
+pub fn read_file(path: &str, workspace: Option<&str>) -> Result<PipelineFile, PipelineFileError> {
     let fail = |message: String| {
         PipelineFileError::new(path, workspace, vec![FileProblem::whole(message)])
     };
@@ -189,12 +192,30 @@ pub fn read_file(path: &str, workspace: Option<&str>) -> Result<Definition, Pipe
     let text =
         std::fs::read_to_string(&full).map_err(|e| fail(format!("cannot read the file ({e})")))?;
     let is_json = path.to_ascii_lowercase().ends_with(".json");
-    parse(&text, is_json).map_err(|problems| PipelineFileError::new(path, workspace, problems))
+    let file = repository_path(path, workspace);
+    parse_with_sql(&text, is_json, Some((&file, workspace)))
+        .map(|(definition, sql)| PipelineFile {
+            path: path.to_string(),
+            definition,
+            sql,
+        })
+        .map_err(|problems| PipelineFileError::new(path, workspace, problems))
 }
 
 /// Parses and validates the text of a pipeline file. Every problem has the line and column of the key or
-/// node it is about (syntax errors: where the parser stopped).
+/// node it is about (syntax errors: where the parser stopped). `sql` keys are checked, their files not read.
+#[cfg(test)]
 pub fn parse(text: &str, is_json: bool) -> Result<Definition, Vec<FileProblem>> {
+    parse_with_sql(text, is_json, None).map(|(definition, _)| definition)
+}
+
+/// [`parse`], and the SQL files the nodes name, read when `files` gives the pipeline file's path from
+/// the repository root and the workspace.
+fn parse_with_sql(
+    text: &str,
+    is_json: bool,
+    files: Option<(&str, Option<&str>)>,
+) -> Result<(Definition, Vec<SqlNode>), Vec<FileProblem>> {
     let syntax = |message: String, line: usize, column: usize| {
         let mut p = FileProblem::whole(message);
         p.position = (line > 0).then_some(Position {
@@ -203,7 +224,7 @@ pub fn parse(text: &str, is_json: bool) -> Result<Definition, Vec<FileProblem>> 
         });
         vec![p]
     };
-    let value: Value = if is_json {
+    let mut value: Value = if is_json {
         serde_json::from_str(text)
             .map_err(|e| syntax(format!("not valid JSON: {e}"), e.line(), e.column()))?
     } else {
@@ -212,18 +233,37 @@ pub fn parse(text: &str, is_json: bool) -> Result<Definition, Vec<FileProblem>> 
             syntax(format!("not valid YAML: {e}"), line, column)
         })?
     };
-    Definition::from_document(&value).map_err(|problems| {
-        // NOTE: JSON is YAML (1.2), so one position-keeping YAML parse serves both. It runs only when
-        // there are problems to place; if it fails where serde did not, the problems keep no position.
-        let tree = MarkedTree::parse(text);
-        problems
-            .into_iter()
-            .map(|problem| FileProblem {
-                position: tree.as_ref().map(|t| t.position(&problem.at)),
-                problem,
-            })
-            .collect()
-    })
+    let (keys, sql_problems) = sql::take(&mut value);
+    let read = Definition::from_document(&value);
+    let (sql_nodes, load_problems) = match files {
+        Some((file, workspace)) => sql::load(&keys, file, workspace),
+        None => (Vec::new(), Vec::new()),
+    };
+    let mut problems: Vec<Problem> = match &read {
+        Ok(_) => Vec::new(),
+        Err(p) => p
+            .iter()
+            .filter(|p| !sql::explained(p, &sql_problems))
+            .cloned()
+            .collect(),
+    };
+    problems.extend(sql_problems);
+    problems.extend(load_problems);
+    match read {
+        Ok(definition) if problems.is_empty() => Ok((definition, sql_nodes)),
+        _ => {
+            // NOTE: JSON is YAML (1.2), so one position-keeping YAML parse serves both. It runs only when
+            // there are problems to place; if it fails where serde did not, the problems keep no position.
+            let tree = MarkedTree::parse(text);
+            Err(problems
+                .into_iter()
+                .map(|problem| FileProblem {
+                    position: tree.as_ref().map(|t| t.position(&problem.at)),
+                    problem,
+                })
+                .collect())
+        }
+    }
 }
 
 /// A YAML (or JSON) document's shape with the position of every node and mapping key.
@@ -687,6 +727,50 @@ pipeline:
         let abs = dir.path().join("p.yml");
         let e = read_file(abs.to_str().expect("utf-8"), Some(ws)).expect_err("problems");
         assert_eq!(e.file, "p.yml");
+    }
+
+    #[test]
+    fn sql_files_are_read_and_their_problems_placed_on_the_sql_key() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::create_dir_all(dir.path().join("dune/queries")).expect("mkdir");
+        std::fs::write(dir.path().join("dune/queries/a.sql"), "SELECT 1\n").expect("write");
+        let text = "pipeline:\n  nodes:\n    - id: 1\n      sql: queries/a.sql\n      query_execution: {query_id: 11}\n    - id: 2\n      dependencies: [1]\n      sql: queries/nope.sql\n      query_execution: {query_id: 22}\n    - id: 3\n      sql: queries/a.sql\n      query_execution: {performance: large}\n";
+        std::fs::write(dir.path().join("dune/p.yml"), text).expect("write");
+        let ws = dir.path().to_str().expect("utf-8");
+        let e = read_file("dune/p.yml", Some(ws)).expect_err("problems");
+        let p: Vec<(usize, usize, String)> = e
+            .problems
+            .iter()
+            .map(|p| {
+                let pos = p.position.expect("placed");
+                (pos.line, pos.column, p.problem.to_string())
+            })
+            .collect();
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert_eq!((p[0].0, p[0].1), (11, 7), "{p:?}");
+        assert!(
+            p[0].2.starts_with("node 3: has `sql` but no query id"),
+            "{p:?}"
+        );
+        assert_eq!((p[1].0, p[1].1), (8, 7), "{p:?}");
+        assert!(
+            p[1].2
+                .starts_with("node 2: cannot read the SQL file dune/queries/nope.sql"),
+            "{p:?}"
+        );
+        let ok = "pipeline:\n  nodes:\n    - id: 1\n      sql: queries/a.sql\n      query_execution: {query_id: 11}\n";
+        std::fs::write(dir.path().join("dune/ok.yml"), ok).expect("write");
+        let file = read_file("dune/ok.yml", Some(ws)).expect("valid");
+        assert_eq!(file.sql.len(), 1);
+        assert_eq!(file.sql[0].file, "dune/queries/a.sql");
+        assert_eq!(file.sql[0].query_id, 11);
+        assert_eq!(
+            file.definition.to_value()["pipeline"]["nodes"][0]
+                .as_object()
+                .map(|o| o.contains_key("sql")),
+            Some(false),
+            "the sql key is never sent to Dune"
+        );
     }
 
     #[test]

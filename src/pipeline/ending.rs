@@ -32,6 +32,11 @@ pub enum Ending {
     Started,
     /// Every sink query's latest result ended within `max_age`: nothing executed, they were reused (exit 0).
     Fresh,
+    /// `only_changed` and no SQL changed: nothing executed (exit 0).
+    Unchanged,
+    /// `preview: true`: every changed query's SQL was run as raw SQL and diffed; nothing saved changed
+    /// (exit 0). A preview whose SQL failed is [`Ending::Failed`].
+    Previewed,
     /// A node or the pipeline failed, or the pipeline ended without every node completing (exit 1).
     Failed,
     /// Cancelled on Dune, or the workflow was cancelled (exit 1).
@@ -58,6 +63,8 @@ impl Ending {
             Ending::Planned => "planned",
             Ending::Started => "started",
             Ending::Fresh => "fresh",
+            Ending::Unchanged => "unchanged",
+            Ending::Previewed => "previewed",
             Ending::Failed => "failed",
             Ending::Cancelled => "cancelled",
             Ending::TimedOut => "timed_out",
@@ -71,7 +78,12 @@ impl Ending {
     /// The step's exit code.
     pub fn exit_code(self) -> u8 {
         match self {
-            Ending::Completed | Ending::Planned | Ending::Started | Ending::Fresh => exit::OK,
+            Ending::Completed
+            | Ending::Planned
+            | Ending::Started
+            | Ending::Fresh
+            | Ending::Unchanged
+            | Ending::Previewed => exit::OK,
             Ending::Failed | Ending::Cancelled => exit::FAILED,
             Ending::InvalidInput => exit::INPUT,
             Ending::TimedOut => exit::TIMED_OUT,
@@ -98,6 +110,8 @@ mod tests {
             (Ending::Planned, "planned", 0),
             (Ending::Started, "started", 0),
             (Ending::Fresh, "fresh", 0),
+            (Ending::Unchanged, "unchanged", 0),
+            (Ending::Previewed, "previewed", 0),
             (Ending::Failed, "failed", 1),
             (Ending::Cancelled, "cancelled", 1),
             (Ending::TimedOut, "timed_out", 3),

@@ -15,6 +15,9 @@ pub(crate) mod narrate;
 pub(crate) mod node;
 pub(crate) mod plan;
 pub mod schedule;
+pub(crate) mod sql;
+pub(crate) mod sql_read;
+pub(crate) mod sync;
 pub(crate) mod tracked;
 pub(crate) mod usage;
 

@@ -636,15 +636,11 @@ mod tests {
     use serde_json::json;
 
     fn status_node(id: i64, query_id: i64) -> NodeExecution {
-        NodeExecution {
-            id,
-            is_materialized_view: false,
-            status: Some("pending".into()),
-            query_id: Some(query_id),
-            name: None,
-            execution_id: None,
-            error: None,
-        }
+        let mut n = NodeExecution::default();
+        n.id = id;
+        n.status = Some("pending".into());
+        n.query_id = Some(query_id);
+        n
     }
 
     fn defined(id: i64, query_id: i64, deps: Vec<i64>) -> Node {
@@ -740,15 +736,11 @@ mod tests {
             nodes: vec![view, defined(2, 20, vec![1])],
             ..Tracked::default()
         };
-        let short = NodeExecution {
-            id: 1,
-            is_materialized_view: true,
-            status: Some("pending".into()),
-            query_id: None,
-            name: Some("mv_daily_volume".into()),
-            execution_id: None,
-            error: None,
-        };
+        let mut short = NodeExecution::default();
+        short.id = 1;
+        short.is_materialized_view = true;
+        short.status = Some("pending".into());
+        short.name = Some("mv_daily_volume".into());
         assert!(run.contradictions(&[short, status_node(2, 20)]).is_empty());
     }
 

@@ -51,7 +51,7 @@ pub fn section(o: &Outcome) -> String {
     let t = &o.tracked;
     let executed = t.nodes.iter().filter(|n| n.execution_id.is_some()).count();
     let usage = &o.usage;
-    if executed == 0 && usage.before.is_none() && t.max_credits.is_none() {
+    if executed == 0 && usage.before.is_none() && usage.after.is_none() && t.max_credits.is_none() {
         return String::new();
     }
     let mut md = String::from("### Credits\n\n");

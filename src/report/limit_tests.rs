@@ -45,12 +45,12 @@ fn huge_outcome(nodes: usize, error_len: usize) -> Outcome {
             n.status = NodeStatus::Failed;
             n.raw_status = Some("failed".into());
             n.execution_id = Some("01HKZJ2683PHF9Q9PHHQ8FW4Q1".into());
-            n.error = Some(DuneError {
-                kind: Some("FAILED_TYPE_EXECUTION_FAILED".into()),
-                message: "```\n<script>x</script>|".repeat(error_len / 20),
-                line: Some(1),
-                column: Some(2),
-            });
+            let mut error = DuneError::default();
+            error.kind = Some("FAILED_TYPE_EXECUTION_FAILED".into());
+            error.message = "```\n<script>x</script>|".repeat(error_len / 20);
+            error.line = Some(1);
+            error.column = Some(2);
+            n.error = Some(error);
             n
         })
         .collect();

@@ -11,6 +11,19 @@ pub fn query_link(id: impl std::fmt::Display) -> String {
     format!("[{id}]({})", query_url(&id))
 }
 
+/// Credits as the summary writes them: whole numbers plain, else two decimals without trailing zeros.
+pub(crate) fn format_credits(c: f64) -> String {
+    if c.fract() == 0.0 && c.abs() < 1e15 {
+        format!("{}", c as i64)
+    } else {
+        // `1.0004` is `1`, not `1.`.
+        format!("{c:.2}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    }
+}
+
 /// `1m 05s`, `42s`, `1h 02m`.
 pub fn short_duration(d: Duration) -> String {
     let s = d.as_secs();
@@ -128,6 +141,11 @@ pub fn md_text(text: &str) -> String {
 
 /// A fenced code block that no backtick run in `text` can close early.
 pub fn code_block(text: &str) -> String {
+    code_block_in(text, "text")
+}
+
+/// [`code_block`] with the fence's language (`diff`, `sql`).
+pub fn code_block_in(text: &str, language: &str) -> String {
     // Control characters go first: removing one can join two backtick runs into a longer one.
     let clean: String = text
         .chars()
@@ -135,7 +153,7 @@ pub fn code_block(text: &str) -> String {
         .collect();
     let longest = clean.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat((longest + 1).max(3));
-    format!("{fence}text\n{clean}\n{fence}\n")
+    format!("{fence}{language}\n{clean}\n{fence}\n")
 }
 
 #[cfg(test)]

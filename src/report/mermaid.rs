@@ -18,7 +18,7 @@ pub const MAX_NODES: usize = 200;
 const MAX_YAML_CHARS: usize = 200_000;
 
 /// A Mermaid node id: `n3`, `nm3` for node -3.
-fn box_id(id: i64) -> String {
+pub(crate) fn box_id(id: i64) -> String {
     if id < 0 {
         format!("nm{}", id.unsigned_abs())
     } else {

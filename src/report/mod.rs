@@ -10,11 +10,14 @@ pub mod fresh;
 pub mod markdown;
 pub mod mermaid;
 pub mod preview;
+pub mod review;
+pub mod sql_sync;
 pub mod timeline;
 
 #[cfg(test)]
 mod limit_tests;
 
+use markdown::format_credits;
 pub use markdown::{code_block, md_cell, md_code, md_text, query_link, short_duration};
 
 use crate::outcome::{Ending, Outcome};
@@ -155,6 +158,9 @@ fn status_icon(s: NodeStatus) -> &'static str {
 }
 
 fn headline(o: &Outcome) -> String {
+    if let Some(r) = &o.review {
+        return review::headline(r);
+    }
     match o.ending {
         Ending::Completed => "✅ Dune pipeline completed".into(),
         Ending::Failed => "❌ Dune pipeline failed".into(),
@@ -175,14 +181,8 @@ fn headline(o: &Outcome) -> String {
         Ending::ResultsFailed { fresh: true } => {
             "⚠️ Dune pipeline: fresh result reused, but it could not be read".into()
         }
-    }
-}
-
-fn format_credits(c: f64) -> String {
-    if c.fract() == 0.0 && c.abs() < 1e15 {
-        format!("{}", c as i64)
-    } else {
-        format!("{c:.2}").trim_end_matches('0').to_string()
+        Ending::Unchanged => "⏸️ Dune pipeline: no SQL changed (nothing was executed)".into(),
+        Ending::Previewed => "🔎 Data preview".into(),
     }
 }
 
@@ -192,6 +192,17 @@ pub fn summary(o: &Outcome) -> String {
     let _ = writeln!(md, "## {}\n", headline(o));
     if let Some(p) = &o.problem {
         let _ = writeln!(md, "> **{}**: {}\n", md_text(&p.title), md_text(&p.message));
+    }
+    if let Some(r) = &o.review {
+        // A preview ran no pipeline: its summary is the previews.
+        md.push_str(&review::section(r, SUMMARY_BUDGET.saturating_sub(md.len())));
+        let _ = writeln!(
+            md,
+            "_Status `{}` in {}. Nothing saved on Dune was changed: the SQL files ran as raw SQL (`POST /v1/sql/execute`)._",
+            o.status(),
+            short_duration(o.wall_time)
+        );
+        return md;
     }
     let nodes = &o.tracked.nodes;
     md.push_str("| | |\n|---|---|\n");
@@ -208,11 +219,13 @@ pub fn summary(o: &Outcome) -> String {
             .pipeline_execution_id
             .as_deref()
             .map(md_code)
-            .unwrap_or_else(|| if o.ending == Ending::Fresh {
-                "none: nothing executed".into()
-            } else {
-                "not started".into()
-            })
+            .unwrap_or_else(
+                || if matches!(o.ending, Ending::Fresh | Ending::Unchanged) {
+                    "none: nothing executed".into()
+                } else {
+                    "not started".into()
+                }
+            )
     );
     if let Some(raw) = &o.tracked.raw_status {
         let _ = writeln!(md, "| Pipeline status (from Dune) | {} |", md_cell(raw));
@@ -260,6 +273,7 @@ pub fn summary(o: &Outcome) -> String {
     }
 
     md.push_str(&fresh::section(o));
+    md.push_str(&sql_sync::section(o));
     md.push_str(&credits::section(o));
     md.push_str(&crate::report::mermaid::summary_section(o));
     md.push_str(&crate::report::timeline::summary_section(o));
@@ -318,6 +332,11 @@ pub fn summary(o: &Outcome) -> String {
                     }
                     if let Some(c) = e.column {
                         facts.push(format!("column {c}"));
+                    }
+                    if let Some(f) = o.sql_files.iter().find(|s| s.node_id == n.id)
+                        && e.line.is_some()
+                    {
+                        facts.push(format!("of {}", md_code(&f.file)));
                     }
                     if !facts.is_empty() {
                         let _ = writeln!(section, "{}\n", facts.join(", "));
@@ -430,12 +449,9 @@ mod tests {
         let nodes: Vec<Node> = (0..1000)
             .map(|i| {
                 let mut n = Node::new(i, NodeKind::Query { query_id: Some(i) });
-                n.error = Some(dune_api::models::DuneError {
-                    kind: None,
-                    message: "x".repeat(5000),
-                    line: None,
-                    column: None,
-                });
+                let mut error = dune_api::models::DuneError::default();
+                error.message = "x".repeat(5000);
+                n.error = Some(error);
                 n
             })
             .collect();

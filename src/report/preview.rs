@@ -226,7 +226,7 @@ pub fn section(o: &Outcome, budget: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::Column;
+    use crate::results::model::Column;
 
     fn result(id: i64, rows: Vec<Vec<Option<String>>>) -> NodeResult {
         NodeResult {
@@ -270,6 +270,9 @@ mod tests {
             previews_unread: Vec::new(),
             previews_not_selected: 0,
             usage: Default::default(),
+            review: None,
+            sync: None,
+            sql_files: Vec::new(),
         }
     }
 

@@ -10,9 +10,10 @@ use reqwest::Url;
 use serde_json::Value;
 use tokio::sync::watch;
 
+use super::csv;
 use super::file::{PartFile, file_name};
+use super::model::{Column, FetchError, Preview};
 use super::settings::{ResultsConfig, ResultsFormat};
-use super::{Column, FetchError, Preview, csv};
 use dune_api::models::{ResultMetadata, ResultPage};
 use dune_api::{Client, MAX_RESULT_PAGE, Response};
 
@@ -287,7 +288,8 @@ fn lowered_limit(limit: u64, e: &dune_api::Error, columns: u64) -> u64 {
     rows.min(limit / 2).max(1)
 }
 
-fn set_query(url: &mut Url, key: &str, value: u64) {
+/// `url` with `key` set to `value` (replacing any value it had).
+pub(crate) fn set_query(url: &mut Url, key: &str, value: u64) {
     let pairs: Vec<(String, String)> = url
         .query_pairs()
         .filter(|(k, _)| k != key)

@@ -10,6 +10,7 @@
 pub mod csv;
 pub mod fetch;
 pub mod file;
+pub mod model;
 pub mod settings;
 
 use std::collections::{BTreeSet, VecDeque};
@@ -21,27 +22,13 @@ use serde_json::json;
 use dune_api::{Client, Clock};
 use tokio::sync::watch;
 
+pub use model::{FetchError, Preview};
 use settings::ResultsDir;
 pub use settings::{ResultNodes, ResultsConfig};
 
 use crate::pipeline::node::{Node, NodeStatus, is_partial, normalize};
 use crate::runner::console::{Console, Level, capitalize, truncate_chars};
 use crate::runner::files::{HandOver, hand_over as hand_over_dir};
-
-/// A column of a result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Column {
-    pub name: String,
-    /// Dune's type name (`varchar`, `double`, …).
-    pub kind: Option<String>,
-}
-
-/// The rows shown in the summary: cell texts already shortened, `None` for null.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Preview {
-    pub columns: Vec<Column>,
-    pub rows: Vec<Vec<Option<String>>>,
-}
 
 /// The result of one query node (an item of the `results` output).
 #[derive(Debug, Clone, PartialEq)]
@@ -108,55 +95,6 @@ pub fn sinks(nodes: &[Node], root_query: Option<u64>) -> BTreeSet<i64> {
             .map(|n| n.id)
             .collect(),
         None => nodes.iter().map(|n| n.id).collect(),
-    }
-}
-
-/// What can go wrong fetching a result.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    /// The API failed (after the client's retries).
-    #[error(transparent)]
-    Api(dune_api::Error),
-    /// The file could not be written.
-    #[error("could not write {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-    /// Dune has no result for the execution.
-    #[error("Dune has no result for execution {execution_id} (state {state})")]
-    NoResult { execution_id: String, state: String },
-    /// The pages did not add up.
-    #[error("the result pages are inconsistent: {0}")]
-    Inconsistent(String),
-    /// The workflow was cancelled during the download.
-    #[error("stopped: the workflow was cancelled")]
-    Stopped,
-    /// Dune kept refusing pages for exceeding its per-request limit, even after the page size was lowered.
-    #[error(
-        "{source} (Dune refused {rows} rows a page, after the action lowered the page size once)"
-    )]
-    PageLimit { source: dune_api::Error, rows: u64 },
-}
-
-impl FetchError {
-    /// What the user should do about it.
-    pub fn hint(&self) -> &'static str {
-        match self {
-            FetchError::Api(e) => crate::pipeline::hint::hint(e),
-            FetchError::Io { .. } => {
-                "check that `results_dir` is writable and that the runner has enough disk space"
-            }
-            FetchError::NoResult { .. } => {
-                "the result may have expired (Dune keeps results 90 days) or the execution did not complete: re-run the pipeline"
-            }
-            FetchError::PageLimit { .. } => {
-                "Dune's per-request limit on a result page (rows × columns) is lower than the action could meet: download the result from Dune directly, or report it with the log of this step"
-            }
-            FetchError::Inconsistent(_) | FetchError::Stopped => {
-                "re-run the job; if it persists, report it with the log of this step"
-            }
-        }
     }
 }
 

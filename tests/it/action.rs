@@ -1,6 +1,6 @@
 //! End to end: the action, in-process, against the Dune API simulator (both status vocabularies).
 
-use crate::common::{ActionRun, KEY, keyed, snapshot_settings};
+use crate::common::{ActionRun, KEY, USAGE_PATH, keyed, posts, snapshot_settings};
 use dune_sim::{Scenario, Simulator};
 use serde_json::json;
 
@@ -103,11 +103,7 @@ async fn success_lowercase_vocabulary() {
         "::notice title=Dune pipeline started::pipeline execution {pid}"
     )));
     // The start request carried the tier and went out once.
-    let starts: Vec<_> = sim
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "POST")
-        .collect();
+    let starts = posts(&sim);
     assert_eq!(starts.len(), 1);
     assert!(starts[0].body.contains("\"performance\":\"large\""));
     assert!(done.summary.contains("| Performance | large |"));
@@ -269,7 +265,8 @@ async fn unknown_query_is_404_with_a_hint() {
     assert_eq!(done.exit_code, 4, "{}", done.log);
     assert!(done.log.contains("HTTP 404"), "{}", done.log);
     assert!(done.log.contains("Check `query_id`"), "{}", done.log);
-    // The definition read (a warning) and the start, each once: a 404 is not retried.
+    // The definition read (a warning), the usage read before the start, and the start, each once: a 404
+    // is not retried; a run that never started reads no usage after it.
     let requests: Vec<String> = sim
         .requests()
         .iter()
@@ -278,8 +275,9 @@ async fn unknown_query_is_404_with_a_hint() {
     assert_eq!(
         requests,
         [
-            "GET /api/v1/query/999/pipeline 404",
-            "POST /api/v1/query/999/pipeline/execute 404"
+            "GET /api/v1/query/999/pipeline 404".to_string(),
+            format!("POST {USAGE_PATH} 200"),
+            "POST /api/v1/query/999/pipeline/execute 404".to_string(),
         ]
     );
     assert_eq!(sim.pipelines_started(), 0);
@@ -406,11 +404,7 @@ async fn query_parameters_are_passed_through() {
         .run()
         .await;
     assert_eq!(done.exit_code, 0, "{}", done.log);
-    let start = sim
-        .requests()
-        .into_iter()
-        .find(|r| r.method == "POST")
-        .expect("start");
+    let start = posts(&sim).into_iter().next().expect("start");
     let body: serde_json::Value = serde_json::from_str(&start.body).expect("json body");
     assert_eq!(
         body,

@@ -4,6 +4,20 @@ use std::process::Command;
 
 use dune_sim::Simulator;
 
+/// The binary asked for a dry run of the pipeline file `file`, with an API address where nothing listens
+/// (a dry run of a file must not need it).
+pub(crate) fn dry_run_of(file: &std::path::Path) -> Command {
+    let mut c = bin();
+    c.args([
+        "--pipeline-file",
+        &file.to_string_lossy(),
+        "--dry-run",
+        "true",
+    ])
+    .args(["--api-url", "http://127.0.0.1:9"]);
+    c
+}
+
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dune-pipeline-action"));
     // Nothing from the machine running the tests leaks into the run.
@@ -103,14 +117,7 @@ fn a_pipeline_file_dry_run_needs_no_network() {
     )
     .expect("write");
     // An API address where nothing listens: the dry run of a file must not need it.
-    let out = bin()
-        .args([
-            "--pipeline-file",
-            &file.to_string_lossy(),
-            "--dry-run",
-            "true",
-        ])
-        .args(["--api-url", "http://127.0.0.1:9"])
+    let out = dry_run_of(&file)
         .env("DUNE_API_KEY", "k")
         .output()
         .expect("runs");

@@ -24,6 +24,18 @@ pub fn keyed(mut s: Scenario) -> Scenario {
     s
 }
 
+/// The POST requests that start something (a pipeline, a cancel): every POST but the usage reads
+/// (`POST /v1/usage`, free, made before the start and after the end).
+pub fn posts(sim: &Simulator) -> Vec<dune_sim::RecordedRequest> {
+    sim.requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path != USAGE_PATH)
+        .collect()
+}
+
+/// The path of the usage read.
+pub const USAGE_PATH: &str = "/api/v1/usage";
+
 /// One run of the action.
 pub struct ActionRun {
     pub env: Env,
@@ -150,6 +162,7 @@ impl ActionRun {
             })
             .into_iter()
             .collect();
+        crate::schema::check_outputs(&outputs);
         let state = parse_file_commands(&self.read("state"))
             .expect("GITHUB_STATE follows the runner's rules")
             .into_iter()

@@ -1,7 +1,7 @@
 //! The pipeline's shape: the definition read before the start, the DAG in the summary, skipped nodes, the
 //! dry run, and pipeline files (validation, the explicit-pipeline POST, the dry run's YAML run as a file).
 
-use crate::common::{ActionRun, Finished, keyed, snapshot_settings};
+use crate::common::{ActionRun, Finished, USAGE_PATH, keyed, posts, snapshot_settings};
 use dune_sim::{Scenario, Simulator};
 use serde_json::{Value, json};
 
@@ -64,7 +64,7 @@ fn verbatim_block(log: &str) -> String {
     body.join("\n") + "\n"
 }
 
-fn write_file(run: &ActionRun, path: &str, text: &str) {
+pub(crate) fn write_file(run: &ActionRun, path: &str, text: &str) {
     let full = run.workspace().join(path);
     std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
     std::fs::write(full, text).expect("write");
@@ -304,11 +304,7 @@ async fn the_dry_run_yaml_saved_as_a_file_runs_the_same_pipeline() {
         .run()
         .await;
     assert_eq!(done.exit_code, 0, "{}", done.log);
-    let posts: Vec<_> = sim
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "POST")
-        .collect();
+    let posts = posts(&sim);
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].path, "/api/v1/pipelines/execute");
     let body: Value = serde_json::from_str(&posts[0].body).expect("json body");
@@ -339,18 +335,14 @@ async fn a_pipeline_file_is_one_post_with_its_nodes() {
         .await;
     assert_eq!(done.exit_code, 0, "{}", done.log);
     assert_eq!(
-        requests(&sim)
+        posts(&sim)
             .iter()
-            .filter(|r| r.starts_with("POST"))
+            .map(|r| r.path.as_str())
             .collect::<Vec<_>>(),
-        ["POST /api/v1/pipelines/execute"]
+        ["/api/v1/pipelines/execute"]
     );
     assert!(!requests(&sim).iter().any(|r| r.contains("/query/")));
-    let post = sim
-        .requests()
-        .into_iter()
-        .find(|r| r.method == "POST")
-        .expect("post");
+    let post = posts(&sim).into_iter().next().expect("post");
     let body: Value = serde_json::from_str(&post.body).expect("json body");
     // The inputs fill in what a node leaves unset, and nothing else.
     assert_eq!(
@@ -545,11 +537,13 @@ async fn run_with_definition_fault(status: u16) {
         "{}",
         done.log
     );
+    // The definition read, the usage read before the start, the start.
     assert_eq!(
-        requests(&sim)[..2],
+        requests(&sim)[..3],
         [
-            "GET /api/v1/query/3493826/pipeline",
-            "POST /api/v1/query/3493826/pipeline/execute"
+            "GET /api/v1/query/3493826/pipeline".to_string(),
+            format!("POST {USAGE_PATH}"),
+            "POST /api/v1/query/3493826/pipeline/execute".to_string(),
         ]
     );
     assert_eq!(done.outputs["status"], "completed");

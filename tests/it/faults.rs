@@ -977,18 +977,25 @@ queries:
         "{}",
         done.log
     );
-    // Outputs: exactly the seven, the error kept verbatim inside the JSON.
+    // Outputs: exactly these (issue 21 added six), the error kept verbatim inside the JSON.
     let names: Vec<&str> = done.outputs.keys().map(String::as_str).collect();
     assert_eq!(
         names,
         [
+            "check_run_id",
+            "comment_id",
+            "credits",
+            "credits_unknown_nodes",
+            "duration_seconds",
             "execution_id",
             "failed_nodes",
             "nodes",
             "nodes_file",
             "pipeline_execution_id",
+            "preview",
             "results",
-            "status"
+            "status",
+            "url",
         ]
     );
     assert_eq!(done.outputs["status"], "failed");

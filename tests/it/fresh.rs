@@ -3,9 +3,9 @@
 //! run, or a result that is not complete runs the pipeline; a pipeline file is fresh only when every sink
 //! is; an invalid `max_age` is exit 2 with no request; a dry run says whether a run would be skipped.
 
-use crate::common::{ActionRun, Finished, keyed};
+use crate::common::{ActionRun, Finished, keyed, posts};
 use crate::fake_github::{FakeGitHub, Mode};
-use dune_sim::{RecordedRequest, Scenario, Simulator};
+use dune_sim::{Scenario, Simulator};
 use serde_json::{Value, json};
 
 const SPEED: f64 = 50.0;
@@ -40,13 +40,6 @@ queries:
         ))
         .expect("scenario"),
     )
-}
-
-fn posts(sim: &Simulator) -> Vec<RecordedRequest> {
-    sim.requests()
-        .into_iter()
-        .filter(|r| r.method == "POST")
-        .collect()
 }
 
 fn latest_reads(sim: &Simulator) -> Vec<String> {

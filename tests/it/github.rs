@@ -6,8 +6,8 @@ use crate::fake_github::{FakeGitHub, Mode};
 use dune_sim::{Scenario, Simulator};
 
 const SPEED: f64 = 50.0;
-const TOKEN: &str = "ghs_FakeToken0123456789abcdef";
-const PR: u64 = 7;
+pub(crate) const TOKEN: &str = "ghs_FakeToken0123456789abcdef";
+pub(crate) const PR: u64 = 7;
 const HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
 const PUSH_SHA: &str = "fedcba9876543210fedcba9876543210fedcba98";
 const MARKER: &str = "<!-- dune-pipeline-action query:3493826 -->";
@@ -45,13 +45,13 @@ queries:
 }
 
 /// What the event looks like.
-enum Event {
+pub(crate) enum Event {
     PullRequest,
     Push,
 }
 
 /// A run with GitHub's context set up: repository, run id, event payload, token, and the fake's URL.
-fn github_run(sim: &Simulator, gh: &FakeGitHub, event: Event) -> ActionRun {
+pub(crate) fn github_run(sim: &Simulator, gh: &FakeGitHub, event: Event) -> ActionRun {
     let mut run = ActionRun::against(sim, SPEED)
         .input("query_id", "3493826")
         .input("github_token", TOKEN);
@@ -133,6 +133,9 @@ async fn first_run_posts_one_comment_and_a_rerun_updates_it() {
         done.log
             .contains("Added the pipeline's comment to pull request #7")
     );
+    // A later step gets the comment's id (issue 21); no check run was asked for.
+    assert_eq!(done.outputs["comment_id"], comments[120]["id"].to_string());
+    assert_eq!(done.outputs["check_run_id"], "");
     // Every request carried the token.
     assert!(
         gh.requests()
@@ -176,6 +179,7 @@ async fn first_run_posts_one_comment_and_a_rerun_updates_it() {
         done.log
             .contains("Updated the pipeline's comment on pull request #7")
     );
+    assert_eq!(done.outputs["comment_id"], ours[0]["id"].to_string());
     assert_token_hidden(&done);
 }
 
@@ -201,6 +205,10 @@ async fn check_run_is_created_in_progress_then_completed_success() {
         "the PR head, not the merge commit"
     );
     assert_eq!(create.body["name"], "Dune pipeline · query 3493826");
+    // A later step gets the check run's id (issue 21).
+    let runs = gh.check_runs();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(done.outputs["check_run_id"], runs[0]["id"].to_string());
     let pid = &done.outputs["pipeline_execution_id"];
     assert_eq!(create.body["external_id"].as_str(), Some(pid.as_str()));
     assert!(

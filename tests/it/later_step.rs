@@ -1,6 +1,6 @@
 //! Outputs a later step builds on (issue 21), read as a later step reads them: from `GITHUB_OUTPUT`.
 
-use crate::common::{ActionRun, keyed};
+use crate::common::{ActionRun, keyed, posts};
 use dune_sim::{Scenario, Simulator};
 
 const SPEED: f64 = 50.0;
@@ -34,7 +34,7 @@ queries:
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn credits_is_the_sum_of_known_costs() {
+async fn credits_url_and_duration_seconds() {
     let sim = Simulator::start(chain()).await.expect("simulator");
     let done = ActionRun::against(&sim, SPEED)
         .input("query_id", "3493826")
@@ -46,6 +46,10 @@ async fn credits_is_the_sum_of_known_costs() {
     assert_eq!(done.outputs["credits_unknown_nodes"], "0");
     let parsed: f64 = done.outputs["credits"].parse().expect("a number");
     assert!((parsed - 20.5).abs() < 1e-9);
+    assert_eq!(done.outputs["url"], "https://dune.com/queries/3493826");
+    // 45 s of virtual time, the nodes one after the other.
+    let secs: u64 = done.outputs["duration_seconds"].parse().expect("a number");
+    assert!((45..120).contains(&secs), "{secs}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -59,21 +63,6 @@ async fn a_dry_run_spends_no_credits() {
     assert_eq!(done.exit_code, 0, "{}", done.log);
     assert_eq!(done.outputs["credits"], "0");
     assert_eq!(done.outputs["credits_unknown_nodes"], "0");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn url_and_duration_seconds() {
-    let sim = Simulator::start(chain()).await.expect("simulator");
-    let done = ActionRun::against(&sim, SPEED)
-        .input("query_id", "3493826")
-        .input("result_rows", "0")
-        .run()
-        .await;
-    assert_eq!(done.exit_code, 0, "{}", done.log);
-    assert_eq!(done.outputs["url"], "https://dune.com/queries/3493826");
-    // 45 s of virtual time, the nodes one after the other.
-    let secs: u64 = done.outputs["duration_seconds"].parse().expect("a number");
-    assert!((45..120).contains(&secs), "{secs}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -101,31 +90,25 @@ async fn results_dir_with_result_rows_0_writes_files_without_previews() {
     assert!(!done.summary.contains("### Results"), "{}", done.summary);
 }
 
+/// Inputs that were traps (issue 21), refused before anything is sent, with the words that fix them.
 #[tokio::test(flavor = "multi_thread")]
-async fn results_format_json_is_refused_with_the_new_word() {
+async fn traps_are_refused_before_anything_is_sent() {
     let sim = Simulator::start(chain()).await.expect("simulator");
-    let done = ActionRun::against(&sim, SPEED)
-        .input("query_id", "3493826")
-        .input("results_dir", "out")
-        .input("results_format", "json")
-        .run()
-        .await;
-    assert_eq!(done.exit_code, 2, "{}", done.log);
-    assert!(done.log.contains("`jsonl`"), "{}", done.log);
-    assert!(sim.requests().is_empty());
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_timeout_without_a_unit_is_refused_before_anything_is_sent() {
-    let sim = Simulator::start(chain()).await.expect("simulator");
-    let done = ActionRun::against(&sim, SPEED)
-        .input("query_id", "3493826")
-        .input("timeout", "30")
-        .run()
-        .await;
-    assert_eq!(done.exit_code, 2, "{}", done.log);
-    assert_eq!(done.outputs["status"], "error");
-    assert!(done.log.contains("write 30m or 1800s"), "{}", done.log);
+    for (input, value, fix) in [
+        ("results_format", "json", "`jsonl`"),
+        ("timeout", "30", "write 30m or 1800s"),
+        ("request_timeout", "30", "write 30m or 1800s"),
+    ] {
+        let done = ActionRun::against(&sim, SPEED)
+            .input("query_id", "3493826")
+            .input("results_dir", "out")
+            .input(input, value)
+            .run()
+            .await;
+        assert_eq!(done.exit_code, 2, "{input}: {}", done.log);
+        assert_eq!(done.outputs["status"], "error");
+        assert!(done.log.contains(fix), "{input}: {}", done.log);
+    }
     assert!(sim.requests().is_empty());
 }
 
@@ -142,9 +125,10 @@ async fn wait_false_starts_and_does_not_follow() {
     assert_eq!(done.outputs["pipeline_execution_id"].len(), 26);
     assert_eq!(done.outputs["url"], "https://dune.com/queries/3493826");
     assert!(done.summary.contains("not followed"), "{}", done.summary);
-    // One start, no status poll after it, no cancel; the post step is told to leave it running.
+    // One start, no status poll after it, no cancel; the post step is told to leave it running. The
+    // usage read before the start is the only other request.
     let requests = sim.requests();
-    assert_eq!(requests.iter().filter(|r| r.method == "POST").count(), 1);
+    assert_eq!(posts(&sim).len(), 1);
     assert!(
         !requests.iter().any(|r| r.path.contains("/status")),
         "{requests:?}"
@@ -152,5 +136,63 @@ async fn wait_false_starts_and_does_not_follow() {
     assert_eq!(
         done.state.get("leave_running").map(String::as_str),
         Some("true")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pipeline_started_elsewhere_is_followed_without_a_post() {
+    let sim = Simulator::start(chain()).await.expect("simulator");
+    let started = ActionRun::against(&sim, SPEED)
+        .input("query_id", "3493826")
+        .input("wait", "false")
+        .run()
+        .await;
+    assert_eq!(started.outputs["status"], "started", "{}", started.log);
+    let id = started.outputs["pipeline_execution_id"].clone();
+    let posts_before = posts(&sim).len();
+    let done = ActionRun::against(&sim, SPEED)
+        .input("query_id", "3493826")
+        .input("pipeline_execution_id", &id)
+        .input("result_rows", "0")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 0, "{}", done.log);
+    assert_eq!(done.outputs["status"], "completed");
+    assert_eq!(done.outputs["pipeline_execution_id"], id);
+    assert_eq!(done.outputs["credits"], "20.5");
+    let posts_after = posts(&sim).len();
+    assert_eq!(posts_before, 1);
+    assert_eq!(posts_after, 1, "following must not start anything");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_pipeline_execution_id_is_a_clear_error_and_nothing_else_is_sent() {
+    let sim = Simulator::start(chain()).await.expect("simulator");
+    let done = ActionRun::against(&sim, SPEED)
+        .input("query_id", "3493826")
+        .input("pipeline_execution_id", "01AAAAAAAAAAAAAAAAAAAAAAAA")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 4, "{}", done.log);
+    assert_eq!(done.outputs["status"], "error");
+    assert!(
+        done.log.contains(
+            "Dune does not know pipeline execution 01AAAAAAAAAAAAAAAAAAAAAAAA: check the `pipeline_execution_id` input"
+        ),
+        "{}",
+        done.log
+    );
+    let requests = sim.requests();
+    assert!(!requests.iter().any(|r| r.method == "POST"), "{requests:?}");
+    // After the status read that said the id is unknown, nothing else went out.
+    let last = requests.last().expect("a request");
+    assert!(last.path.ends_with("/status"), "{requests:?}");
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|r| r.path.contains("/pipelines/executions/"))
+            .count(),
+        1,
+        "{requests:?}"
     );
 }

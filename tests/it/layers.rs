@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 /// Top-level modules of `src/`, bottom layer first. A module may use the ones before it, never after.
 const LAYERS: &[&str] = &[
-    "runner", "pipeline", "results", "config", "outcome", "report", "github", "post", "app", "cli",
-    "demo",
+    "runner", "pipeline", "results", "review", "config", "outcome", "report", "github", "post",
+    "app", "cli", "demo",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::common::{ActionRun, Finished, keyed};
+use crate::common::{ActionRun, Finished, USAGE_PATH, keyed};
 use crate::polling::{self, QUERY};
 use dune_api::rate::busiest_window;
 use dune_pipeline_action::pipeline::schedule::Schedule;
@@ -47,7 +47,7 @@ async fn run(
     let requests = sim.requests();
     let start = requests
         .iter()
-        .find(|r| r.method == "POST")
+        .find(|r| r.method == "POST" && r.path != USAGE_PATH)
         .expect("start")
         .at;
     let polls = requests

@@ -226,12 +226,12 @@ async fn partial_results_are_fetched_marked_and_warned_about() {
 
 /// How many times the action tries a read before it gives up.
 fn read_attempts() -> usize {
-    use dune_api::{Error, Kind, retry};
+    use dune_api::{Error, RequestKind, retry};
     let dropped = Error::Dropped {
         endpoint: String::new(),
         detail: String::new(),
     };
-    retry::max_attempts(Kind::Read, &dropped) as usize
+    retry::max_attempts(RequestKind::Read, &dropped) as usize
 }
 
 fn dropped_pages(node: u64, after: usize) -> String {

@@ -16,7 +16,7 @@ use crate::models::{
     self, ExecuteQueryPipelineRequest, ExecutionStatus, LatestResult, PipelineStatus, Usage,
 };
 use crate::rate::RateCap;
-use crate::retry::{self, Kind};
+use crate::retry::{self, RequestKind};
 use crate::secret::{ApiKey, redact};
 use crate::text::truncate_chars;
 
@@ -116,6 +116,7 @@ pub struct ClientBuilder {
     user_agent: String,
     debug: Option<DebugHook>,
     on_retry: Option<RetryHook>,
+    roots: Option<crate::tls::TrustRoots>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -167,6 +168,13 @@ impl ClientBuilder {
         self
     }
 
+    /// The certificate authorities to trust besides the built-in roots (default: those the process
+    /// environment names, [`crate::tls::TrustRoots::from_process_env`]).
+    pub fn trust_roots(mut self, roots: crate::tls::TrustRoots) -> Self {
+        self.roots = Some(roots);
+        self
+    }
+
     /// Reports every retry to `hook` before its wait begins.
     pub fn retry_hook(mut self, hook: RetryHook) -> Self {
         self.on_retry = Some(hook);
@@ -186,10 +194,16 @@ impl ClientBuilder {
             .map_err(|_| setup("the User-Agent is not a valid HTTP header value".into()))?;
         headers.insert(USER_AGENT, agent);
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let builder = reqwest::Client::builder()
-            .default_headers(headers)
-            .connect_timeout(Duration::from_secs(10).min(self.per_request_timeout))
-            .timeout(self.per_request_timeout);
+        let roots = match self.roots {
+            Some(roots) => roots,
+            None => crate::tls::TrustRoots::from_process_env().map_err(|e| setup(e.to_string()))?,
+        };
+        let builder = roots.apply(
+            reqwest::Client::builder()
+                .default_headers(headers)
+                .connect_timeout(Duration::from_secs(10).min(self.per_request_timeout))
+                .timeout(self.per_request_timeout),
+        );
         let proxies = self
             .proxies
             .unwrap_or_else(crate::proxy::Proxies::from_process_env);
@@ -231,6 +245,7 @@ impl Client {
             user_agent: DEFAULT_USER_AGENT.to_string(),
             debug: None,
             on_retry: None,
+            roots: None,
         }
     }
 
@@ -345,7 +360,7 @@ impl Client {
     /// error page with a 200) all go through the one loop, the one rate cap and the one back-off.
     pub(crate) async fn send_decoded<T>(
         &self,
-        kind: Kind,
+        kind: RequestKind,
         method: Method,
         url: Url,
         body: Option<&Value>,
@@ -357,7 +372,7 @@ impl Client {
         loop {
             attempt += 1;
             // Cancels are what a stop is for: they count against the cap but never wait for it.
-            if !self.wait_for_slot(kind == Kind::Cancel).await {
+            if !self.wait_for_slot(kind == RequestKind::Cancel).await {
                 return Err(Error::Interrupted { endpoint });
             }
             let result = self
@@ -543,9 +558,9 @@ impl Client {
         }
     }
 
-    async fn json(
+    pub(crate) async fn json(
         &self,
-        kind: Kind,
+        kind: RequestKind,
         method: Method,
         url: Url,
         body: Option<&Value>,
@@ -570,7 +585,7 @@ impl Client {
             detail: e.to_string(),
         })?;
         let v = self
-            .json(Kind::Start, Method::POST, url, Some(&body))
+            .json(RequestKind::Start, Method::POST, url, Some(&body))
             .await?;
         models::pipeline_execution_id(&v).map_err(unreadable(endpoint, &v))
     }
@@ -593,7 +608,7 @@ impl Client {
             }
         }
         let endpoint = format!("GET {}", url.path());
-        let v = self.json(Kind::Read, Method::GET, url, None).await?;
+        let v = self.json(RequestKind::Read, Method::GET, url, None).await?;
         Definition::from_response(&v).map_err(unreadable(endpoint, &v))
     }
 
@@ -603,7 +618,12 @@ impl Client {
         let url = self.url("/api/v1/pipelines/execute");
         let endpoint = format!("POST {}", url.path());
         let v = self
-            .json(Kind::Start, Method::POST, url, Some(&definition.to_value()))
+            .json(
+                RequestKind::Start,
+                Method::POST,
+                url,
+                Some(&definition.to_value()),
+            )
             .await?;
         models::pipeline_execution_id(&v).map_err(unreadable(endpoint, &v))
     }
@@ -616,7 +636,11 @@ impl Client {
             path_segment(id)
         ));
         let endpoint = format!("GET {}", url.path());
-        let kind = if fresh { Kind::FreshStatus } else { Kind::Read };
+        let kind = if fresh {
+            RequestKind::FreshStatus
+        } else {
+            RequestKind::Read
+        };
         let v = self.json(kind, Method::GET, url, None).await?;
         PipelineStatus::from_value(&v).map_err(unreadable(endpoint, &v))
     }
@@ -629,7 +653,7 @@ impl Client {
             path_segment(execution_id)
         ));
         let endpoint = format!("GET {}", url.path());
-        let v = self.json(Kind::Read, Method::GET, url, None).await?;
+        let v = self.json(RequestKind::Read, Method::GET, url, None).await?;
         ExecutionStatus::from_value(&v).map_err(unreadable(endpoint, &v))
     }
 
@@ -647,7 +671,7 @@ impl Client {
             .append_pair("limit", &limit.to_string())
             .append_pair("allow_partial_results", "true");
         self.send_decoded(
-            Kind::Read,
+            RequestKind::Read,
             Method::GET,
             url,
             None,
@@ -675,7 +699,7 @@ impl Client {
         let endpoint = format!("POST {}", url.path());
         let v = self
             .json(
-                Kind::Read,
+                RequestKind::Read,
                 Method::POST,
                 url,
                 Some(&Value::Object(Map::new())),
@@ -691,7 +715,9 @@ impl Client {
             "/api/v1/execution/{}/cancel",
             path_segment(execution_id)
         ));
-        let v = self.json(Kind::Cancel, Method::POST, url, None).await?;
+        let v = self
+            .json(RequestKind::Cancel, Method::POST, url, None)
+            .await?;
         Ok(models::cancel_success(&v))
     }
 }
@@ -705,7 +731,7 @@ fn content_type(headers: &HeaderMap) -> String {
 }
 
 /// A JSON body that is not what the endpoint documents.
-fn unreadable(endpoint: String, v: &Value) -> impl FnOnce(String) -> Error + '_ {
+pub(crate) fn unreadable(endpoint: String, v: &Value) -> impl FnOnce(String) -> Error + '_ {
     move |reason| Error::Decode {
         endpoint,
         status: 200,
@@ -821,7 +847,7 @@ impl Client {
     }
 
     /// Reads one page of results and hands the whole body to `read`. Transport failures and HTTP errors
-    /// are retried by the one retry loop as a [`Kind::Read`]; a body that `read` rejects (a garbled page) is
+    /// are retried by the one retry loop as a [`RequestKind::Read`]; a body that `read` rejects (a garbled page) is
     /// fetched again, at most twice. The body is bounded by [`MAX_RESULT_PAGE`]. A CSV page (`…/csv`) is
     /// asked for with `Accept: text/csv`.
     pub async fn execution_results_page<T>(
@@ -839,7 +865,7 @@ impl Client {
             })
         };
         self.send_decoded(
-            Kind::Read,
+            RequestKind::Read,
             Method::GET,
             url.clone(),
             None,

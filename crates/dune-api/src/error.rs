@@ -198,9 +198,5 @@ mod tests {
         assert_eq!(api(400, "per request").limit(), None);
         let scope = api(403, "Not allowed to execute query");
         assert_eq!(scope.dune_message(), Some("Not allowed to execute query"));
-        for e in [cycle, request, scope] {
-            assert!(!crate::retry::retryable(crate::retry::Kind::Read, &e));
-            assert!(!crate::retry::retryable(crate::retry::Kind::Start, &e));
-        }
     }
 }

@@ -43,12 +43,15 @@ pub mod error;
 pub mod graph;
 pub mod models;
 pub mod proxy;
+pub mod queries;
 pub mod rate;
 pub mod retry;
 pub mod secret;
+pub mod sql;
 #[cfg(test)]
 mod testing;
 pub mod text;
+pub mod tls;
 
 pub use client::{
     Client, ClientBuilder, DEFAULT_USER_AGENT, DebugHook, MAX_RESULT_PAGE, Priority, Response,
@@ -56,5 +59,5 @@ pub use client::{
 };
 pub use clock::Clock;
 pub use error::Error;
-pub use retry::Kind;
+pub use retry::RequestKind;
 pub use secret::{ApiKey, Secret, redact};

@@ -42,7 +42,8 @@ fn num_field(obj: &Map<String, Value>, key: &str) -> Option<f64> {
 }
 
 /// An error as Dune reports it: a string, or an object with `type`, `message`, `metadata.line/column`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[non_exhaustive]
 pub struct DuneError {
     /// The error's type (`FAILED_TYPE_EXECUTION_FAILED`, ...), when Dune gives one.
     #[serde(rename = "type")]
@@ -82,7 +83,8 @@ impl DuneError {
 }
 
 /// One node in a pipeline status response.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct NodeExecution {
     /// The node's id (`id`, or `node_id` as the prose docs spell it; the position when both are missing).
     pub id: i64,
@@ -101,7 +103,8 @@ pub struct NodeExecution {
 }
 
 /// `GET /api/v1/pipelines/executions/{id}/status`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct PipelineStatus {
     /// The pipeline's status string, verbatim (`executing`, `completed`, `PIPELINE_STATE_FAILED`, ...).
     pub status: Option<String>,
@@ -250,7 +253,7 @@ pub struct BillingPeriod {
     pub end_date: Option<String>,
 }
 
-/// `POST /api/v1/usage`: the account's usage (the fields the action reads).
+/// `POST /api/v1/usage`: the account's usage (the fields a caller needs to show the billing period).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct Usage {

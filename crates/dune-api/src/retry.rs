@@ -7,7 +7,7 @@ use crate::error::Error;
 /// What a request does, which decides what is safe to retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Kind {
+pub enum RequestKind {
     /// A read (status, results, definition): retried on any transient failure.
     Read,
     /// A pipeline status read right after the start: a 404 is also retried (the new execution may not be
@@ -24,25 +24,25 @@ pub enum Kind {
 /// by the client's deadline, whichever comes first: twelve attempts ride out about three and a half
 /// minutes of outage (back-off 1, 2, 4, 8, 16 s, then 30 s). A patient handle's reads
 /// ([`crate::Client::patient`]) have no count: see [`gives_up`].
-pub fn max_attempts(kind: Kind, error: &Error) -> u32 {
+pub fn max_attempts(kind: RequestKind, error: &Error) -> u32 {
     match (kind, error) {
         // "Not visible yet" lasts seconds: about 15 s of back-off.
-        (Kind::FreshStatus, Error::Api { status: 404, .. }) => 5,
+        (RequestKind::FreshStatus, Error::Api { status: 404, .. }) => 5,
         // A garbled body (a proxy's page with a 200) is worth two more looks, not a long siege.
         (_, Error::Decode { .. }) => 3,
-        (Kind::Read | Kind::FreshStatus, _) => 12,
-        (Kind::Start, _) => 4,
-        (Kind::Cancel, _) => 3,
+        (RequestKind::Read | RequestKind::FreshStatus, _) => 12,
+        (RequestKind::Start, _) => 4,
+        (RequestKind::Cancel, _) => 3,
     }
 }
 
 /// Whether `error` may be retried for a request of `kind`.
-pub fn retryable(kind: Kind, error: &Error) -> bool {
+pub fn retryable(kind: RequestKind, error: &Error) -> bool {
     match (kind, error) {
         (_, Error::Api { status: 429, .. }) => true,
         (_, Error::Connect { .. }) => true,
-        (Kind::Start, _) => false,
-        (Kind::FreshStatus, Error::Api { status: 404, .. }) => true,
+        (RequestKind::Start, _) => false,
+        (RequestKind::FreshStatus, Error::Api { status: 404, .. }) => true,
         (_, Error::Api { status, .. }) => matches!(status, 408 | 500 | 502 | 503 | 504),
         (_, Error::Timeout { .. } | Error::Dropped { .. } | Error::Decode { .. }) => true,
         _ => false,
@@ -53,9 +53,9 @@ pub fn retryable(kind: Kind, error: &Error) -> bool {
 /// allows to retry). `patient`: the request is a read made while following a run that goes on whether or
 /// not it is seen, so only the deadline and the stop signal end it (and the fresh-status 404 its count:
 /// an execution that never becomes visible is an answer, not an outage).
-pub fn gives_up(kind: Kind, error: &Error, attempt: u32, patient: bool) -> bool {
-    let fresh_404 = kind == Kind::FreshStatus && error.status() == Some(404);
-    if patient && matches!(kind, Kind::Read | Kind::FreshStatus) && !fresh_404 {
+pub fn gives_up(kind: RequestKind, error: &Error, attempt: u32, patient: bool) -> bool {
+    let fresh_404 = kind == RequestKind::FreshStatus && error.status() == Some(404);
+    if patient && matches!(kind, RequestKind::Read | RequestKind::FreshStatus) && !fresh_404 {
         return false;
     }
     attempt >= max_attempts(kind, error)
@@ -111,26 +111,26 @@ mod tests {
 
     #[test]
     fn start_is_retried_only_when_nothing_can_have_started() {
-        assert!(retryable(Kind::Start, &api(429)));
+        assert!(retryable(RequestKind::Start, &api(429)));
         assert!(retryable(
-            Kind::Start,
+            RequestKind::Start,
             &Error::Connect {
                 endpoint: "x".into(),
                 detail: String::new()
             }
         ));
         for s in [500, 502, 503, 504] {
-            assert!(!retryable(Kind::Start, &api(s)));
+            assert!(!retryable(RequestKind::Start, &api(s)));
         }
         assert!(!retryable(
-            Kind::Start,
+            RequestKind::Start,
             &Error::Timeout {
                 endpoint: "x".into(),
                 after: Duration::from_secs(1)
             }
         ));
         assert!(!retryable(
-            Kind::Start,
+            RequestKind::Start,
             &Error::Dropped {
                 endpoint: "x".into(),
                 detail: String::new()
@@ -141,12 +141,36 @@ mod tests {
     #[test]
     fn reads_retry_transient_only() {
         for s in [429, 500, 502, 503, 504] {
-            assert!(retryable(Kind::Read, &api(s)));
+            assert!(retryable(RequestKind::Read, &api(s)));
         }
         for s in [400, 401, 402, 403, 404] {
-            assert!(!retryable(Kind::Read, &api(s)));
+            assert!(!retryable(RequestKind::Read, &api(s)));
         }
-        assert!(retryable(Kind::FreshStatus, &api(404)));
+        assert!(retryable(RequestKind::FreshStatus, &api(404)));
+    }
+
+    #[test]
+    fn plan_limits_and_refusals_are_not_retried() {
+        let dune = |status, message: &str| Error::Api {
+            endpoint: "POST /api/v1/query/1/pipeline/execute".into(),
+            status,
+            message: message.into(),
+            retry_after: None,
+        };
+        for e in [
+            dune(
+                402,
+                "This api request would exceed your configured limits per billing cycle.",
+            ),
+            dune(
+                402,
+                "This api request would exceed your configured limits per request.",
+            ),
+            dune(403, "Not allowed to execute query"),
+        ] {
+            assert!(!retryable(RequestKind::Read, &e));
+            assert!(!retryable(RequestKind::Start, &e));
+        }
     }
 
     #[test]
@@ -158,14 +182,14 @@ mod tests {
             reason: "not JSON".into(),
             excerpt: String::new(),
         };
-        assert!(gives_up(Kind::Read, &garbled, 3, false));
-        assert!(!gives_up(Kind::Read, &garbled, 3, true));
-        assert!(!gives_up(Kind::Read, &api(503), 10_000, true));
-        assert!(gives_up(Kind::Read, &api(503), 12, false));
-        assert!(!gives_up(Kind::FreshStatus, &api(503), 100, true));
-        assert!(gives_up(Kind::FreshStatus, &api(404), 5, true));
-        assert!(gives_up(Kind::Start, &api(429), 4, true));
-        assert!(gives_up(Kind::Cancel, &api(503), 3, true));
+        assert!(gives_up(RequestKind::Read, &garbled, 3, false));
+        assert!(!gives_up(RequestKind::Read, &garbled, 3, true));
+        assert!(!gives_up(RequestKind::Read, &api(503), 10_000, true));
+        assert!(gives_up(RequestKind::Read, &api(503), 12, false));
+        assert!(!gives_up(RequestKind::FreshStatus, &api(503), 100, true));
+        assert!(gives_up(RequestKind::FreshStatus, &api(404), 5, true));
+        assert!(gives_up(RequestKind::Start, &api(429), 4, true));
+        assert!(gives_up(RequestKind::Cancel, &api(503), 3, true));
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub(crate) struct RunNode {
     /// Behaviour (queue, duration, outcome, error, rows...); its id and kind fields are not used.
     pub(crate) behaviour: NodeDef,
     pub(crate) execution_id: String,
+    /// The seed of the result rows when the query's SQL is known (it follows the SQL text).
+    pub(crate) sql_seed: Option<u64>,
 }
 
 impl RunNode {
@@ -281,6 +283,7 @@ mod tests {
             deps,
             behaviour: def,
             execution_id: format!("x{id}"),
+            sql_seed: None,
         }
     }
 

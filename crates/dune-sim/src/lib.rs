@@ -36,9 +36,11 @@
 mod api;
 mod clock;
 mod engine;
+mod raw_sql;
 mod rows;
 pub mod scenario;
 mod server;
+mod sql;
 mod state;
 mod util;
 
@@ -51,6 +53,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use scenario::*;
+pub use sql::{BROKEN, broken_at};
 pub use state::RecordedRequest;
 
 use state::Shared;

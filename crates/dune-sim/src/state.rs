@@ -62,6 +62,10 @@ pub(crate) struct State {
     /// Execution id -> index into the scenario's `latest_results`.
     pub(crate) static_executions: HashMap<String, usize>,
     pub(crate) requests: Vec<RecordedRequest>,
+    /// Saved queries' SQL and versions, as `PATCH`es left them.
+    pub(crate) saved: crate::sql::Saved,
+    /// Execution id -> a raw-SQL execution (`POST /sql/execute`).
+    pub(crate) sql_executions: HashMap<String, crate::raw_sql::SqlRun>,
     /// Per fault: (matching requests seen, responses used).
     fault_progress: Vec<(usize, usize)>,
     ids: HashSet<String>,
@@ -98,6 +102,7 @@ impl Shared {
         }
         let mut state = State {
             fault_progress: vec![(0, 0); faults.len()],
+            saved: crate::sql::Saved::new(&scenario.saved_queries),
             ..State::default()
         };
         for (i, l) in scenario.latest_results.iter().enumerate() {

@@ -839,3 +839,52 @@ async fn speaks_http2_with_prior_knowledge() {
     assert_eq!(r.version(), reqwest::Version::HTTP_2);
     assert_eq!(r.status(), 200);
 }
+
+/// A saved query's SQL decides its node: the same SQL gives the same rows, another SQL other rows, and
+/// a SQL with `!!` fails at that line and column.
+#[tokio::test]
+async fn the_sql_decides_the_rows_and_can_fail_at_a_line() {
+    let mut scenario = Scenario::single_query(7, secs(1)).with_time_scale(1000.0);
+    scenario.saved_queries = vec![dune_sim::SavedQuery::new(7, "SELECT 1")];
+    let api = Api::start(scenario).await;
+    let body = r#"{"pipeline": {"nodes": [{"id": 1, "query_execution": {"query_id": 7}}]}}"#;
+    let mut seen = Vec::new();
+    for sql in ["SELECT 1", "SELECT 1", "SELECT 2", "SELECT\n  1 !! 2"] {
+        let patch = api
+            .http
+            .patch(api.url("/query/7"))
+            .header("X-Dune-Api-Key", KEY)
+            .json(&json!({ "query_sql": sql }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(patch.status(), 200);
+        let (status, started) = api.post("/pipelines/execute", body).await;
+        assert_eq!(status, 200, "{started}");
+        let pipeline = started["pipeline_execution_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let done = api.wait_done(&pipeline).await;
+        let exec = execution_id(&done, 0);
+        let (_, result) = api.get(&format!("/execution/{exec}/results")).await;
+        seen.push((done, result));
+    }
+    let rows_of = |i: usize| seen[i].1["result"]["rows"].clone();
+    assert_eq!(rows_of(0), rows_of(1), "the same SQL, the same rows");
+    assert_ne!(rows_of(0), rows_of(2), "another SQL, other rows");
+    let (_, failed) = api
+        .get(&format!(
+            "/execution/{}/status",
+            execution_id(&seen[3].0, 0)
+        ))
+        .await;
+    assert_eq!(failed["state"], "QUERY_STATE_FAILED", "{failed}");
+    assert_eq!(
+        failed["error"]["metadata"],
+        json!({"line": 2, "column": 5}),
+        "{failed}"
+    );
+    let (_, query) = api.get("/query/7").await;
+    assert_eq!(query["version"], 5, "four updates after version 1");
+}

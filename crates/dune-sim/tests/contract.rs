@@ -109,6 +109,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/v1/query/{query_id}/results"),
     ("GET", "/v1/query/{query_id}/results/csv"),
     ("POST", "/v1/usage"),
+    ("POST", "/v1/sql/execute"),
 ];
 
 /// Deliberate deviations a variant is allowed.
@@ -131,6 +132,7 @@ fn spec_path(path: &str) -> String {
     let rest = path.strip_prefix("/api/v1/").unwrap();
     let segs: Vec<&str> = rest.split('/').collect();
     match segs.as_slice() {
+        ["query", _] => "/v1/query/{queryId}".to_owned(),
         ["query", _, tail @ ..] => format!("/v1/query/{{query_id}}/{}", tail.join("/")),
         ["pipelines", "executions", _, "status"] => {
             "/v1/pipelines/executions/{pipeline_execution_id}/status".to_owned()
@@ -285,6 +287,7 @@ impl Checker {
         let url = format!("{}{path}", api.sim.base_url());
         let mut req = match method {
             "GET" => api.http.get(url),
+            "PATCH" => api.http.patch(url),
             _ => api.http.post(url),
         };
         if key {
@@ -427,6 +430,43 @@ queries:
 async fn every_endpoint_matches_the_spec() {
     let mut c = Checker::new(Exempt::default());
     let api = Api::start(fast_scenario()).await;
+
+    // Raw SQL: an execution that completes, one that fails at a line and column, and bad bodies; both
+    // executions read through the usual endpoints.
+    let mut sql_executions = Vec::new();
+    for body in [
+        r#"{"sql": "SELECT id, volume FROM t LIMIT 30", "performance": "medium"}"#,
+        r#"{"sql": "SELECT id,\nFROM t"}"#,
+    ] {
+        let (status, started) = c
+            .call(&api, "POST", "/api/v1/sql/execute", Some(body))
+            .await;
+        assert_eq!(status, 200, "{started}");
+        sql_executions.push(started["execution_id"].as_str().unwrap().to_owned());
+    }
+    for body in [
+        r#"{"performance": "large"}"#,
+        r#"{"sql": "SELECT 1", "performance": "huge"}"#,
+    ] {
+        let (status, _) = c
+            .call(&api, "POST", "/api/v1/sql/execute", Some(body))
+            .await;
+        assert_eq!(status, 400);
+    }
+    // 2.2 s of virtual time at 5000x.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    for exec in &sql_executions {
+        c.execution(
+            &api,
+            exec,
+            &[
+                ("GET", "/status"),
+                ("GET", "/results?limit=5"),
+                ("GET", "/results/csv?limit=5"),
+            ],
+        )
+        .await;
+    }
 
     // Latest results before any pipeline ran (scenario `latest_results`), and their errors.
     c.call(&api, "GET", "/api/v1/query/100/results?limit=10", None)
@@ -717,6 +757,62 @@ async fn every_endpoint_matches_the_spec() {
 
     assert!(c.checked > 80, "only {} responses checked", c.checked);
     c.finish(true);
+}
+
+/// Saved queries' SQL (`sync_sql`): read, update, read the new version; unknown queries and a key
+/// without the write scope.
+#[tokio::test]
+async fn saved_queries_match_the_spec() {
+    let mut c = Checker::new(Exempt::default());
+    let mut scenario = fast_scenario();
+    scenario.saved_queries = vec![dune_sim::SavedQuery::new(101, "SELECT 1")];
+    let api = Api::start(scenario).await;
+    let (code, q) = c.call(&api, "GET", "/api/v1/query/101", None).await;
+    assert_eq!(
+        (code, q["query_sql"].as_str(), q["version"].as_i64()),
+        (200, Some("SELECT 1"), Some(1))
+    );
+    let (code, q) = c.call(&api, "GET", "/api/v1/query/100", None).await;
+    assert_eq!(
+        (code, q["version"].as_i64()),
+        (200, Some(1)),
+        "a pipeline's query has SQL too"
+    );
+    let (code, r) = c
+        .call(
+            &api,
+            "PATCH",
+            "/api/v1/query/101",
+            Some(r#"{"query_sql": "SELECT 2"}"#),
+        )
+        .await;
+    assert_eq!((code, r), (200, json!({"query_id": 101})));
+    let (_, q) = c.call(&api, "GET", "/api/v1/query/101", None).await;
+    assert_eq!(
+        (q["query_sql"].as_str(), q["version"].as_i64()),
+        (Some("SELECT 2"), Some(2))
+    );
+    let (code, _) = c.call(&api, "GET", "/api/v1/query/999", None).await;
+    assert_eq!(code, 404);
+    let (code, _) = c.call(&api, "PATCH", "/api/v1/query/999", Some("{}")).await;
+    assert_eq!(code, 404);
+    let (code, _) = c
+        .send(&api, "PATCH", "/api/v1/query/101", Some("{}"), false)
+        .await;
+    assert_eq!(code, 401);
+    let mut read_only = fast_scenario();
+    read_only.key_can_write = false;
+    let api = Api::start(read_only).await;
+    let (code, _) = c
+        .call(
+            &api,
+            "PATCH",
+            "/api/v1/query/100",
+            Some(r#"{"query_sql": "SELECT 3"}"#),
+        )
+        .await;
+    assert_eq!(code, 403);
+    c.finish(false);
 }
 
 /// The deliberately-off variants, with the exemptions documented at the top.

@@ -90,7 +90,9 @@ fn every_field_loads_and_round_trips() {
         .iter()
         .map(|f| format!("{:?}", f.endpoint))
         .collect();
-    assert_eq!(endpoints.len(), 11, "every fault endpoint: {endpoints:?}");
+    assert_eq!(endpoints.len(), 13, "every fault endpoint: {endpoints:?}");
+    assert_eq!(from_yaml.saved_queries[0].version, 4);
+    assert!(!from_yaml.key_can_write);
     assert_eq!(from_yaml.faults[0].responses.len(), 11);
     assert_eq!(from_yaml.faults[2].node, Some(2));
     assert!(

@@ -1,12 +1,14 @@
 //! Executions: `GET /execution/{id}/status` and `POST /execution/{id}/cancel`, and the view of one
 //! execution (a pipeline node's, or a scenario's `latest_results` entry) that the result pages also read.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
 use crate::api::reply::Reply;
 use crate::engine::{Phase, PipelineRun, Timeline};
+use crate::raw_sql::{self, SqlRun};
 use crate::rows;
 use crate::scenario::{LatestResult, Outcome};
 use crate::state::Shared;
@@ -31,6 +33,8 @@ pub(super) struct ExecView {
     pub(super) credits: f64,
     pub(super) error: Value,
     pub(super) seed: u64,
+    /// The result of raw SQL (`POST /sql/execute`) or of a saved result's `sql`: its own columns and rows.
+    pub(super) sql: Option<Arc<raw_sql::Shape>>,
 }
 
 pub(super) enum Lookup {
@@ -56,6 +60,9 @@ pub(super) fn lookup_execution(shared: &Shared, raw: &str) -> Result<Lookup, Rep
             &shared.scenario.latest_results[li],
             id,
         ))));
+    }
+    if let Some(run) = state.sql_executions.get(&id) {
+        return Ok(Lookup::Found(Box::new(sql_view(shared, &id, run, now))));
     }
     let Some((pid, i)) = state.executions.get(&id) else {
         return Ok(Lookup::Unknown);
@@ -135,7 +142,8 @@ pub(super) fn exec_view(shared: &Shared, run: &PipelineRun, i: usize, t: Duratio
             b.error_line,
             b.error_column,
         ),
-        seed: fnv1a(&node.execution_id),
+        seed: node.sql_seed.unwrap_or_else(|| fnv1a(&node.execution_id)),
+        sql: None,
     }
 }
 
@@ -150,6 +158,7 @@ pub(super) fn static_view(shared: &Shared, l: &LatestResult, execution_id: Strin
         Outcome::Failed | Outcome::Cancelled => 0.0,
         _ => 10.0,
     };
+    let shape = l.sql.as_deref().map(|q| Arc::new(raw_sql::derive(q)));
     ExecView {
         seed: fnv1a(&execution_id),
         execution_id,
@@ -160,8 +169,12 @@ pub(super) fn static_view(shared: &Shared, l: &LatestResult, execution_id: Strin
         ended_at: Some(end),
         queue: Duration::ZERO,
         run_time: l.duration,
-        rows: l.rows.unwrap_or(5),
-        columns: l.columns.unwrap_or(rows::DEFAULT_COLUMNS),
+        rows: shape.as_ref().map_or(l.rows.unwrap_or(5), |s| s.rows),
+        columns: shape
+            .as_ref()
+            .map_or(l.columns.unwrap_or(rows::DEFAULT_COLUMNS), |s| {
+                s.columns.len() as u32
+            }),
         credits,
         error: error_object(
             None,
@@ -171,6 +184,54 @@ pub(super) fn static_view(shared: &Shared, l: &LatestResult, execution_id: Strin
             None,
             None,
         ),
+        sql: shape,
+    }
+}
+
+/// A raw-SQL execution: pending for [`raw_sql::QUEUE`], then [`raw_sql::RUN_TIME`] executing; it fails
+/// when its SQL does, at the SQL's line and column.
+fn sql_view(shared: &Shared, id: &str, run: &SqlRun, now: Duration) -> ExecView {
+    let abs = |d: Duration| shared.clock.timestamp_nanos(d);
+    let t = now.saturating_sub(run.created);
+    let queue = raw_sql::QUEUE;
+    let end = run.cancelled.unwrap_or(queue + raw_sql::RUN_TIME);
+    let outcome = match (&run.shape.error, run.cancelled) {
+        (_, Some(_)) => Outcome::Cancelled,
+        (Some(_), None) => Outcome::Failed,
+        (None, None) => Outcome::Completed,
+    };
+    let phase = if t >= end {
+        Phase::Ended(outcome)
+    } else if t >= queue {
+        Phase::Executing
+    } else {
+        Phase::Pending
+    };
+    let error = run.shape.error.as_ref();
+    ExecView {
+        execution_id: id.to_owned(),
+        query_id: Some(0),
+        phase,
+        submitted_at: abs(run.created),
+        started_at: (t >= queue).then(|| abs(run.created + queue)),
+        ended_at: (t >= end).then(|| abs(run.created + end)),
+        queue,
+        run_time: end.saturating_sub(queue),
+        rows: run.shape.rows,
+        columns: run.shape.columns.len() as u32,
+        credits: if outcome == Outcome::Completed {
+            raw_sql::credits(&run.shape)
+        } else {
+            0.0
+        },
+        error: error_object(
+            Some("FAILED_TYPE_EXECUTION_FAILED"),
+            error.map_or_else(String::new, |e| e.message.clone()),
+            error.map(|e| e.line),
+            error.map(|e| e.column),
+        ),
+        seed: fnv1a(id),
+        sql: Some(run.shape.clone()),
     }
 }
 
@@ -236,10 +297,23 @@ impl ExecView {
     }
 
     pub(super) fn metadata(&self, page_rows: u64, page_bytes: Option<u64>) -> Value {
-        let total_bytes = rows::estimated_total_bytes(self.rows, self.columns);
+        let total_bytes = match &self.sql {
+            Some(s) => s.total_bytes(),
+            None => rows::estimated_total_bytes(self.rows, self.columns),
+        };
+        let (names, types) = match &self.sql {
+            Some(s) => (s.column_names(), s.column_types()),
+            None => (
+                rows::column_names(self.columns),
+                rows::column_types(self.columns)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+        };
         json!({
-            "column_names": rows::column_names(self.columns),
-            "column_types": rows::column_types(self.columns),
+            "column_names": names,
+            "column_types": types,
             "row_count": page_rows,
             "result_set_bytes": page_bytes.unwrap_or(total_bytes),
             "total_row_count": self.rows,
@@ -293,6 +367,15 @@ pub(super) fn cancel_execution(shared: &Shared, raw: &str) -> Reply {
     let mut state = shared.lock();
     if state.static_executions.contains_key(&id) {
         return Reply::json(200, &json!({ "success": false }));
+    }
+    if let Some(run) = state.sql_executions.get_mut(&id) {
+        let t = now.saturating_sub(run.created);
+        let running = run.cancelled.is_none() && t < raw_sql::QUEUE + raw_sql::RUN_TIME;
+        if running {
+            run.cancelled = Some(t);
+            state.cancelled.push(id);
+        }
+        return Reply::json(200, &json!({ "success": running }));
     }
     let Some((pid, i)) = state.executions.get(&id).cloned() else {
         return not_found_execution();

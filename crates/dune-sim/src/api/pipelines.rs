@@ -239,12 +239,22 @@ fn start_pipeline(shared: &Shared, specs: Vec<NodeSpec>) -> Reply {
                 .iter()
                 .filter_map(|d| ids.iter().position(|x| x == d))
                 .collect();
+            // The query's SQL now decides its rows and whether it fails.
+            let mut behaviour = s.behaviour;
+            let sql_seed = match &s.kind {
+                NodeKind::Query { query_id, .. } => state
+                    .saved
+                    .get(*query_id)
+                    .map(|(sql, _)| crate::sql::apply(sql, &mut behaviour)),
+                NodeKind::View { .. } => None,
+            };
             RunNode {
                 id: s.id,
                 kind: s.kind,
                 deps,
-                behaviour: s.behaviour,
+                behaviour,
                 execution_id: String::new(),
+                sql_seed,
             }
         })
         .collect();

@@ -170,7 +170,10 @@ fn results_page(shared: &Shared, view: &ExecView, path: &str, params: &Params, c
     if csv {
         let per_row = 10 * u64::from(columns);
         let mut out = String::with_capacity(capacity(end - start, per_row));
-        rows::write_csv(&mut out, view.seed, start, end, columns);
+        match &view.sql {
+            Some(s) => s.write_csv(&mut out, start, end),
+            None => rows::write_csv(&mut out, view.seed, start, end, columns),
+        }
         let mut reply = Reply::raw(200, "text/csv", out);
         if let (Some(n), Some(uri)) = (next, next_uri("/csv")) {
             reply.headers.push(("x-dune-next-uri", uri));
@@ -189,9 +192,18 @@ fn results_page(shared: &Shared, view: &ExecView, path: &str, params: &Params, c
     let mut out = String::with_capacity(capacity(end - start, per_row) + head.len());
     out.push_str(&head[..head.len() - 1]);
     out.push_str(",\"result\":{\"rows\":[");
-    let bytes = rows::write_json_rows(&mut out, view.seed, start, end, columns);
+    let (bytes, header) = match &view.sql {
+        Some(s) => (
+            s.write_json_rows(&mut out, start, end),
+            s.column_names().iter().map(|c| c.len() as u64).sum(),
+        ),
+        None => (
+            rows::write_json_rows(&mut out, view.seed, start, end, columns),
+            rows::header_bytes(columns),
+        ),
+    };
     out.push_str("],\"metadata\":");
-    let meta = view.metadata(end - start, Some(rows::header_bytes(columns) + bytes));
+    let meta = view.metadata(end - start, Some(header + bytes));
     out.push_str(&meta.to_string());
     out.push_str("}}");
     Reply::raw(200, "application/json", out)

@@ -4,7 +4,7 @@
 
 use crate::api::params::Params;
 use crate::api::reply::Reply;
-use crate::api::{executions, pipelines, results, usage};
+use crate::api::{executions, pipelines, queries, results, sql, usage};
 use crate::scenario::FaultEndpoint;
 use crate::state::Shared;
 
@@ -22,6 +22,10 @@ pub(crate) enum Route {
     QueryResults(String),
     QueryResultsCsv(String),
     Usage,
+    GetQuery(String),
+    UpdateQuery(String),
+    /// `POST /sql/execute`: raw SQL, saved nowhere.
+    SqlExecute,
     NotFound,
 }
 
@@ -44,6 +48,9 @@ impl Route {
             ("GET", ["query", id, "results"]) => Route::QueryResults(s(id)),
             ("GET", ["query", id, "results", "csv"]) => Route::QueryResultsCsv(s(id)),
             ("POST", ["usage"]) => Route::Usage,
+            ("POST", ["sql", "execute"]) => Route::SqlExecute,
+            ("GET", ["query", id]) => Route::GetQuery(s(id)),
+            ("PATCH", ["query", id]) => Route::UpdateQuery(s(id)),
             _ => Route::NotFound,
         }
     }
@@ -73,7 +80,9 @@ impl Route {
             Route::QueryResults(_) => FaultEndpoint::QueryResults,
             Route::QueryResultsCsv(_) => FaultEndpoint::QueryResultsCsv,
             Route::Usage => FaultEndpoint::Usage,
-            Route::NotFound => return None,
+            Route::GetQuery(_) => FaultEndpoint::GetQuery,
+            Route::UpdateQuery(_) => FaultEndpoint::UpdateQuery,
+            Route::SqlExecute | Route::NotFound => return None,
         })
     }
 }
@@ -87,12 +96,15 @@ pub(crate) fn dispatch(shared: &Shared, route: &Route, query: Option<&str>, body
         Route::QueryPipeline(id) => pipelines::query_pipeline(shared, id, &params),
         Route::PipelineStatus(id) => pipelines::pipeline_status(shared, id),
         Route::ExecutionStatus(id) => executions::execution_status(shared, id),
+        Route::SqlExecute => sql::execute_sql(shared, body),
         Route::ExecutionResults(id) => results::execution_results(shared, id, &params, false),
         Route::ExecutionResultsCsv(id) => results::execution_results(shared, id, &params, true),
         Route::QueryResults(id) => results::query_results(shared, id, &params, false),
         Route::QueryResultsCsv(id) => results::query_results(shared, id, &params, true),
         Route::ExecutionCancel(id) => executions::cancel_execution(shared, id),
         Route::Usage => usage::usage(shared),
+        Route::GetQuery(id) => queries::get_query(shared, id),
+        Route::UpdateQuery(id) => queries::update_query(shared, id, body),
         Route::NotFound => Reply::error(404, "not found"),
     }
 }

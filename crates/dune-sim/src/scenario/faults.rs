@@ -38,6 +38,10 @@ pub enum FaultEndpoint {
     QueryResultsCsv,
     /// `POST /usage`
     Usage,
+    /// `GET /query/{id}`
+    GetQuery,
+    /// `PATCH /query/{id}`
+    UpdateQuery,
     /// Every request (that passed authentication), including unknown paths.
     Any,
 }

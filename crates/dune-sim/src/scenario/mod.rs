@@ -30,4 +30,4 @@ pub use faults::{
     BILLING_LIMIT_MESSAGE, FORBIDDEN_MESSAGE, Fault, FaultEndpoint, FaultResponse,
     REQUEST_LIMIT_MESSAGE,
 };
-pub use model::{LatestResult, NodeDef, Outcome, QueryDef, Scenario, Usage};
+pub use model::{LatestResult, NodeDef, Outcome, QueryDef, SavedQuery, Scenario, Usage};

@@ -81,6 +81,13 @@ pub struct Scenario {
     /// Saved queries that have a pipeline.
     #[serde(default)]
     pub queries: Vec<QueryDef>,
+    /// Saved queries' SQL and version (`GET`/`PATCH /query/{id}`); the SQL decides the rows and can
+    /// fail an execution (see [`crate::broken_at`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub saved_queries: Vec<SavedQuery>,
+    /// Whether the key has the `Read/Write` scope `PATCH /query/{id}` needs (default true; false: 403).
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub key_can_write: bool,
     /// Injected faults, see [`Fault`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<Fault>,
@@ -157,6 +164,8 @@ impl Default for Scenario {
             partial_results_without_allow: PartialResults::Error,
             latest_results: Vec::new(),
             queries: Vec::new(),
+            saved_queries: Vec::new(),
+            key_can_write: true,
             faults: Vec::new(),
             usage: Usage::default(),
         }
@@ -168,6 +177,36 @@ fn default_time_scale() -> f64 {
 }
 fn default_true() -> bool {
     true
+}
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+/// A saved query's SQL at the start of a scenario (`saved_queries`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedQuery {
+    pub query_id: u64,
+    /// `query_sql`.
+    pub sql: String,
+    /// `version` (default 1).
+    #[serde(default = "first_version")]
+    pub version: i64,
+}
+
+fn first_version() -> i64 {
+    1
+}
+
+impl SavedQuery {
+    /// Query `query_id` with this SQL, at version 1.
+    pub fn new(query_id: u64, sql: impl Into<String>) -> SavedQuery {
+        SavedQuery {
+            query_id,
+            sql: sql.into(),
+            version: first_version(),
+        }
+    }
 }
 fn default_max_page_rows() -> u64 {
     30_000
@@ -394,6 +433,10 @@ pub struct LatestResult {
     /// Error message when the state is `failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The query's saved SQL: the result is the one this SQL stands for (its columns and rows; `rows`
+    /// and `columns` are then ignored), as `POST /sql/execute` would return for the same text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
 }
 
 impl LatestResult {
@@ -407,6 +450,7 @@ impl LatestResult {
             rows: None,
             columns: None,
             error: None,
+            sql: None,
         }
     }
 }
