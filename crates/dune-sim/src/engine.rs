@@ -33,6 +33,8 @@ pub(crate) struct RunNode {
     /// Behaviour (queue, duration, outcome, error, rows...); its id and kind fields are not used.
     pub(crate) behaviour: NodeDef,
     pub(crate) execution_id: String,
+    /// Whether it runs on the large tier (it costs twice as much a second).
+    pub(crate) large: bool,
     /// The seed of the result rows when the query's SQL is known (it follows the SQL text).
     pub(crate) sql_seed: Option<u64>,
 }
@@ -59,15 +61,19 @@ impl RunNode {
         }
     }
 
-    /// `execution_cost_credits` once ended with `outcome`.
+    /// `execution_cost_credits` once ended with `outcome`: the node's `credits` when the scenario sets
+    /// them, else [`cost`] of its tier and executing time (nothing when it failed or was cancelled).
     pub(crate) fn credits(&self, outcome: Outcome) -> f64 {
         if let Some(c) = self.behaviour.credits {
             return c;
         }
-        match (outcome, &self.kind) {
-            (Outcome::Failed | Outcome::Cancelled, _) => 0.0,
-            (_, NodeKind::Query { .. }) => 10.0,
-            (_, NodeKind::View { .. }) => 5.0,
+        match outcome {
+            Outcome::Failed | Outcome::Cancelled => 0.0,
+            _ => cost(
+                matches!(self.kind, NodeKind::View { .. }),
+                self.large,
+                self.behaviour.duration,
+            ),
         }
     }
 
@@ -78,6 +84,20 @@ impl RunNode {
             NodeKind::View { name } => format!("node {} (materialized view {name})", self.id),
         }
     }
+}
+
+/// What an execution that ran for `run_time` costs by default, billed by usage: a query 1 credit an
+/// executing second on the medium tier, a view refresh half that, the large tier twice as much (so the
+/// default 10 s node costs 10 credits as a medium query, 5 as a view, 20 and 10 on large).
+pub(crate) fn cost(view: bool, large: bool, run_time: Duration) -> f64 {
+    let per_second = match (view, large) {
+        (false, false) => 1.0,
+        (false, true) => 2.0,
+        (true, false) => 0.5,
+        (true, true) => 1.0,
+    };
+    // Whole hundredths, as Dune reports them.
+    (per_second * run_time.as_secs_f64() * 100.0).round() / 100.0
 }
 
 /// When things happen to a node, in virtual time relative to the pipeline's creation.
@@ -283,8 +303,24 @@ mod tests {
             deps,
             behaviour: def,
             execution_id: format!("x{id}"),
+            large: false,
             sql_seed: None,
         }
+    }
+
+    #[test]
+    fn executions_cost_by_tier_and_executing_time() {
+        assert_eq!(cost(false, false, secs(10)), 10.0);
+        assert_eq!(cost(true, false, secs(10)), 5.0);
+        assert_eq!(cost(false, true, secs(10)), 20.0);
+        assert_eq!(cost(true, true, Duration::from_millis(2500)), 2.5);
+        let mut n = node(1, vec![], NodeDef::query(1, 1).duration(secs(30)));
+        assert_eq!(n.credits(Outcome::Completed), 30.0);
+        assert_eq!(n.credits(Outcome::Failed), 0.0);
+        n.large = true;
+        assert_eq!(n.credits(Outcome::CompletedPartial), 60.0);
+        n.behaviour.credits = Some(12.5);
+        assert_eq!(n.credits(Outcome::Completed), 12.5);
     }
 
     fn chain(fail_second: bool) -> PipelineRun {

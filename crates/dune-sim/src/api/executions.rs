@@ -154,10 +154,10 @@ pub(super) fn static_view(shared: &Shared, l: &LatestResult, execution_id: Strin
         .timestamp_nanos(Duration::ZERO)
         .saturating_sub(l.age.as_nanos() as i128);
     let start = end.saturating_sub(l.duration.as_nanos() as i128);
-    let credits = match l.state {
+    let credits = l.credits.unwrap_or(match l.state {
         Outcome::Failed | Outcome::Cancelled => 0.0,
-        _ => 10.0,
-    };
+        _ => crate::engine::cost(false, false, l.duration),
+    });
     let shape = l.sql.as_deref().map(|q| Arc::new(raw_sql::derive(q)));
     ExecView {
         seed: fnv1a(&execution_id),

@@ -40,6 +40,8 @@ struct NodeSpec {
     kind: NodeKind,
     deps: Vec<u64>,
     behaviour: NodeDef,
+    /// On the large tier.
+    large: bool,
 }
 
 pub(super) fn execute_query_pipeline(shared: &Shared, raw_id: &str, body: &[u8]) -> Reply {
@@ -50,7 +52,7 @@ pub(super) fn execute_query_pipeline(shared: &Shared, raw_id: &str, body: &[u8])
     let Some(def) = shared.scenario.query(query_id) else {
         return Reply::error(404, "Query not found");
     };
-    let (_performance, parameters) = match parse_execute_body(body) {
+    let (performance, parameters) = match parse_execute_body(body) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -62,6 +64,7 @@ pub(super) fn execute_query_pipeline(shared: &Shared, raw_id: &str, body: &[u8])
             kind: kind_of(n, query_id, &parameters),
             deps: n.dependencies.clone(),
             behaviour: n.clone(),
+            large: performance == "large",
         })
         .collect();
     start_pipeline(shared, specs)
@@ -207,6 +210,7 @@ pub(super) fn execute_pipeline(shared: &Shared, body: &[u8]) -> Reply {
             kind,
             deps: n.dependencies.unwrap_or_default(),
             behaviour,
+            large: perf.as_deref() == Some("large"),
         });
     }
     start_pipeline(shared, specs)
@@ -254,6 +258,7 @@ fn start_pipeline(shared: &Shared, specs: Vec<NodeSpec>) -> Reply {
                 deps,
                 behaviour,
                 execution_id: String::new(),
+                large: s.large,
                 sql_seed,
             }
         })

@@ -9,7 +9,7 @@ use crate::scenario::dialect::{
     BothStatusObjects, DEFAULT_MAX_DATAPOINTS, DatapointLimitResponse, PartialResults,
     PipelineStatusNames, StatusNames, StatusStyle, ViewNames,
 };
-use crate::scenario::faults::Fault;
+use crate::scenario::faults::{BILLING_LIMIT_MESSAGE, Fault, REQUEST_LIMIT_MESSAGE};
 use crate::scenario::time::duration_serde;
 
 /// A complete description of a simulated Dune API: auth, clocks, status vocabulary, queries, faults.
@@ -318,7 +318,9 @@ pub struct NodeDef {
     /// `error.metadata.column` of the execution error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_column: Option<u64>,
-    /// `execution_cost_credits` (default 10 for a query, 5 for a view, 0 when failed or cancelled).
+    /// `execution_cost_credits` (default: by tier and executing time, a query 1 credit a second on
+    /// medium, a view half that, large twice as much: 10 for the default 10 s query, 5 for a view; 0
+    /// when failed or cancelled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credits: Option<f64>,
     /// Rows of the result (default 5).
@@ -395,6 +397,23 @@ impl NodeDef {
         self
     }
 
+    /// Makes the node's execution fail the way Dune refuses work that would pass a limit the team set
+    /// on dune.com: the cap per execution (`per_execution`, [`REQUEST_LIMIT_MESSAGE`]) or the monthly
+    /// limit ([`BILLING_LIMIT_MESSAGE`]). Dune's wording on a node is not documented: this is its 402's.
+    pub fn over_configured_limit(self, per_execution: bool) -> Self {
+        self.failing(if per_execution {
+            REQUEST_LIMIT_MESSAGE
+        } else {
+            BILLING_LIMIT_MESSAGE
+        })
+    }
+
+    /// Sets `execution_cost_credits` (instead of the cost by tier and executing time).
+    pub fn credits(mut self, credits: f64) -> Self {
+        self.credits = Some(credits);
+        self
+    }
+
     /// Sets the number of result rows.
     pub fn rows(mut self, rows: u64) -> Self {
         self.rows = Some(rows);
@@ -437,6 +456,10 @@ pub struct LatestResult {
     /// and `columns` are then ignored), as `POST /sql/execute` would return for the same text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql: Option<String>,
+    /// `execution_cost_credits` of that execution: its last known cost (default: by its executing time
+    /// on the medium tier, as a pipeline's node would cost; 0 when failed or cancelled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<f64>,
 }
 
 impl LatestResult {
@@ -451,6 +474,13 @@ impl LatestResult {
             columns: None,
             error: None,
             sql: None,
+            credits: None,
         }
+    }
+
+    /// Sets the last known cost (`execution_cost_credits`).
+    pub fn credits(mut self, credits: f64) -> Self {
+        self.credits = Some(credits);
+        self
     }
 }

@@ -57,6 +57,11 @@ impl Scenario {
             if l.columns == Some(0) {
                 bail!("latest_results[{li}]: columns must be at least 1");
             }
+            if let Some(c) = l.credits
+                && !(c.is_finite() && c >= 0.0)
+            {
+                bail!("latest_results[{li}]: credits must be a non-negative number");
+            }
         }
         for (fi, f) in self.faults.iter().enumerate() {
             if f.responses.is_empty() {
