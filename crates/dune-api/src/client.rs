@@ -13,7 +13,8 @@ use crate::clock::Clock;
 use crate::definition::{Definition, Tier};
 use crate::error::{self, Error};
 use crate::models::{
-    self, ExecuteQueryPipelineRequest, ExecutionStatus, LatestResult, PipelineStatus, Usage,
+    self, ExecuteQueryPipelineRequest, ExecutionStatus, LatestResult, MaterializedView,
+    PipelineStatus, Usage,
 };
 use crate::rate::RateCap;
 use crate::retry::{self, RequestKind};
@@ -680,11 +681,7 @@ impl Client {
                 let v = decode_json(endpoint, &resp)?;
                 let mut latest =
                     LatestResult::from_value(&v).map_err(unreadable(endpoint.to_string(), &v))?;
-                latest.server_date = resp
-                    .headers
-                    .get(reqwest::header::DATE)
-                    .and_then(|d| d.to_str().ok())
-                    .and_then(|d| httpdate::parse_http_date(d).ok());
+                latest.server_date = server_date(&resp.headers);
                 Ok(latest)
             },
         )
@@ -708,6 +705,32 @@ impl Client {
         Usage::from_value(&v).map_err(unreadable(endpoint, &v))
     }
 
+    /// Reads a materialized view by its full name (`dune.<team>.<name>`): its query, size, owner and the
+    /// ids of its latest refresh executions (whose status says when each ended and what it cost), with
+    /// Dune's `Date` header. An unknown view is a 404. Minimum key scope: Read.
+    /// <https://docs.dune.com/api-reference/materialized-views/get>
+    pub async fn materialized_view(&self, name: &str) -> Result<MaterializedView, Error> {
+        let url = self.url(&format!(
+            "/api/v1/materialized-views/{}",
+            path_segment(name)
+        ));
+        self.send_decoded(
+            RequestKind::Read,
+            Method::GET,
+            url,
+            None,
+            MAX_JSON_BODY,
+            |endpoint, resp| {
+                let v = decode_json(endpoint, &resp)?;
+                let mut view = MaterializedView::from_value(&v)
+                    .map_err(unreadable(endpoint.to_string(), &v))?;
+                view.server_date = server_date(&resp.headers);
+                Ok(view)
+            },
+        )
+        .await
+    }
+
     /// Cancels an execution; `Ok(true)` when Dune says it did.
     /// <https://docs.dune.com/api-reference/executions/endpoint/cancel-execution>
     pub async fn cancel_execution(&self, execution_id: &str) -> Result<bool, Error> {
@@ -728,6 +751,14 @@ fn content_type(headers: &HeaderMap) -> String {
         .and_then(|v| v.to_str().ok())
         .map(|v| truncate_chars(v, 60))
         .unwrap_or_else(|| "no content type".into())
+}
+
+/// The `Date` header of a response, when it is an HTTP date.
+fn server_date(headers: &HeaderMap) -> Option<SystemTime> {
+    headers
+        .get(reqwest::header::DATE)
+        .and_then(|d| d.to_str().ok())
+        .and_then(|d| httpdate::parse_http_date(d).ok())
 }
 
 /// A JSON body that is not what the endpoint documents.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::scenario::{NodeDef, Outcome};
+use crate::scenario::{NodeDef, Outcome, cost};
 
 /// Top-level status is `pending` for this long after the POST, then `executing`.
 const PIPELINE_PENDING_FOR: Duration = Duration::from_millis(500);
@@ -84,20 +84,6 @@ impl RunNode {
             NodeKind::View { name } => format!("node {} (materialized view {name})", self.id),
         }
     }
-}
-
-/// What an execution that ran for `run_time` costs by default, billed by usage: a query 1 credit an
-/// executing second on the medium tier, a view refresh half that, the large tier twice as much (so the
-/// default 10 s node costs 10 credits as a medium query, 5 as a view, 20 and 10 on large).
-pub(crate) fn cost(view: bool, large: bool, run_time: Duration) -> f64 {
-    let per_second = match (view, large) {
-        (false, false) => 1.0,
-        (false, true) => 2.0,
-        (true, false) => 0.5,
-        (true, true) => 1.0,
-    };
-    // Whole hundredths, as Dune reports them.
-    (per_second * run_time.as_secs_f64() * 100.0).round() / 100.0
 }
 
 /// When things happen to a node, in virtual time relative to the pipeline's creation.

@@ -61,6 +61,10 @@ pub(crate) struct State {
     pub(crate) static_ids: Vec<String>,
     /// Execution id -> index into the scenario's `latest_results`.
     pub(crate) static_executions: HashMap<String, usize>,
+    /// Execution ids of the scenario's `materialized_views` refreshes, by index.
+    pub(crate) view_ids: Vec<String>,
+    /// Execution id -> index into the scenario's `materialized_views`.
+    pub(crate) view_executions: HashMap<String, usize>,
     pub(crate) requests: Vec<RecordedRequest>,
     /// Saved queries' SQL and versions, as `PATCH`es left them.
     pub(crate) saved: crate::sql::Saved,
@@ -112,6 +116,14 @@ impl Shared {
             let id = state.new_id(ended / 1_000_000);
             state.static_executions.insert(id.clone(), i);
             state.static_ids.push(id);
+        }
+        for (i, v) in scenario.materialized_views.iter().enumerate() {
+            let ended = clock
+                .timestamp_nanos(Duration::ZERO)
+                .saturating_sub(v.age.as_nanos() as i128);
+            let id = state.new_id(ended / 1_000_000);
+            state.view_executions.insert(id.clone(), i);
+            state.view_ids.push(id);
         }
         Ok(Shared {
             base_url,

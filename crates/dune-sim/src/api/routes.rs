@@ -4,7 +4,7 @@
 
 use crate::api::params::Params;
 use crate::api::reply::Reply;
-use crate::api::{executions, pipelines, queries, results, sql, usage};
+use crate::api::{executions, materialized_views, pipelines, queries, results, sql, usage};
 use crate::scenario::FaultEndpoint;
 use crate::state::Shared;
 
@@ -26,6 +26,8 @@ pub(crate) enum Route {
     UpdateQuery(String),
     /// `POST /sql/execute`: raw SQL, saved nowhere.
     SqlExecute,
+    /// `GET /materialized-views/{name}`: a view and its latest refreshes.
+    MaterializedView(String),
     NotFound,
 }
 
@@ -51,6 +53,7 @@ impl Route {
             ("POST", ["sql", "execute"]) => Route::SqlExecute,
             ("GET", ["query", id]) => Route::GetQuery(s(id)),
             ("PATCH", ["query", id]) => Route::UpdateQuery(s(id)),
+            ("GET", ["materialized-views", name]) => Route::MaterializedView(s(name)),
             _ => Route::NotFound,
         }
     }
@@ -82,6 +85,7 @@ impl Route {
             Route::Usage => FaultEndpoint::Usage,
             Route::GetQuery(_) => FaultEndpoint::GetQuery,
             Route::UpdateQuery(_) => FaultEndpoint::UpdateQuery,
+            Route::MaterializedView(_) => FaultEndpoint::MaterializedView,
             Route::SqlExecute | Route::NotFound => return None,
         })
     }
@@ -105,6 +109,7 @@ pub(crate) fn dispatch(shared: &Shared, route: &Route, query: Option<&str>, body
         Route::Usage => usage::usage(shared),
         Route::GetQuery(id) => queries::get_query(shared, id),
         Route::UpdateQuery(id) => queries::update_query(shared, id, body),
+        Route::MaterializedView(name) => materialized_views::materialized_view(shared, name),
         Route::NotFound => Reply::error(404, "not found"),
     }
 }
@@ -130,6 +135,10 @@ mod tests {
         assert_eq!(
             Route::parse("GET", "/v1/pipelines/execute"),
             Route::NotFound
+        );
+        assert_eq!(
+            Route::parse("GET", "/api/v1/materialized-views/dune.acme.result_daily"),
+            Route::MaterializedView("dune.acme.result_daily".into())
         );
         assert_eq!(Route::NotFound.endpoint(), None);
     }
