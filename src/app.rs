@@ -12,6 +12,7 @@ use crate::github::publish::Publisher;
 use crate::outcome::{Ending, Outcome, TimeoutCancels, exit};
 use crate::pipeline::cancel::stop_pipeline;
 use crate::pipeline::details::{AFTER_END, DetailReads};
+use crate::pipeline::estimate::{self, Estimate};
 use crate::pipeline::fresh::{self, FreshCheck};
 use crate::pipeline::plan::{self, Plan};
 use crate::pipeline::schedule::Schedule;
@@ -184,7 +185,7 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
     // meet again, nor after a signal, whose exit budget is for the cancels).
     let read_usage_after = outcome.tracked.pipeline_execution_id.is_some()
         && config.wait
-        && outcome.ending != Ending::ApiError
+        && (outcome.ending != Ending::ApiError || outcome.tracked.refused_by_limit().is_some())
         && !*rt.stop.borrow();
     let reads = details.finish(&mut outcome.tracked, &console, rt.clock, bound, &rt.stop);
     let usage_after = async {
@@ -446,6 +447,15 @@ async fn execute(
     let mut tracked = Tracked::default();
     plan.track(&mut tracked);
     tracked.max_credits = config.max_credits;
+    let estimate = estimate_before_start(config, client, rt, &plan).await;
+    if let (Some(e), Some(max), false) = (&estimate, config.max_credits, config.dry_run)
+        && e.passes(max)
+    {
+        let mut outcome = Outcome::over_estimate(config, tracked, e.clone(), rt.clock.elapsed());
+        outcome.plan = Some(plan);
+        outcome.fresh = fresh;
+        return outcome;
+    }
     let mut usage = Usage::default();
     let mut outcome = if config.dry_run {
         Outcome::planned(config, tracked, rt.clock.elapsed())
@@ -473,7 +483,34 @@ async fn execute(
     outcome.plan = Some(plan);
     outcome.fresh = fresh;
     outcome.usage = usage;
+    outcome.estimate = estimate;
     outcome
+}
+
+/// The estimate before the start, with `max_credits` or in a dry run (not when following a pipeline that
+/// started elsewhere); logs it in one line.
+async fn estimate_before_start(
+    config: &Config,
+    client: &Client,
+    rt: &Runtime,
+    plan: &Plan,
+) -> Option<Estimate> {
+    if config.follow.is_some() || (config.max_credits.is_none() && !config.dry_run) {
+        return None;
+    }
+    let e = if config.dry_run && config.api_key.expose().is_empty() {
+        Estimate::not_made("a dry run without an API key sends nothing to Dune")
+    } else {
+        let allowed = estimate::reads_allowed(
+            config.requests_per_minute,
+            dune_api::rate::DEFAULT_WINDOW,
+            &rt.schedule,
+            config.dry_run,
+        );
+        estimate::estimate(plan, client, rt.clock, allowed).await
+    };
+    rt.console.line(&estimate::log_line(&e, config.max_credits));
+    Some(e)
 }
 
 /// The `max_age` check, when asked for; logs, in one line, why the pipeline runs (or, for a dry run,

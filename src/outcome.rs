@@ -10,6 +10,8 @@ use dune_api::models::Performance;
 use crate::config::{Config, InputError, Source};
 use crate::pipeline::Tracked;
 pub use crate::pipeline::ending::{Ending, exit};
+use crate::pipeline::estimate::Estimate;
+pub use crate::pipeline::estimate::credits_text;
 use crate::pipeline::fresh::FreshCheck;
 use crate::pipeline::node::NodeStatus;
 use crate::pipeline::plan::{Plan, query_url};
@@ -59,6 +61,8 @@ pub struct Outcome {
     pub previews_not_selected: usize,
     /// The account's billing period, read before the start and after the end.
     pub usage: Usage,
+    /// The estimate before the start (`max_credits`, or a dry run), when one was made.
+    pub estimate: Option<Estimate>,
     /// `preview: true`: the previews of the changed SQL.
     pub review: Option<crate::review::Review>,
     /// What `sync_sql` did, when it ran.
@@ -100,6 +104,7 @@ impl Outcome {
             previews_unread: Vec::new(),
             previews_not_selected: 0,
             usage: Usage::default(),
+            estimate: None,
             review: None,
             sync: None,
             sql_files: Vec::new(),
@@ -465,6 +470,71 @@ impl Outcome {
         }
     }
 
+    /// The estimate before the start already passes `max_credits`: nothing was started.
+    pub fn over_estimate(
+        config: &Config,
+        tracked: Tracked,
+        estimate: Estimate,
+        wall_time: Duration,
+    ) -> Outcome {
+        let max = config.max_credits.unwrap_or_default();
+        let mut costly: Vec<&crate::pipeline::estimate::NodeCost> = estimate
+            .nodes
+            .iter()
+            .filter(|n| n.cost.as_ref().is_ok_and(|c| *c > 0.0))
+            .collect();
+        costly.sort_by(|a, b| {
+            let c = |n: &crate::pipeline::estimate::NodeCost| n.cost.clone().unwrap_or_default();
+            c(b).total_cmp(&c(a)).then(a.id.cmp(&b.id))
+        });
+        let named: Vec<String> = costly
+            .iter()
+            .take(5)
+            .map(|n| {
+                format!(
+                    "node {} ({}) {}",
+                    n.id,
+                    n.label,
+                    credits_text(n.cost.clone().unwrap_or_default())
+                )
+            })
+            .collect();
+        let unknown = estimate.nodes.len() - estimate.known();
+        let rest = if unknown == 0 {
+            String::new()
+        } else {
+            format!(
+                ", and the cost of {unknown} more node{} is not known",
+                if unknown == 1 { "" } else { "s" }
+            )
+        };
+        let problem = Problem::new(
+            "Dune pipeline over its credit budget before the start",
+            format!(
+                "Nothing was started: the estimate from each node's last known cost is {} credits for {} of {} nodes{rest}, more than `max_credits` ({}). Costliest: {}. Raise `max_credits`, or make the costly nodes cheaper.",
+                credits_text(estimate.total()),
+                estimate.known(),
+                estimate.nodes.len(),
+                credits_text(max),
+                named.join(", ")
+            ),
+        );
+        let mut tracked = tracked;
+        for n in &mut tracked.nodes {
+            n.status = NodeStatus::Planned;
+        }
+        Outcome {
+            estimate: Some(estimate),
+            ..Outcome::of(
+                config,
+                tracked,
+                Ending::OverBudget,
+                Some(problem),
+                wall_time,
+            )
+        }
+    }
+
     /// After the reads that came in once the pipeline ended: a run whose known spend passed
     /// `max_credits` ends over budget (it had nothing left to cancel).
     pub fn with_spend(mut self) -> Outcome {
@@ -609,16 +679,6 @@ fn budget_problem(tracked: &Tracked, cancelled: Option<usize>) -> Problem {
     )
 }
 
-/// Credits as the reports write them: whole numbers without decimals, others with up to two.
-pub fn credits_text(c: f64) -> String {
-    if c.fract() == 0.0 && c.abs() < 1e15 {
-        format!("{}", c as i64)
-    } else {
-        let s = format!("{c:.2}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    }
-}
-
 /// The problem to report for a pipeline that ended as `ending` ([`Tracked::verdict`]); none when it
 /// completed.
 fn finished_problem(tracked: &Tracked, ending: Ending) -> Option<Problem> {
@@ -628,6 +688,19 @@ fn finished_problem(tracked: &Tracked, ending: Ending) -> Option<Problem> {
     let skipped = with(NodeStatus::Skipped).count();
     if ending == Ending::Completed {
         return None;
+    }
+    if let Some((node, limit)) = tracked.refused_by_limit() {
+        let said = node.error.as_ref().map_or("", |e| e.message.as_str());
+        return Some(Problem::new(
+            "Dune limit reached",
+            format!(
+                "Dune refused node {} ({}): {}. {}.",
+                node.id,
+                node.label(),
+                said.lines().next().unwrap_or("").trim_end_matches('.'),
+                capitalize(limit.advice())
+            ),
+        ));
     }
     if let Some(first) = failed.first() {
         let msg = first

@@ -8,6 +8,7 @@ pub(crate) mod dag;
 pub(crate) mod definition;
 pub(crate) mod details;
 pub(crate) mod ending;
+pub(crate) mod estimate;
 pub(crate) mod follow;
 pub(crate) mod fresh;
 pub(crate) mod hint;

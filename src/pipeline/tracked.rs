@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 use crate::pipeline::ending::Ending;
+use crate::pipeline::hint::ConfiguredLimit;
 use crate::pipeline::node::{Node, NodeKind, NodeStatus, is_partial, normalize};
 use dune_api::models::{ExecutionStatus, NodeExecution, PipelineStatus};
 
@@ -478,10 +479,26 @@ impl Tracked {
         v
     }
 
-    /// How a pipeline that ended did: over budget when the known spend passed `max_credits`; completed
+    /// The first failed node whose execution Dune refused with "would exceed your configured limits" (a
+    /// limit the team set on dune.com), and which limit.
+    pub fn refused_by_limit(&self) -> Option<(&Node, ConfiguredLimit)> {
+        self.nodes
+            .iter()
+            .filter(|n| n.status == NodeStatus::Failed)
+            .find_map(|n| {
+                let limit = ConfiguredLimit::of_message(&n.error.as_ref()?.message)?;
+                Some((n, limit))
+            })
+    }
+
+    /// How a pipeline that ended did: an API error when Dune refused a node for a limit set on dune.com
+    /// (as it does a request: exit 4); over budget when the known spend passed `max_credits`; completed
     /// when every node did (and the top-level status is not a failure), else failed, or cancelled when
     /// nothing failed but a node or the pipeline was cancelled.
     pub fn verdict(&self) -> Ending {
+        if self.refused_by_limit().is_some() {
+            return Ending::ApiError;
+        }
         if self.over_budget() {
             return Ending::OverBudget;
         }
@@ -853,6 +870,29 @@ mod tests {
         assert_eq!(run.spenders(), vec![(2, 12.0), (1, 4.0)]);
         assert_eq!(run.credits_unknown(), vec![3]);
         assert_eq!(run.verdict(), Ending::OverBudget);
+    }
+
+    #[test]
+    fn a_node_refused_for_a_configured_limit_is_an_api_error() {
+        let mut run = seen_once(
+            &[(1, "completed", Some("E1")), (2, "failed", Some("E2"))],
+            secs(1),
+        );
+        run.fold_read(
+            2,
+            Ok(ExecutionStatus::from_value(&json!({
+                "state": "QUERY_STATE_FAILED",
+                "error": {"type": "FAILED_TYPE_EXECUTION_FAILED", "message": "This api request would exceed your configured limits per billing cycle."},
+            }))
+            .expect("an execution read")),
+        );
+        let (node, limit) = run.refused_by_limit().expect("refused");
+        assert_eq!((node.id, limit), (2, ConfiguredLimit::Monthly));
+        assert_eq!(run.verdict(), Ending::ApiError);
+        // Any other failure is the pipeline's own.
+        let plain = seen_once(&[(1, "failed", Some("E1"))], secs(1));
+        assert_eq!(plain.refused_by_limit().map(|(n, _)| n.id), None);
+        assert_eq!(plain.verdict(), Ending::Failed);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::outcome::{Outcome, credits_text};
+use crate::pipeline::estimate::Estimate;
 use crate::pipeline::tracked::Unread;
 use crate::pipeline::usage::Usage;
 use crate::report::markdown::md_text;
@@ -46,60 +47,164 @@ pub fn period_line(usage: &Usage) -> Option<String> {
     Some(line)
 }
 
+/// The estimate's lines: its total, for how many nodes, why the others are unknown, and what it meant
+/// for the budget (`planned`: a dry run, which starts nothing anyway).
+fn estimate_lines(e: &Estimate, max: Option<f64>, planned: bool) -> String {
+    let mut md = String::new();
+    if let Some(why) = &e.not_made {
+        let _ = writeln!(md, "- No estimate before the start: {}.", md_text(why));
+        return md;
+    }
+    let basis = "from each node's last known cost (the latest execution of its query, the last refresh of its view; the next run may cost more or less)";
+    if e.all_unknown() {
+        let _ = writeln!(
+            md,
+            "- Estimate before the start, {basis}: not known for any of the {} nodes;",
+            e.nodes.len()
+        );
+    } else {
+        let _ = writeln!(
+            md,
+            "- Estimate before the start, {basis}: **{}** credits, known for {} of {} nodes{}",
+            grouped(e.total()),
+            e.known(),
+            e.nodes.len(),
+            if e.known() == e.nodes.len() { "." } else { ";" }
+        );
+    }
+    let reasons = e.unknown_by_reason();
+    if !reasons.is_empty() {
+        let parts: Vec<String> = reasons
+            .iter()
+            .map(|(why, ids)| {
+                format!(
+                    "{} node{} {}",
+                    ids.len(),
+                    if ids.len() == 1 { "" } else { "s" },
+                    md_text(why)
+                )
+            })
+            .collect();
+        let budget = if e
+            .nodes
+            .iter()
+            .any(|n| n.cost == Err(crate::pipeline::estimate::Unknown::NotRead))
+        {
+            format!(
+                " (the rate budget before the start allowed {} reads, two a node)",
+                e.reads_allowed
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(md, "  unknown: {}{budget}.", parts.join("; "));
+    }
+    match max {
+        Some(max) if e.all_unknown() => {
+            let _ = writeln!(
+                md,
+                "- No node's cost was known before the start, so the estimate could not be held against `max_credits` ({}): the run started, and the budget was checked as nodes ended.",
+                grouped(max)
+            );
+        }
+        Some(max) if e.passes(max) && planned => {
+            let _ = writeln!(
+                md,
+                "- The estimate is more than `max_credits` ({}): a run now would not start.",
+                grouped(max)
+            );
+        }
+        Some(max) if e.passes(max) => {
+            let _ = writeln!(
+                md,
+                "- The estimate is more than `max_credits` ({}): **nothing was started**.",
+                grouped(max)
+            );
+        }
+        Some(max) => {
+            let _ = writeln!(
+                md,
+                "- Within `max_credits` ({}) as far as it is known.",
+                grouped(max)
+            );
+        }
+        _ => {}
+    }
+    md
+}
+
 /// The section (empty when there is nothing to say: no node executed and usage was not read).
 pub fn section(o: &Outcome) -> String {
     let t = &o.tracked;
     let executed = t.nodes.iter().filter(|n| n.execution_id.is_some()).count();
     let usage = &o.usage;
-    if executed == 0 && usage.before.is_none() && usage.after.is_none() && t.max_credits.is_none() {
+    if executed == 0
+        && usage.before.is_none()
+        && usage.after.is_none()
+        && t.max_credits.is_none()
+        && o.estimate.is_none()
+    {
         return String::new();
     }
     let mut md = String::from("### Credits\n\n");
+    if let Some(e) = &o.estimate {
+        md.push_str(&estimate_lines(
+            e,
+            t.max_credits,
+            o.ending == crate::outcome::Ending::Planned,
+        ));
+    }
     let unknown = t.credits_unknown();
     let known = executed - unknown.len().min(executed);
-    let _ = writeln!(
-        md,
-        "- This run: **{}** credits, known for {known} of {executed} node{} that executed{}",
-        grouped(t.spent()),
-        if executed == 1 { "" } else { "s" },
-        if unknown.is_empty() { "." } else { ";" }
-    );
-    if !unknown.is_empty() {
-        let mut reasons: Vec<(String, Vec<i64>)> = Vec::new();
-        for id in &unknown {
-            let why = match t.unread.iter().find(|(u, _)| u == id).map(|(_, w)| *w) {
-                Some(Unread::Failed) => "the read failed".to_string(),
-                Some(Unread::Stopped) => "the run was stopped before they were read".to_string(),
-                Some(Unread::AfterEnd) => {
-                    "not read within the rate budget (the time after the end ran out)".to_string()
-                }
-                None if t.nodes.iter().any(|n| n.id == *id && n.details_read) => {
-                    "Dune gave no cost".to_string()
-                }
-                None => "not read within the rate budget".to_string(),
-            };
-            match reasons.iter_mut().find(|(w, _)| *w == why) {
-                Some((_, ids)) => ids.push(*id),
-                None => reasons.push((why, vec![*id])),
-            }
-        }
-        let parts: Vec<String> = reasons
-            .iter()
-            .map(|(why, ids)| {
-                let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
-                format!(
-                    "node{} {}: {why}",
-                    if ids.len() == 1 { "" } else { "s" },
-                    ids.join(", ")
-                )
-            })
-            .collect();
+    // When nothing ran after an estimate, the estimate says it all.
+    if executed > 0 || o.estimate.is_none() {
         let _ = writeln!(
             md,
-            "  {} unknown ({}); the total counts only the known ones.",
-            unknown.len(),
-            parts.join("; ")
+            "- This run: **{}** credits, known for {known} of {executed} node{} that executed{}",
+            grouped(t.spent()),
+            if executed == 1 { "" } else { "s" },
+            if unknown.is_empty() { "." } else { ";" }
         );
+        if !unknown.is_empty() {
+            let mut reasons: Vec<(String, Vec<i64>)> = Vec::new();
+            for id in &unknown {
+                let why = match t.unread.iter().find(|(u, _)| u == id).map(|(_, w)| *w) {
+                    Some(Unread::Failed) => "the read failed".to_string(),
+                    Some(Unread::Stopped) => {
+                        "the run was stopped before they were read".to_string()
+                    }
+                    Some(Unread::AfterEnd) => {
+                        "not read within the rate budget (the time after the end ran out)"
+                            .to_string()
+                    }
+                    None if t.nodes.iter().any(|n| n.id == *id && n.details_read) => {
+                        "Dune gave no cost".to_string()
+                    }
+                    None => "not read within the rate budget".to_string(),
+                };
+                match reasons.iter_mut().find(|(w, _)| *w == why) {
+                    Some((_, ids)) => ids.push(*id),
+                    None => reasons.push((why, vec![*id])),
+                }
+            }
+            let parts: Vec<String> = reasons
+                .iter()
+                .map(|(why, ids)| {
+                    let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+                    format!(
+                        "node{} {}: {why}",
+                        if ids.len() == 1 { "" } else { "s" },
+                        ids.join(", ")
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                md,
+                "  {} unknown ({}); the total counts only the known ones.",
+                unknown.len(),
+                parts.join("; ")
+            );
+        }
     }
     if let Some(max) = t.max_credits {
         let passed = t.over_budget();

@@ -12,17 +12,7 @@ pub fn query_link(id: impl std::fmt::Display) -> String {
 }
 
 /// Credits as the summary writes them: whole numbers plain, else two decimals without trailing zeros.
-pub(crate) fn format_credits(c: f64) -> String {
-    if c.fract() == 0.0 && c.abs() < 1e15 {
-        format!("{}", c as i64)
-    } else {
-        // `1.0004` is `1`, not `1.`.
-        format!("{c:.2}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
-    }
-}
+pub(crate) use crate::pipeline::estimate::credits_text as format_credits;
 
 /// `1m 05s`, `42s`, `1h 02m`.
 pub fn short_duration(d: Duration) -> String {

@@ -270,6 +270,7 @@ mod tests {
             previews_unread: Vec::new(),
             previews_not_selected: 0,
             usage: Default::default(),
+            estimate: None,
             review: None,
             sync: None,
             sql_files: Vec::new(),

@@ -246,7 +246,7 @@ async fn with_the_definition_the_end_is_known_without_guessing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn dry_run_makes_only_the_definition_request() {
+async fn dry_run_makes_only_the_definition_request_and_the_estimates_reads() {
     let sim = Simulator::start(three_nodes()).await.expect("simulator");
     let done = ActionRun::against(&sim, SPEED)
         .input("query_id", "3493826")
@@ -254,7 +254,19 @@ async fn dry_run_makes_only_the_definition_request() {
         .run()
         .await;
     assert_eq!(done.exit_code, 0, "{}", done.log);
-    assert_eq!(requests(&sim), ["GET /api/v1/query/3493826/pipeline"]);
+    // The definition, then each node's last known cost (reads only, several at once; none of these
+    // nodes ran before, so no execution's status is read).
+    let mut sent = requests(&sim);
+    assert_eq!(sent.remove(0), "GET /api/v1/query/3493826/pipeline");
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            "GET /api/v1/materialized-views/dune.acme.mv_daily",
+            "GET /api/v1/query/101/results",
+            "GET /api/v1/query/3493826/results",
+        ]
+    );
     assert_eq!(sim.pipelines_started(), 0);
     assert_eq!(done.outputs["status"], "planned");
     assert_eq!(done.outputs["pipeline_execution_id"], "");
@@ -372,7 +384,7 @@ async fn a_pipeline_file_is_one_post_with_its_nodes() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_dry_run_of_a_file_sends_nothing() {
+async fn a_dry_run_of_a_file_sends_nothing_but_the_estimates_reads() {
     let sim = Simulator::start(three_nodes()).await.expect("simulator");
     let run = ActionRun::against(&sim, SPEED);
     write_file(&run, "pipeline.json", &issue_file_json());
@@ -383,7 +395,10 @@ async fn a_dry_run_of_a_file_sends_nothing() {
         .await;
     assert_eq!(done.exit_code, 0, "{}", done.log);
     assert_eq!(done.outputs["status"], "planned");
-    assert_eq!(sim.requests().len(), 0);
+    // No definition to read: only each node's last known cost, one read each (none ran before).
+    let sent = sim.requests();
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert!(sent.iter().all(|r| r.method == "GET"), "{sent:?}");
     assert!(
         done.summary
             .contains("3 nodes (1 materialized view, 2 queries), performance 2 medium, 1 large"),
@@ -574,6 +589,13 @@ async fn a_dry_run_of_a_file_needs_no_key() {
     assert_eq!(done.exit_code, 0, "{}", done.log);
     assert_eq!(done.outputs["status"], "planned");
     assert_eq!(sim.requests().len(), 0);
+    assert!(
+        done.summary.contains(
+            "- No estimate before the start: a dry run without an API key sends nothing to Dune."
+        ),
+        "{}",
+        done.summary
+    );
     // A real run of the same file still needs the key.
     let sim = Simulator::start(three_nodes()).await.expect("simulator");
     let run = ActionRun::against(&sim, SPEED).without("api_key");

@@ -595,9 +595,12 @@ async fn plan_limits_402_get_their_own_message() {
     for (preset, limit) in [
         (
             FaultResponse::billing_limit_exceeded(),
-            "limit per billing cycle",
+            "monthly credit limit your team set on dune.com",
         ),
-        (FaultResponse::request_limit_exceeded(), "per-request limit"),
+        (
+            FaultResponse::request_limit_exceeded(),
+            "cap per execution your team set on dune.com",
+        ),
     ] {
         let dune_words = preset.error.clone().expect("a message");
         let (done, sim) = refused(Fault::new(FaultEndpoint::PipelineExecute, [preset])).await;
@@ -612,6 +615,7 @@ async fn plan_limits_402_get_their_own_message() {
         assert!(e.contains("HTTP 402") && e.contains(limit), "{e}");
         assert!(e.contains(dune_words.trim_end_matches('.')), "{e}");
         assert!(e.contains("not retried"), "{e}");
+        assert!(e.contains("No retry helps"), "{e}");
         // Never retried.
         assert_eq!(count(&sim, "/pipeline/execute"), 1);
         assert_eq!(sim.pipelines_started(), 0);

@@ -427,7 +427,11 @@ async fn a_signal_during_the_start_ends_the_step_within_seven_seconds() {
     run.env.set("GITHUB_REPOSITORY", "octo-org/data-models");
     let running = run.start();
     // The start request is in flight (answered 80 s of clock time later: 1.6 s, before the 2 s grace even on a loaded machine).
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // It leaves after the definition and usage reads: wait for its log line rather than a fixed time.
+    running
+        .wait_for_log("Starting the pipeline", Duration::from_secs(5))
+        .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
     let signalled = Instant::now();
     let _ = running.stop.send(true);
     let done = running.finish().await;
