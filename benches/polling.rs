@@ -11,6 +11,10 @@
 //! at 40 and at 200 requests a minute, default inputs otherwise: detection lag, time from the end to the
 //! step's end, requests by kind, busiest 60 s, and how many nodes' execution details were read.
 //!
+//! With a budget (issue 22): the 30-node fan-out with `max_credits` set (high enough not to stop it) and
+//! every node's last cost known, so the estimate's reads come before the start and the reads of ended
+//! nodes go costs first: still noticed within the lag target, and started within seconds.
+//!
 //! Start-up: the release binary is started against a simulator running in real time, on a pipeline that is
 //! over the moment it starts, so the whole run is the action's own time plus three loopback requests.
 
@@ -165,7 +169,7 @@ async fn run_action(
     sim.shutdown().await;
     let start = requests
         .iter()
-        .find(|r| r.method == "POST")
+        .find(|r| r.method == "POST" && r.path.ends_with("/execute"))
         .context("no start request")?
         .at;
     Ok((report, returned, requests, start))
@@ -256,6 +260,10 @@ fn fan_out(n: u64) -> Vec<NodeDef> {
 struct FanOut {
     nodes: u64,
     per_minute: usize,
+    /// From the first request to the start.
+    before_start: Duration,
+    /// Reads before the start other than the definition's (the estimate's).
+    estimate_reads: usize,
     run: Duration,
     lag: Duration,
     /// From the pipeline's end to the step's end.
@@ -270,15 +278,37 @@ struct FanOut {
     read_nodes: usize,
 }
 
-async fn fan_out_once(n: u64, per_minute: usize, speed: f64) -> anyhow::Result<FanOut> {
+async fn fan_out_once(
+    n: u64,
+    per_minute: usize,
+    speed: f64,
+    budget: Option<&str>,
+) -> anyhow::Result<FanOut> {
     let nodes = fan_out(n);
     let run = scheduled_run_time(&nodes);
-    let sim = Simulator::start(scenario(nodes, speed)).await?;
+    let mut scenario = scenario(nodes, speed);
+    if budget.is_some() {
+        // Every node ran an hour ago: the estimate has a last cost to read for each.
+        let hour = secs(3600);
+        scenario.latest_results = (0..n)
+            .map(|i| dune_sim::LatestResult::new(QUERY + i + 2, hour))
+            .collect();
+        scenario.materialized_views = vec![dune_sim::ViewRefresh::new("dune.bench.mv", hour)];
+    }
+    let sim = Simulator::start(scenario).await?;
     let mut env = inputs(&sim.base_url());
     env.set_input("requests_per_minute", per_minute.to_string());
+    if let Some(max) = budget {
+        env.set_input("max_credits", max);
+    }
     let label = format!("fan-out {n}");
     let (_, step_end, requests, start) =
         run_action(&label, sim, env, speed, Schedule::default()).await?;
+    let first = requests.first().map_or(start, |r| r.at);
+    let estimate_reads = requests
+        .iter()
+        .filter(|r| r.at < start && r.method == "GET" && !r.path.ends_with("/pipeline"))
+        .count();
     let end = start + run;
     let seen = requests
         .iter()
@@ -287,14 +317,18 @@ async fn fan_out_once(n: u64, per_minute: usize, speed: f64) -> anyhow::Result<F
         .context("no status request after the end")?;
     let count = |f: &dyn Fn(&RecordedRequest) -> bool| requests.iter().filter(|r| f(r)).count();
     let status = count(&is_status);
-    let reads = count(&|r| r.path.starts_with("/api/v1/execution/") && r.path.ends_with("/status"));
-    let results = count(&|r| r.path.contains("/results"));
+    // Execution reads while following and after the end (the estimate's come before the start).
+    let reads = count(&|r| {
+        r.at >= start && r.path.starts_with("/api/v1/execution/") && r.path.ends_with("/status")
+    });
+    let results = count(&|r| r.at >= start && r.path.contains("/results"));
     let times: Vec<Duration> = requests.iter().map(|r| r.at).collect();
     // Nodes whose execution was read: distinct executions whose status read succeeded.
     let read_nodes = requests
         .iter()
         .filter(|r| {
             r.status == 200
+                && r.at >= start
                 && r.path.starts_with("/api/v1/execution/")
                 && r.path.ends_with("/status")
         })
@@ -304,6 +338,8 @@ async fn fan_out_once(n: u64, per_minute: usize, speed: f64) -> anyhow::Result<F
     Ok(FanOut {
         nodes: n,
         per_minute,
+        before_start: start.saturating_sub(first),
+        estimate_reads,
         run,
         lag: seen.at - end,
         to_step_end: step_end.saturating_sub(end),
@@ -311,7 +347,7 @@ async fn fan_out_once(n: u64, per_minute: usize, speed: f64) -> anyhow::Result<F
         status,
         reads,
         results,
-        other: requests.len() - status - reads - results,
+        other: requests.len() - status - reads - results - estimate_reads,
         busiest: busiest_window(&times, MINUTE),
         read_nodes,
     })
@@ -331,7 +367,7 @@ async fn fan_outs() -> anyhow::Result<bool> {
     for pair in cases.chunks(2) {
         let handles: Vec<_> = pair
             .iter()
-            .map(|&(n, rpm)| tokio::spawn(fan_out_once(n, rpm, 10.0)))
+            .map(|&(n, rpm)| tokio::spawn(fan_out_once(n, rpm, 10.0, None)))
             .collect();
         for handle in handles {
             let m = handle.await??;
@@ -363,6 +399,48 @@ async fn fan_outs() -> anyhow::Result<bool> {
                 if met { "yes" } else { "**no**" }
             );
         }
+    }
+    Ok(all_met)
+}
+
+/// The 30-node fan-out with a budget, at 40 and 200 a minute.
+async fn with_budget() -> anyhow::Result<bool> {
+    const BUDGET: &str = "10000";
+    println!(
+        "| fan-out nodes | requests / min | max_credits | estimate reads | first request → start | run | detection lag | lag target | end → step end | noticed → step end | status | execution reads | busiest 60 s | details read | targets met |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    let handles: Vec<_> = [40, 200]
+        .into_iter()
+        .map(|rpm| tokio::spawn(fan_out_once(30, rpm, 10.0, Some(BUDGET))))
+        .collect();
+    let mut all_met = true;
+    for handle in handles {
+        let m = handle.await??;
+        let target = Duration::from_millis(1500).max(m.run / 10);
+        let met = m.lag <= target + Duration::from_millis(500)
+            && m.noticed_to_end <= Duration::from_millis(10_500)
+            && m.busiest <= m.per_minute
+            && m.before_start < Duration::from_secs(10);
+        all_met &= met;
+        println!(
+            "| {} | {} | {BUDGET} | {} | {:.1} s | {:.1} s | {:.2} s | {:.1} s | {:.1} s | {:.1} s | {} | {} | {} | {} of {} | {} |",
+            m.nodes,
+            m.per_minute,
+            m.estimate_reads,
+            m.before_start.as_secs_f64(),
+            m.run.as_secs_f64(),
+            m.lag.as_secs_f64(),
+            target.as_secs_f64(),
+            m.to_step_end.as_secs_f64(),
+            m.noticed_to_end.as_secs_f64(),
+            m.status,
+            m.reads,
+            m.busiest,
+            m.read_nodes,
+            m.nodes + 1,
+            if met { "yes" } else { "**no**" }
+        );
     }
     Ok(all_met)
 }
@@ -480,6 +558,8 @@ fn main() -> anyhow::Result<()> {
         let mut met = polling().await?;
         println!();
         met &= fan_outs().await?;
+        println!();
+        met &= with_budget().await?;
         println!();
         startup().await?;
         println!();
