@@ -17,28 +17,33 @@ const TOKEN: &str = "ghs_FakeToken0123456789abcdef";
 /// ran; 102 has a 10-minute-old result, 103 a 3-hour-old one, 104 a failed one (all with the simulator's
 /// clock at the epoch).
 fn scenario() -> Scenario {
-    keyed(
-        Scenario::from_yaml_or_json(&format!(
-            r#"
-time_scale: {SPEED}
-epoch: "2026-01-01T00:00:00Z"
+    at_epoch(
+        r#"
 latest_results:
-  - {{query_id: 3493826, age: 10m, rows: 30}}
-  - {{query_id: 102, age: 10m, rows: 4}}
-  - {{query_id: 103, age: 3h, rows: 6}}
-  - {{query_id: 104, age: 1m, state: failed, error: boom}}
+  - {query_id: 3493826, age: 10m, rows: 30}
+  - {query_id: 102, age: 10m, rows: 4}
+  - {query_id: 103, age: 3h, rows: 6}
+  - {query_id: 104, age: 1m, state: failed, error: boom}
 queries:
   - query_id: 3493826
     nodes:
-      - {{id: 1, query_id: 101, duration: 5s}}
-      - {{id: 2, query_id: 3493826, dependencies: [1], duration: 5s}}
+      - {id: 1, query_id: 101, duration: 5s}
+      - {id: 2, query_id: 3493826, dependencies: [1], duration: 5s}
   - query_id: 4000
     nodes:
-      - {{id: 1, query_id: 4000, duration: 5s}}
+      - {id: 1, query_id: 4000, duration: 5s}
   - query_id: 104
     nodes:
-      - {{id: 1, query_id: 104, duration: 5s}}
-"#
+      - {id: 1, query_id: 104, duration: 5s}
+"#,
+    )
+}
+
+/// A keyed scenario at [`SPEED`] whose clock starts at 2026-01-01T00:00:00Z, with `body`'s fields.
+fn at_epoch(body: &str) -> Scenario {
+    keyed(
+        Scenario::from_yaml_or_json(&format!(
+            "time_scale: {SPEED}\nepoch: \"2026-01-01T00:00:00Z\"\n{body}"
         ))
         .expect("scenario"),
     )
@@ -417,11 +422,8 @@ async fn the_pr_comment_and_check_run_say_fresh() {
 /// 3). The root query was run by hand ten minutes ago; `result_base` was refreshed 20 minutes ago,
 /// `result_daily` `daily_age` ago (by the simulator's clock at the epoch).
 fn views_scenario(daily_age: &str) -> Scenario {
-    keyed(
-        Scenario::from_yaml_or_json(&format!(
-            r#"
-time_scale: {SPEED}
-epoch: "2026-01-01T00:00:00Z"
+    at_epoch(&format!(
+        r#"
 latest_results:
   - {{query_id: 5000, age: 10m, rows: 3}}
 materialized_views:
@@ -434,9 +436,7 @@ queries:
       - {{id: 2, materialized_view: dune.acme.result_daily, dependencies: [1], duration: 5s}}
       - {{id: 3, query_id: 5000, dependencies: [2], duration: 5s}}
 "#
-        ))
-        .expect("scenario"),
-    )
+    ))
 }
 
 /// The `max_age` check's requests, in order, as `METHOD path` with execution ids as `{id}` (up to the first
@@ -469,16 +469,21 @@ fn run_views(sim: &Simulator, max_age: &str) -> ActionRun {
         .input("max_age", max_age)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn fresh_views_and_a_fresh_root_are_reused() {
-    let sim = Simulator::start(views_scenario("30m"))
-        .await
-        .expect("simulator");
+/// Runs query 5000 with `max_age: 1h` against `scenario`; checks exit 0, the `status` and how many
+/// pipelines started.
+async fn views_run(scenario: Scenario, status: &str, started: usize) -> (Finished, Simulator) {
+    let sim = Simulator::start(scenario).await.expect("simulator");
     let done = run_views(&sim, "1h").run().await;
     assert_eq!(done.exit_code, 0, "{}", done.log);
-    assert_eq!(done.outputs["status"], "fresh", "{}", done.log);
+    assert_eq!(done.outputs["status"], status, "{}", done.log);
+    assert_eq!(sim.pipelines_started(), started, "{}", done.log);
+    (done, sim)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fresh_views_and_a_fresh_root_are_reused() {
+    let (done, sim) = views_run(views_scenario("30m"), "fresh", 0).await;
     assert!(posts(&sim).is_empty(), "nothing started");
-    assert_eq!(sim.pipelines_started(), 0);
     // The check's reads: the root's latest result, then each view and its newest refresh (1 + 2 × 2).
     assert_eq!(
         check_reads(&sim),
@@ -515,13 +520,7 @@ async fn fresh_views_and_a_fresh_root_are_reused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stale_view_runs_the_pipeline_though_the_root_was_run_by_hand() {
-    let sim = Simulator::start(views_scenario("3h"))
-        .await
-        .expect("simulator");
-    let done = run_views(&sim, "1h").run().await;
-    assert_eq!(done.exit_code, 0, "{}", done.log);
-    assert_eq!(done.outputs["status"], "completed", "{}", done.log);
-    assert_eq!(sim.pipelines_started(), 1);
+    let (done, sim) = views_run(views_scenario("3h"), "completed", 1).await;
     let why = log_lines(&done, "Running the pipeline: max_age 1h:");
     assert_eq!(why.len(), 1, "{}", done.log);
     // 3h, and the seconds of virtual time the run took before the check.
@@ -554,11 +553,7 @@ async fn a_view_that_cannot_be_read_runs_the_pipeline_and_says_why() {
         dune_sim::FaultEndpoint::MaterializedView,
         [dune_sim::FaultResponse::forbidden()],
     ));
-    let sim = Simulator::start(scenario).await.expect("simulator");
-    let done = run_views(&sim, "1h").run().await;
-    assert_eq!(done.exit_code, 0, "{}", done.log);
-    assert_eq!(done.outputs["status"], "completed", "{}", done.log);
-    assert_eq!(sim.pipelines_started(), 1);
+    let (done, sim) = views_run(scenario, "completed", 1).await;
     let why = log_lines(&done, "Running the pipeline: max_age 1h:");
     assert!(
         why.len() == 1
