@@ -75,6 +75,13 @@ pub struct Config {
     pub pr_comment: bool,
     /// Write a check run on the commit.
     pub check_run: bool,
+    /// `comment_tag`: keys the sticky PR comment's marker and is added to the check run's default name
+    /// (a matrix job's own comment and check); `None`: the comment is keyed by the query or file and the
+    /// query parameters.
+    pub comment_tag: Option<String>,
+    /// `check_name`: the check run's name; `None`: the default (`Dune pipeline · query 42`, then
+    /// ` · <comment_tag>` when a tag is set).
+    pub check_name: Option<String>,
     /// Reuse the sink queries' latest results instead of running, when every one ended within this
     /// (`max_age`; `None`: always run).
     pub max_age: Option<Duration>,
@@ -418,6 +425,8 @@ impl Config {
         let github_token = raw_github_token(env).map(GitHubToken::new);
         let pr_comment = parse_bool("pr_comment", &env.input("pr_comment"), false)?;
         let check_run = parse_bool("check_run", &env.input("check_run"), false)?;
+        let comment_tag = label_input(env, "comment_tag", 100)?;
+        let check_name = label_input(env, "check_name", 200)?;
         let trust = trust_roots(env)?;
 
         Ok(Config {
@@ -437,6 +446,8 @@ impl Config {
             github_token,
             pr_comment,
             check_run,
+            comment_tag,
+            check_name,
             max_age,
             trust,
             preview,
@@ -444,6 +455,32 @@ impl Config {
             only_changed,
         })
     }
+}
+
+/// A short one-line text input (`comment_tag`, `check_name`): trimmed, `None` when empty, at most `max`
+/// characters, no line breaks or control characters.
+fn label_input(env: &Env, input: &'static str, max: usize) -> Result<Option<String>, InputError> {
+    let raw = env.input(input);
+    let value = raw.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.chars().any(char::is_control) {
+        return Err(err(
+            input,
+            format!(
+                "{} has a line break or control character: write one line such as `ethereum`",
+                quoted(&raw)
+            ),
+        ));
+    }
+    if value.chars().count() > max {
+        return Err(err(
+            input,
+            format!("is longer than {max} characters: {}", quoted(&raw)),
+        ));
+    }
+    Ok(Some(value.to_string()))
 }
 
 /// Reads `preview`, `preview_rows` and `diff_key`.
@@ -850,6 +887,30 @@ mod tests {
         .expect_err("invalid");
         assert_eq!(e.input, "api_key");
         assert!(!e.to_string().contains("sek"));
+    }
+
+    #[test]
+    fn comment_tag_and_check_name_are_one_line() {
+        let with = |k: &str, v: &str| {
+            Config::from_env(&env(&[
+                ("INPUT_QUERY_ID", "1"),
+                ("INPUT_API_KEY", "k"),
+                (k, v),
+            ]))
+        };
+        let c = with("INPUT_COMMENT_TAG", " ethereum ").expect("valid");
+        assert_eq!(c.comment_tag.as_deref(), Some("ethereum"));
+        assert_eq!(c.check_name, None);
+        let c = with("INPUT_CHECK_NAME", "Dune · eth").expect("valid");
+        assert_eq!(c.check_name.as_deref(), Some("Dune · eth"));
+        assert_eq!(
+            with("INPUT_COMMENT_TAG", "").expect("valid").comment_tag,
+            None
+        );
+        let e = with("INPUT_COMMENT_TAG", "a\nb").expect_err("line break");
+        assert_eq!(e.input, "comment_tag");
+        let e = with("INPUT_CHECK_NAME", &"x".repeat(201)).expect_err("long");
+        assert_eq!(e.input, "check_name");
     }
 
     #[test]
