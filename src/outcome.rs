@@ -113,11 +113,12 @@ impl Outcome {
         Outcome {
             sql_files: match &config.source {
                 Source::File(f) => f.sql.clone(),
-                Source::Query(_) => Vec::new(),
+                Source::Query(_) | Source::Execution(_) => Vec::new(),
             },
             ..Outcome::new(
                 config.source.query_id(),
-                Some(config.performance),
+                // A pipeline started elsewhere ran on whatever tier it was started with.
+                Some(config.performance).filter(|_| config.follow.is_none()),
                 tracked,
                 ending,
                 problem,
@@ -617,6 +618,8 @@ fn finished_problem(tracked: &Tracked, ending: Ending) -> Option<Problem> {
 pub fn where_to_check(source: &Source) -> String {
     match source {
         Source::Query(q) => format!("the query's recent executions at {}", query_url(q)),
-        Source::File(_) => "the recent executions of the pipeline's queries on dune.com".into(),
+        Source::File(_) | Source::Execution(_) => {
+            "the recent executions of the pipeline's queries on dune.com".into()
+        }
     }
 }

@@ -270,10 +270,11 @@ impl Config {
     pub fn from_env(env: &Env) -> Result<Config, InputError> {
         let raw_query = env.input("query_id");
         let raw_file = env.input("pipeline_file");
-        if raw_query.is_empty() && raw_file.is_empty() {
+        let raw_follow = env.input("pipeline_execution_id");
+        if raw_query.is_empty() && raw_file.is_empty() && raw_follow.is_empty() {
             return Err(err(
                 "query_id",
-                "is required unless `pipeline_file` is given: set `query_id:` to the id of the saved query at the root of the pipeline (the number in https://dune.com/queries/<id>), or `pipeline_file:` to a pipeline file in the repository",
+                "is required unless `pipeline_file` or `pipeline_execution_id` is given: set `query_id:` to the id of the saved query at the root of the pipeline (the number in https://dune.com/queries/<id>), `pipeline_file:` to a pipeline file in the repository, or `pipeline_execution_id:` to follow a pipeline started elsewhere",
             ));
         }
         if !raw_query.is_empty() && !raw_file.is_empty() {
@@ -356,7 +357,6 @@ impl Config {
             parse_bool("cancel_on_timeout", &env.input("cancel_on_timeout"), true)?;
         let dry_run = parse_bool("dry_run", &env.input("dry_run"), false)?;
         let wait = parse_bool("wait", &env.input("wait"), true)?;
-        let raw_follow = env.input("pipeline_execution_id");
         let follow = if raw_follow.is_empty() {
             None
         } else if raw_follow.len() <= 64
@@ -385,9 +385,10 @@ impl Config {
         } else {
             Some(duration_input(env, "max_age", Duration::ZERO, MAX_MAX_AGE)?)
         };
-        let source = match query_id {
-            Some(id) => Source::Query(id),
-            None => {
+        let source = match (query_id, &follow) {
+            (Some(id), _) => Source::Query(id),
+            (None, Some(id)) if raw_file.is_empty() => Source::Execution(id.clone()),
+            (None, _) => {
                 let workspace = env.get("GITHUB_WORKSPACE").filter(|w| !w.trim().is_empty());
                 let raw_file = match within_workspace(&raw_file, workspace.as_deref()) {
                     Ok(Some(relative)) => relative,
@@ -408,6 +409,12 @@ impl Config {
         let (sync_sql, only_changed) = sync_inputs(env, &source)?;
         let results = results::from_env(env)?;
         let preview = preview_inputs(env)?;
+        if follow.is_some() && (sync_sql || preview.enabled) {
+            return Err(err(
+                "pipeline_execution_id",
+                "follows a pipeline that already started: it cannot be combined with `sync_sql: true` (which updates saved SQL before a run starts) or `preview: true` (which runs SQL instead of a pipeline)",
+            ));
+        }
         if preview.enabled && sync_sql {
             return Err(err(
                 "preview",
@@ -614,7 +621,7 @@ impl Connection {
 fn sync_inputs(env: &Env, source: &Source) -> Result<(bool, bool), InputError> {
     let sync_sql = parse_bool("sync_sql", &env.input("sync_sql"), false)?;
     let only_changed = parse_bool("only_changed", &env.input("only_changed"), false)?;
-    if sync_sql && matches!(source, Source::Query(_)) {
+    if sync_sql && !matches!(source, Source::File(_)) {
         return Err(err(
             "sync_sql",
             "needs a `pipeline_file` whose query nodes name their SQL files (`sql: queries/x.sql`); with `query_id` there are no files to sync",

@@ -76,6 +76,7 @@ fn check_name(config: &Config) -> String {
     let name = match &config.source {
         Source::File(file) => check_run::name_for_file(&file.path),
         Source::Query(q) => check_run::name_for_query(*q),
+        Source::Execution(id) => format!("Dune pipeline · execution {id}"),
     };
     match &config.comment_tag {
         Some(tag) => format!("{name} · {tag}"),
@@ -88,6 +89,7 @@ fn subject(config: &Config) -> String {
     match &config.source {
         Source::File(file) => format!("pipeline file {}", crate::report::md_code(&file.path)),
         Source::Query(q) => format!("query {}", crate::report::query_link(*q)),
+        Source::Execution(id) => format!("pipeline execution {}", crate::report::md_code(id)),
     }
 }
 
@@ -104,6 +106,7 @@ impl Publisher {
                 match &config.source {
                     Source::File(file) => pr_comment::file_key(&file.path),
                     Source::Query(q) => pr_comment::query_key(*q),
+                    Source::Execution(id) => format!("execution:{id}"),
                 },
                 config.comment_tag.as_deref(),
                 config.query_parameters.as_ref(),

@@ -20,6 +20,9 @@ pub enum Source {
     Query(u64),
     /// `pipeline_file`: the file, read and validated.
     File(PipelineFile),
+    /// `pipeline_execution_id` alone: a pipeline started elsewhere, followed without knowing what it runs
+    /// beforehand (its nodes come from Dune's status answers).
+    Execution(String),
 }
 
 impl Source {
@@ -27,7 +30,7 @@ impl Source {
     pub fn query_id(&self) -> Option<u64> {
         match self {
             Source::Query(q) => Some(*q),
-            Source::File(_) => None,
+            Source::File(_) | Source::Execution(_) => None,
         }
     }
 }
@@ -64,6 +67,9 @@ pub enum Plan {
         path: String,
         definition: Definition,
     },
+    /// A pipeline execution started elsewhere (`pipeline_execution_id` alone): nothing is known of it
+    /// before Dune's first status answer, and nothing is started.
+    Followed { pipeline_execution_id: String },
 }
 
 impl Plan {
@@ -72,6 +78,7 @@ impl Plan {
         match self {
             Plan::Lineage { definition, .. } => definition.as_ref(),
             Plan::File { definition, .. } => Some(definition),
+            Plan::Followed { .. } => None,
         }
     }
 
@@ -80,6 +87,9 @@ impl Plan {
         match self {
             Plan::Lineage { query_id, .. } => format!("query {query_id}"),
             Plan::File { path, .. } => path.clone(),
+            Plan::Followed {
+                pipeline_execution_id,
+            } => format!("pipeline execution {pipeline_execution_id}"),
         }
     }
 
@@ -102,6 +112,9 @@ pub async fn read(
     console: &Console,
 ) -> Result<Plan, dune_api::Error> {
     let plan = match source {
+        Source::Execution(id) => Plan::Followed {
+            pipeline_execution_id: id.clone(),
+        },
         Source::File(file) => Plan::File {
             path: file.path.clone(),
             definition: file
@@ -262,12 +275,110 @@ pub async fn start(
             ));
             client.execute_pipeline(definition).await
         }
+        // It runs already: there is nothing to start (the caller follows it without calling this).
+        Plan::Followed {
+            pipeline_execution_id,
+        } => Ok(pipeline_execution_id.clone()),
+    }
+}
+
+/// Whether the pipeline execution `id`, started elsewhere and read once (`status`), is the pipeline `plan`
+/// names (`query_id` or `pipeline_file` given beside `pipeline_execution_id`): the root query must be one
+/// of its query nodes; a pipeline file's query nodes must be its query nodes, no more, no fewer. A status
+/// that names no query (a Dune that leaves them out) cannot be checked and passes. `Err`: what differs.
+pub fn cross_check(
+    plan: &Plan,
+    id: &str,
+    status: &dune_api::models::PipelineStatus,
+) -> Result<(), String> {
+    let running: std::collections::BTreeSet<i64> =
+        status.nodes.iter().filter_map(|n| n.query_id).collect();
+    if running.is_empty() {
+        return Ok(());
+    }
+    let list = |set: &std::collections::BTreeSet<i64>| {
+        set.iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match plan {
+        Plan::Followed { .. } => Ok(()),
+        Plan::Lineage { query_id, .. } => {
+            if i64::try_from(*query_id).is_ok_and(|q| running.contains(&q)) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "pipeline execution {id} is not the pipeline of query {query_id}: it runs queries {}. Give the `query_id` it was started with, or leave `query_id` empty to follow it alone",
+                    list(&running)
+                ))
+            }
+        }
+        Plan::File { path, definition } => {
+            let planned: std::collections::BTreeSet<i64> = definition
+                .nodes
+                .iter()
+                .filter_map(|n| match &n.task {
+                    Task::Query { query_id, .. } => Some(*query_id),
+                    Task::View { .. } => None,
+                })
+                .collect();
+            if planned == running {
+                Ok(())
+            } else {
+                Err(format!(
+                    "pipeline execution {id} is not the pipeline in {path}: it runs queries {}, the file names queries {}. Give the file it was started from, or leave `pipeline_file` empty to follow it alone",
+                    list(&running),
+                    list(&planned)
+                ))
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_followed_pipeline_is_checked_against_the_plan() {
+        let status = dune_api::models::PipelineStatus::from_value(&serde_json::json!({
+            "status": "executing",
+            "node_executions": [
+                {"id": 1, "query_execution_status": {"query_id": 101, "status": "executing"}},
+                {"id": 2, "query_execution_status": {"query_id": 42, "status": "pending"}}
+            ]
+        }))
+        .expect("reads");
+        let lineage = |q| Plan::Lineage {
+            query_id: q,
+            definition: None,
+        };
+        assert_eq!(cross_check(&lineage(42), "p1", &status), Ok(()));
+        let e = cross_check(&lineage(7), "p1", &status).expect_err("another query");
+        assert!(
+            e.contains("not the pipeline of query 7: it runs queries 42, 101"),
+            "{e}"
+        );
+        let file = |ids: &[i64]| Plan::File {
+            path: "p.yml".into(),
+            definition: Definition::from_response(&serde_json::json!({"pipeline": {"nodes":
+                ids.iter().enumerate().map(|(i, q)| serde_json::json!(
+                    {"id": i + 1, "query_execution": {"query_id": q}})).collect::<Vec<_>>()
+            }}))
+            .expect("reads"),
+        };
+        assert_eq!(cross_check(&file(&[42, 101]), "p1", &status), Ok(()));
+        let e = cross_check(&file(&[42]), "p1", &status).expect_err("fewer");
+        assert!(e.contains("the file names queries 42"), "{e}");
+        let followed = Plan::Followed {
+            pipeline_execution_id: "p1".into(),
+        };
+        assert_eq!(cross_check(&followed, "p1", &status), Ok(()));
+        // A status without query ids cannot be checked.
+        let bare = dune_api::models::PipelineStatus::default();
+        assert_eq!(cross_check(&lineage(7), "p1", &bare), Ok(()));
+    }
 
     #[test]
     fn tiers_count_unknown_ones_by_name() {

@@ -114,6 +114,9 @@ pub fn summary_section(o: &Outcome) -> String {
                 format!("Pipeline of query [{query_id}](https://dune.com/queries/{query_id})")
             }
             Plan::File { path, .. } => format!("Pipeline file {}", md_code(path)),
+            Plan::Followed {
+                pipeline_execution_id,
+            } => format!("Pipeline execution {}", md_code(pipeline_execution_id)),
         };
         let tier = o
             .performance
