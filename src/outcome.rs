@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use dune_api::models::Performance;
+use dune_api::models::Tier;
 
 use crate::config::{Config, InputError, Source};
 use crate::pipeline::Tracked;
@@ -38,7 +38,7 @@ impl Problem {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub query_id: Option<u64>,
-    pub performance: Option<Performance>,
+    pub performance: Option<Tier>,
     pub tracked: Tracked,
     pub ending: Ending,
     pub problem: Option<Problem>,
@@ -77,7 +77,7 @@ impl Outcome {
     /// The one constructor: a run that ended as `ending`, before any plan or results are added to it.
     fn new(
         query_id: Option<u64>,
-        performance: Option<Performance>,
+        performance: Option<Tier>,
         tracked: Tracked,
         ending: Ending,
         problem: Option<Problem>,
@@ -118,7 +118,7 @@ impl Outcome {
             ..Outcome::new(
                 config.source.query_id(),
                 // A pipeline started elsewhere ran on whatever tier it was started with.
-                Some(config.performance).filter(|_| config.follow.is_none()),
+                Some(config.performance.clone()).filter(|_| config.follow.is_none()),
                 tracked,
                 ending,
                 problem,

@@ -11,7 +11,7 @@ pub mod results;
 mod workspace_path;
 
 use dune_api::Retry;
-use dune_api::models::Performance;
+use dune_api::models::{Performance, Tier};
 use dune_api::{ApiKey, Client, Clock};
 
 use crate::pipeline::definition;
@@ -44,8 +44,9 @@ pub struct Config {
     pub source: Source,
     /// The Dune API key.
     pub api_key: ApiKey,
-    /// Performance tier for every node.
-    pub performance: Performance,
+    /// Performance tier for every node that sets none (`medium`, `large`, or a tier this action does not
+    /// know, passed through with a warning: the same rule as a pipeline file's, [`Tier::named`]).
+    pub performance: Tier,
     /// How long to wait for the whole pipeline.
     pub timeout: Duration,
     /// Query parameters, passed as `query_parameters`.
@@ -248,7 +249,7 @@ impl Config {
     /// The inputs a plan is read and started with.
     pub fn plan_settings(&self) -> Settings<'_> {
         Settings {
-            performance: self.performance,
+            performance: &self.performance,
             query_parameters: self.query_parameters.as_ref(),
             timeout: self.timeout,
             dry_run: self.dry_run,
@@ -305,17 +306,10 @@ impl Config {
             key => key?,
         };
 
-        let raw_perf = env.input("performance");
-        let performance = match raw_perf.to_ascii_lowercase().as_str() {
-            "" | "medium" => Performance::Medium,
-            "large" => Performance::Large,
-            _ => {
-                return Err(err(
-                    "performance",
-                    format!("must be `medium` or `large`, got {}", quoted(&raw_perf)),
-                ));
-            }
-        };
+        // One rule with the pipeline file's `performance`: a tier this action does not know is passed
+        // through (`pipeline::plan` warns about it), and Dune decides.
+        let performance =
+            Tier::named(&env.input("performance")).unwrap_or(Tier::Known(Performance::Medium));
 
         let timeout = duration_input(env, "timeout", Duration::from_secs(30 * 60), MAX_TIMEOUT)?;
 
@@ -738,7 +732,7 @@ mod tests {
         .expect("valid");
         assert_eq!(c.source, Source::Query(42));
         assert!(!c.dry_run);
-        assert_eq!(c.performance, Performance::Medium);
+        assert_eq!(c.performance, Tier::Known(Performance::Medium));
         assert_eq!(c.timeout, Duration::from_secs(1800));
         assert_eq!(c.api_url.as_str(), "https://api.dune.com/");
         assert!(c.cancel_on_timeout);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use dune_api::Client;
 use dune_api::definition::{Definition, Task, Tier};
-use dune_api::models::{ExecuteQueryPipelineRequest, Performance};
+use dune_api::models::ExecuteQueryPipelineRequest;
 use serde_json::{Map, Value};
 
 use super::Tracked;
@@ -39,7 +39,7 @@ impl Source {
 #[derive(Debug, Clone, Copy)]
 pub struct Settings<'a> {
     /// The tier for every node that sets none.
-    pub performance: Performance,
+    pub performance: &'a Tier,
     /// Query parameters for every query node that sets none.
     pub query_parameters: Option<&'a Map<String, Value>>,
     /// The overall `timeout` (for the log line).
@@ -125,11 +125,7 @@ pub async fn read(
         Source::Query(query_id) => {
             let query_id = *query_id;
             let read = client
-                .query_pipeline(
-                    query_id,
-                    &settings.performance.into(),
-                    settings.query_parameters,
-                )
+                .query_pipeline(query_id, settings.performance, settings.query_parameters)
                 .await;
             let definition = match read {
                 Ok(d) => Some(d),
@@ -151,8 +147,51 @@ pub async fn read(
             }
         }
     };
+    warn_unknown_tiers(&plan, settings, console);
     log(&plan, settings, console);
     Ok(plan)
+}
+
+/// The tiers `plan` sends that this action does not know (`medium` and `large` are the ones Dune's
+/// pipeline endpoints list), each once: the `performance` input for a saved query's pipeline, the nodes'
+/// tiers (the input filling in for the nodes that set none) for a pipeline file; none for a pipeline
+/// started elsewhere.
+pub fn unknown_tiers(plan: &Plan, settings: Settings<'_>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |t: &Tier| {
+        if !t.is_known() && !out.iter().any(|o| o == t.as_str()) {
+            out.push(t.as_str().to_string());
+        }
+    };
+    match plan {
+        Plan::Lineage { .. } => add(settings.performance),
+        Plan::File { definition, .. } => definition
+            .nodes
+            .iter()
+            .filter_map(|n| n.performance())
+            .for_each(&mut add),
+        Plan::Followed { .. } => {}
+    }
+    out
+}
+
+/// One warning for the tiers passed through unknown, whichever way they were given (the same rule for the
+/// `performance` input and a pipeline file).
+fn warn_unknown_tiers(plan: &Plan, settings: Settings<'_>, console: &Console) {
+    let unknown = unknown_tiers(plan, settings);
+    if unknown.is_empty() {
+        return;
+    }
+    let names: Vec<String> = unknown.iter().map(|t| format!("`{t}`")).collect();
+    console.annotate(
+        Level::Warning,
+        Some("Unknown performance tier"),
+        &format!(
+            "{} {} not a tier this action knows (`medium`, `large`): sent to Dune as written; Dune refuses a tier it does not offer (HTTP 400 naming it).",
+            names.join(", "),
+            if names.len() == 1 { "is" } else { "are" }
+        ),
+    );
 }
 
 /// `3 nodes (1 materialized view, 2 queries)`.
@@ -181,10 +220,10 @@ pub fn node_count(d: &Definition) -> String {
 
 /// `large`, or `2 medium, 1 large` when the nodes differ (a tier the action does not know, passed through
 /// from the definition, is counted by its own name).
-pub fn tiers(d: &Definition, default: Performance) -> String {
+pub fn tiers(d: &Definition, default: &Tier) -> String {
     let mut counts: Vec<(String, usize)> = Vec::new();
     for n in &d.nodes {
-        let tier = n.performance().map_or(default.as_str(), Tier::as_str);
+        let tier = n.performance().unwrap_or(default).as_str();
         match counts.iter_mut().find(|(t, _)| t == tier) {
             Some((_, c)) => *c += 1,
             None => counts.push((tier.to_string(), 1)),
@@ -263,7 +302,7 @@ pub async fn start(
                 settings.performance.as_str(),
             ));
             let request = ExecuteQueryPipelineRequest {
-                performance: settings.performance.into(),
+                performance: settings.performance.clone(),
                 query_parameters: settings.query_parameters.cloned(),
             };
             client.execute_query_pipeline(*query_id, &request).await
@@ -339,6 +378,7 @@ pub fn cross_check(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dune_api::models::Performance;
 
     #[test]
     fn a_followed_pipeline_is_checked_against_the_plan() {
@@ -389,14 +429,14 @@ mod tests {
         ]}}))
         .expect("reads");
         assert_eq!(
-            tiers(&d, Performance::Medium),
+            tiers(&d, &Performance::Medium.into()),
             "1 medium, 1 large, 1 xlarge"
         );
-        assert_eq!(tiers(&d, Performance::Large), "2 large, 1 xlarge");
+        assert_eq!(tiers(&d, &Performance::Large.into()), "2 large, 1 xlarge");
         let one = Definition::from_response(&serde_json::json!({"pipeline": {"nodes": [
             {"id": 1, "dependencies": [], "query_execution": {"query_id": 5}}
         ]}}))
         .expect("reads");
-        assert_eq!(tiers(&one, Performance::Large), "large");
+        assert_eq!(tiers(&one, &Performance::Large.into()), "large");
     }
 }

@@ -120,12 +120,13 @@ pub fn summary_section(o: &Outcome) -> String {
         };
         let tier = o
             .performance
-            .unwrap_or(dune_api::models::Performance::Medium);
+            .clone()
+            .unwrap_or(dune_api::models::Performance::Medium.into());
         let _ = writeln!(
             md,
             "{source}: {}, performance {}\n",
             plan::node_count(d),
-            plan::tiers(d, tier)
+            plan::tiers(d, &tier)
         );
     }
     match chart {
