@@ -171,8 +171,7 @@ impl GitHubApi {
         body: &serde_json::Value,
         action: &'static str,
     ) -> Result<serde_json::Value, GitHubError> {
-        let clean =
-            |text: &str| truncate_chars(&one_line(&redact(text, &[self.token.expose()])), 300);
+        let clean = |text: &str| self.clean(text);
         let mut auth = http::HeaderValue::from_str(&format!("Bearer {}", self.token.expose()))
             .map_err(|_| GitHubError::Transport {
                 action,
@@ -209,29 +208,19 @@ impl GitHubApi {
                     .and_then(serde_json::Value::as_str)
                     .unwrap_or(&text),
             );
-            return Err(
-                if status == 429 || message.to_ascii_lowercase().contains("rate limit") {
-                    GitHubError::RateLimited {
-                        action,
-                        status,
-                        message,
-                    }
-                } else {
-                    GitHubError::Api {
-                        action,
-                        status,
-                        message,
-                    }
-                },
-            );
+            return Err(classify(action, status, message, false));
         }
         Ok(value)
     }
 
+    /// Remote or error text for a message: the token redacted, on one line, at most 300 characters.
+    fn clean(&self, text: &str) -> String {
+        truncate_chars(&one_line(&redact(text, &[self.token.expose()])), 300)
+    }
+
     /// Turns an octocrab error into a [`GitHubError`], with the token redacted from any text.
     pub fn error(&self, action: &'static str, e: octocrab::Error) -> GitHubError {
-        let clean =
-            |text: &str| truncate_chars(&one_line(&redact(text, &[self.token.expose()])), 300);
+        let clean = |text: &str| self.clean(text);
         match e {
             octocrab::Error::GitHub { source, .. } => {
                 let status = source.status_code.as_u16();
@@ -242,22 +231,7 @@ impl GitHubApi {
                     .and_then(|h| h.get("x-ratelimit-remaining"))
                     .and_then(|v| v.to_str().ok())
                     == Some("0");
-                if status == 429
-                    || status == 403
-                        && (exhausted || message.to_ascii_lowercase().contains("rate limit"))
-                {
-                    GitHubError::RateLimited {
-                        action,
-                        status,
-                        message,
-                    }
-                } else {
-                    GitHubError::Api {
-                        action,
-                        status,
-                        message,
-                    }
-                }
+                classify(action, status, message, exhausted)
             }
             other => {
                 let detail = clean(&error_chain(&other));
@@ -270,6 +244,26 @@ impl GitHubApi {
                     GitHubError::Transport { action, detail }
                 }
             }
+        }
+    }
+}
+
+/// An error answer: a rate limit (429, or 403 with the limit exhausted or a message that says so), else an
+/// API error.
+fn classify(action: &'static str, status: u16, message: String, exhausted: bool) -> GitHubError {
+    if status == 429
+        || (status == 403 && (exhausted || message.to_ascii_lowercase().contains("rate limit")))
+    {
+        GitHubError::RateLimited {
+            action,
+            status,
+            message,
+        }
+    } else {
+        GitHubError::Api {
+            action,
+            status,
+            message,
         }
     }
 }

@@ -124,6 +124,8 @@ pub async fn read(
         },
         Source::Query(query_id) => {
             let query_id = *query_id;
+            // Before the definition is asked for with it.
+            warn_unknown_tiers([settings.performance], console);
             let read = client
                 .query_pipeline(query_id, settings.performance, settings.query_parameters)
                 .await;
@@ -147,38 +149,26 @@ pub async fn read(
             }
         }
     };
-    warn_unknown_tiers(&plan, settings, console);
+    if let Plan::File { definition, .. } = &plan {
+        warn_unknown_tiers(
+            definition.nodes.iter().filter_map(|n| n.performance()),
+            console,
+        );
+    }
     log(&plan, settings, console);
     Ok(plan)
 }
 
-/// The tiers `plan` sends that this action does not know (`medium` and `large` are the ones Dune's
-/// pipeline endpoints list), each once: the `performance` input for a saved query's pipeline, the nodes'
-/// tiers (the input filling in for the nodes that set none) for a pipeline file; none for a pipeline
-/// started elsewhere.
-pub fn unknown_tiers(plan: &Plan, settings: Settings<'_>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut add = |t: &Tier| {
-        if !t.is_known() && !out.iter().any(|o| o == t.as_str()) {
-            out.push(t.as_str().to_string());
+/// One warning for the tiers sent that this action does not know (`medium` and `large` are the ones Dune's
+/// pipeline endpoints list), each named once: the same rule for the `performance` input and a pipeline
+/// file's nodes.
+fn warn_unknown_tiers<'t>(tiers: impl IntoIterator<Item = &'t Tier>, console: &Console) {
+    let mut unknown: Vec<String> = Vec::new();
+    for t in tiers {
+        if !t.is_known() && !unknown.iter().any(|u| u == t.as_str()) {
+            unknown.push(t.as_str().to_string());
         }
-    };
-    match plan {
-        Plan::Lineage { .. } => add(settings.performance),
-        Plan::File { definition, .. } => definition
-            .nodes
-            .iter()
-            .filter_map(|n| n.performance())
-            .for_each(&mut add),
-        Plan::Followed { .. } => {}
     }
-    out
-}
-
-/// One warning for the tiers passed through unknown, whichever way they were given (the same rule for the
-/// `performance` input and a pipeline file).
-fn warn_unknown_tiers(plan: &Plan, settings: Settings<'_>, console: &Console) {
-    let unknown = unknown_tiers(plan, settings);
     if unknown.is_empty() {
         return;
     }
