@@ -138,30 +138,37 @@ async fn wait_false_starts_and_does_not_follow() {
     );
 }
 
+/// What a later step sees of a followed pipeline of [`chain`] that completed.
+fn assert_followed_to_completion(done: &crate::common::Finished, id: &str) {
+    assert_eq!(done.exit_code, 0, "{}", done.log);
+    assert_eq!(done.outputs["status"], "completed");
+    assert_eq!(done.outputs["pipeline_execution_id"], id);
+    assert_eq!(done.outputs["credits"], "20.5");
+    assert_eq!(done.outputs["credits_unknown_nodes"], "0");
+    assert_eq!(done.outputs["failed_nodes"], "[]");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pipeline_started_elsewhere_is_followed_without_a_post() {
     let sim = Simulator::start(chain()).await.expect("simulator");
-    let started = ActionRun::against(&sim, SPEED)
-        .input("query_id", "3493826")
-        .input("wait", "false")
-        .run()
-        .await;
-    assert_eq!(started.outputs["status"], "started", "{}", started.log);
-    let id = started.outputs["pipeline_execution_id"].clone();
-    let posts_before = sim.requests().iter().filter(|r| r.method == "POST").count();
+    let (id, before) = started_elsewhere(&sim).await;
     let done = ActionRun::against(&sim, SPEED)
         .input("query_id", "3493826")
         .input("pipeline_execution_id", &id)
         .input("result_rows", "0")
         .run()
         .await;
-    assert_eq!(done.exit_code, 0, "{}", done.log);
-    assert_eq!(done.outputs["status"], "completed");
-    assert_eq!(done.outputs["pipeline_execution_id"], id);
-    assert_eq!(done.outputs["credits"], "20.5");
-    let posts_after = sim.requests().iter().filter(|r| r.method == "POST").count();
-    assert_eq!(posts_before, 1);
-    assert_eq!(posts_after, 1, "following must not start anything");
+    assert_followed_to_completion(&done, &id);
+    let after: Vec<_> = sim.requests().into_iter().skip(before).collect();
+    assert!(
+        !after.iter().any(|r| r.method == "POST"),
+        "following must not start anything: {after:?}"
+    );
+    // With `query_id` beside it, the definition gives the report its DAG.
+    assert_eq!(
+        done.json("nodes")[2]["dependencies"],
+        serde_json::json!([2])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -219,12 +226,7 @@ async fn a_pipeline_execution_id_alone_is_followed_from_dunes_answers() {
         .input("pipeline_execution_id", &id)
         .run()
         .await;
-    assert_eq!(done.exit_code, 0, "{}", done.log);
-    assert_eq!(done.outputs["status"], "completed");
-    assert_eq!(done.outputs["pipeline_execution_id"], id);
-    assert_eq!(done.outputs["credits"], "20.5");
-    assert_eq!(done.outputs["credits_unknown_nodes"], "0");
-    assert_eq!(done.outputs["failed_nodes"], "[]");
+    assert_followed_to_completion(&done, &id);
     // The nodes come from Dune's status answers.
     let nodes = done.json("nodes");
     let nodes = nodes.as_array().expect("an array");
