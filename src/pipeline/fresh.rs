@@ -181,6 +181,9 @@ impl FreshCheck {
 /// The queries whose latest results decide, or why the plan has none that can be checked.
 pub fn sinks(plan: &Plan) -> Result<Vec<Sink>, String> {
     match plan {
+        Plan::Followed { .. } => Err(
+            "the pipeline was started elsewhere (`pipeline_execution_id`): nothing to reuse".into(),
+        ),
         Plan::Lineage {
             query_id,
             definition,
