@@ -13,6 +13,7 @@ mod github;
 mod json_schema;
 mod later_step;
 mod layers;
+mod matrix;
 mod metadata;
 mod polling;
 mod post;

@@ -671,6 +671,20 @@ impl Client {
         url.query_pairs_mut()
             .append_pair("limit", &limit.to_string())
             .append_pair("allow_partial_results", "true");
+        self.get_dated(url, |v, date| {
+            let mut latest = LatestResult::from_value(v)?;
+            latest.server_date = date;
+            Ok(latest)
+        })
+        .await
+    }
+
+    /// A read of a JSON body, decoded by `read` with the response's `Date` header (Dune's clock).
+    async fn get_dated<T>(
+        &self,
+        url: Url,
+        read: impl Fn(&Value, Option<SystemTime>) -> Result<T, String>,
+    ) -> Result<T, Error> {
         self.send_decoded(
             RequestKind::Read,
             Method::GET,
@@ -679,10 +693,7 @@ impl Client {
             MAX_JSON_BODY,
             |endpoint, resp| {
                 let v = decode_json(endpoint, &resp)?;
-                let mut latest =
-                    LatestResult::from_value(&v).map_err(unreadable(endpoint.to_string(), &v))?;
-                latest.server_date = server_date(&resp.headers);
-                Ok(latest)
+                read(&v, server_date(&resp.headers)).map_err(unreadable(endpoint.to_string(), &v))
             },
         )
         .await
@@ -714,20 +725,11 @@ impl Client {
             "/api/v1/materialized-views/{}",
             path_segment(name)
         ));
-        self.send_decoded(
-            RequestKind::Read,
-            Method::GET,
-            url,
-            None,
-            MAX_JSON_BODY,
-            |endpoint, resp| {
-                let v = decode_json(endpoint, &resp)?;
-                let mut view = MaterializedView::from_value(&v)
-                    .map_err(unreadable(endpoint.to_string(), &v))?;
-                view.server_date = server_date(&resp.headers);
-                Ok(view)
-            },
-        )
+        self.get_dated(url, |v, date| {
+            let mut view = MaterializedView::from_value(v)?;
+            view.server_date = date;
+            Ok(view)
+        })
         .await
     }
 

@@ -568,6 +568,25 @@ pub fn parse_timestamp(raw: &str) -> Option<std::time::SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tiers_by_name_one_rule() {
+        assert_eq!(
+            Tier::named(" Large "),
+            Some(Tier::Known(Performance::Large))
+        );
+        assert_eq!(
+            Tier::named("MEDIUM"),
+            Some(Tier::Known(Performance::Medium))
+        );
+        assert_eq!(Tier::named(" xlarge"), Some(Tier::Other("xlarge".into())));
+        assert_eq!(Tier::named("  "), None);
+        assert!(!Tier::named("small").is_some_and(|t| t.is_known()));
+        assert_eq!(
+            serde_json::to_value(Tier::named("Large")).ok(),
+            Some(serde_json::json!("large"))
+        );
+    }
     use serde_json::json;
 
     #[test]
@@ -761,18 +780,37 @@ impl Tier {
         }
     }
 
-    pub(crate) fn from_wire(s: &str) -> Tier {
-        match s {
-            "medium" => Tier::Known(Performance::Medium),
-            "large" => Tier::Known(Performance::Large),
-            other => Tier::Other(other.to_string()),
+    /// A tier by name, the one rule for every way a tier is written (an input, a pipeline file, Dune's
+    /// answer): trimmed, `medium` and `large` in any case are the known tiers, any other name is kept as
+    /// written (trimmed) and passed through for Dune to decide. `None` for an empty name.
+    pub fn named(s: &str) -> Option<Tier> {
+        let s = s.trim();
+        if s.is_empty() {
+            None
+        } else if s.eq_ignore_ascii_case("medium") {
+            Some(Tier::Known(Performance::Medium))
+        } else if s.eq_ignore_ascii_case("large") {
+            Some(Tier::Known(Performance::Large))
+        } else {
+            Some(Tier::Other(s.to_string()))
         }
+    }
+
+    /// Whether this crate knows the tier (`medium`, `large`).
+    pub fn is_known(&self) -> bool {
+        matches!(self, Tier::Known(_))
     }
 }
 
 impl serde::Serialize for Tier {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+impl From<&Tier> for Tier {
+    fn from(t: &Tier) -> Tier {
+        t.clone()
     }
 }
 

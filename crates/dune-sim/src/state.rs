@@ -76,6 +76,14 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// A fresh ULID for an execution that ended `age` before the clock's start (the epoch).
+    fn past_id(&mut self, clock: &Clock, age: Duration) -> String {
+        let ended = clock
+            .timestamp_nanos(Duration::ZERO)
+            .saturating_sub(age.as_nanos() as i128);
+        self.new_id(ended / 1_000_000)
+    }
+
     /// A fresh ULID, unique within this simulator.
     pub(crate) fn new_id(&mut self, unix_millis: i128) -> String {
         loop {
@@ -110,18 +118,12 @@ impl Shared {
             ..State::default()
         };
         for (i, l) in scenario.latest_results.iter().enumerate() {
-            let ended = clock
-                .timestamp_nanos(Duration::ZERO)
-                .saturating_sub(l.age.as_nanos() as i128);
-            let id = state.new_id(ended / 1_000_000);
+            let id = state.past_id(&clock, l.age);
             state.static_executions.insert(id.clone(), i);
             state.static_ids.push(id);
         }
         for (i, v) in scenario.materialized_views.iter().enumerate() {
-            let ended = clock
-                .timestamp_nanos(Duration::ZERO)
-                .saturating_sub(v.age.as_nanos() as i128);
-            let id = state.new_id(ended / 1_000_000);
+            let id = state.past_id(&clock, v.age);
             state.view_executions.insert(id.clone(), i);
             state.view_ids.push(id);
         }
