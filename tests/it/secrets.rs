@@ -61,6 +61,7 @@ fn hits(endpoint: FaultEndpoint, r: &RecordedRequest) -> bool {
         }
         FaultEndpoint::ExecutionCancel => r.method == "POST" && p.ends_with("/cancel"),
         FaultEndpoint::MaterializedView => p.starts_with("/api/v1/materialized-views/"),
+        FaultEndpoint::Usage => r.method == "POST" && p == "/api/v1/usage",
         other => panic!("no matcher for {other:?}"),
     }
 }
@@ -128,6 +129,7 @@ async fn the_key_never_appears_whatever_the_fault() {
         FaultEndpoint::ExecutionStatus,
         FaultEndpoint::ExecutionCancel,
         FaultEndpoint::MaterializedView,
+        FaultEndpoint::Usage,
     ] {
         for (name, fault, served_as) in faults() {
             runs.push(tokio::spawn(run_one(endpoint, name, fault, served_as)));
@@ -138,5 +140,5 @@ async fn the_key_never_appears_whatever_the_fault() {
         seen.push(r.await.expect("no leak, and the fault was served"));
     }
     println!("{}", seen.join("\n"));
-    assert_eq!(seen.len(), 45);
+    assert_eq!(seen.len(), 54);
 }
