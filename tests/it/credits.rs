@@ -8,9 +8,7 @@ use std::time::Duration;
 use crate::common::{ActionRun, USAGE_PATH, keyed, posts};
 use dune_api::rate::{DEFAULT_WINDOW, busiest_window};
 use dune_pipeline_action::pipeline::schedule::Schedule;
-use dune_sim::{
-    Fault, FaultEndpoint, FaultResponse, LatestResult, NodeDef, QueryDef, Scenario, Simulator,
-};
+use dune_sim::{Fault, FaultEndpoint, FaultResponse, LatestResult, Scenario, Simulator};
 
 const SPEED: f64 = 50.0;
 
@@ -325,32 +323,15 @@ async fn the_estimate_of_30_nodes_at_40_a_minute_reads_what_the_first_minute_of_
     // requests, a minute and a half at 40 a minute. The reads take only what the first window's polls
     // leave; the rest are unknown, the summary says why, and the start is not held back.
     let speed = 20.0;
-    let query = 7000;
-    let mut nodes = vec![
-        NodeDef::query(1, query)
-            .duration(Duration::from_secs(5))
-            .credits(1.0),
-    ];
-    nodes.extend((2..=30).map(|id| {
-        NodeDef::query(id, query + id)
-            .depends_on([1])
-            .duration(Duration::from_secs(10))
-            .credits(1.0)
-    }));
+    let query = crate::polling::QUERY;
+    let mut scenario = crate::polling::fan_out(5, 29, 10, speed);
+    for n in &mut scenario.queries[0].nodes {
+        n.credits = Some(1.0);
+    }
     let hour = Duration::from_secs(3600);
-    let scenario = keyed(Scenario {
-        queries: vec![QueryDef {
-            query_id: query,
-            nodes,
-        }],
-        latest_results: (1..=30)
-            .map(|id| {
-                LatestResult::new(if id == 1 { query } else { query + id }, hour).credits(1.0)
-            })
-            .collect(),
-        ..Scenario::default()
-    })
-    .with_time_scale(speed);
+    scenario.latest_results = (1..=30)
+        .map(|id| LatestResult::new(if id == 1 { query } else { query + id }, hour).credits(1.0))
+        .collect();
     let sim = Simulator::start(scenario).await.expect("simulator");
     let done = ActionRun::against(&sim, speed)
         .input("query_id", &query.to_string())

@@ -162,10 +162,8 @@ async fn a_pipeline_started_elsewhere_is_followed_without_a_post() {
     assert_followed_to_completion(&done, &id);
     let after: Vec<_> = sim.requests().into_iter().skip(before).collect();
     assert!(
-        !after
-            .iter()
-            .any(|r| r.method == "POST" && r.path != USAGE_PATH),
-        "following must not start anything (the usage read after the end is the only POST): {after:?}"
+        starts_nothing(&after),
+        "following must not start anything: {after:?}"
     );
     // With `query_id` beside it, the definition gives the report its DAG.
     assert_eq!(
@@ -207,6 +205,14 @@ async fn an_unknown_pipeline_execution_id_is_a_clear_error_and_nothing_else_is_s
 }
 
 /// Starts [`chain`]'s pipeline with `wait: false` and returns its id and the number of requests so far.
+/// Whether `requests` started or cancelled nothing: their only POST, if any, is the usage read after the
+/// end.
+fn starts_nothing(requests: &[dune_sim::RecordedRequest]) -> bool {
+    !requests
+        .iter()
+        .any(|r| r.method == "POST" && r.path != USAGE_PATH)
+}
+
 async fn started_elsewhere(sim: &Simulator) -> (String, usize) {
     let started = ActionRun::against(sim, SPEED)
         .input("query_id", "3493826")
@@ -250,12 +256,7 @@ async fn a_pipeline_execution_id_alone_is_followed_from_dunes_answers() {
     assert!(done.summary.contains("completed"), "{}", done.summary);
     // Nothing was started (the usage read after the end is the only POST), no definition was asked for.
     let after: Vec<_> = sim.requests().into_iter().skip(before).collect();
-    assert!(
-        !after
-            .iter()
-            .any(|r| r.method == "POST" && r.path != USAGE_PATH),
-        "{after:?}"
-    );
+    assert!(starts_nothing(&after), "{after:?}");
     assert!(
         !after.iter().any(|r| r.path.ends_with("/pipeline")),
         "{after:?}"
