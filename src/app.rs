@@ -215,7 +215,7 @@ pub async fn run(env: &Env, rt: Runtime) -> Report {
     };
     let ((), results, usage_after) = tokio::join!(reads, results, usage_after);
     outcome.usage.after = usage_after;
-    outcome = outcome.with_spend();
+    outcome = outcome.with_late_reads();
     if let Some(results) = results {
         outcome = outcome.with_results(results, *rt.stop.borrow());
     }

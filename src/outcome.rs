@@ -536,14 +536,18 @@ impl Outcome {
         }
     }
 
-    /// After the reads that came in once the pipeline ended: a run whose known spend passed
-    /// `max_credits` ends over budget (it had nothing left to cancel).
-    pub fn with_spend(mut self) -> Outcome {
+    /// After the reads that came in once the pipeline ended: a node whose error, read only then, says
+    /// Dune refused it for a configured limit makes the run an API error (exit 4); else a run whose known
+    /// spend passed `max_credits` ends over budget (it had nothing left to cancel).
+    pub fn with_late_reads(mut self) -> Outcome {
         let decided = matches!(
             self.ending,
             Ending::Completed | Ending::Failed | Ending::Cancelled
         );
-        if decided && self.tracked.over_budget() {
+        if decided && self.tracked.refused_by_limit().is_some() {
+            self.ending = Ending::ApiError;
+            self.problem = finished_problem(&self.tracked, Ending::ApiError);
+        } else if decided && self.tracked.over_budget() {
             self.ending = Ending::OverBudget;
             self.problem = Some(budget_problem(&self.tracked, None));
         }
