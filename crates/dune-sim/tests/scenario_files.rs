@@ -84,6 +84,8 @@ fn every_field_loads_and_round_trips() {
     assert_eq!(from_yaml.latest_results.len(), 2);
     assert_eq!(from_yaml.materialized_views.len(), 2);
     assert_eq!(from_yaml.materialized_views[0].credits, Some(2.5));
+    assert_eq!(from_yaml.latest_results[0].credits, Some(30.0));
+    assert_eq!(from_yaml.usage.credits_used, 100.5);
     let nodes = &from_yaml.queries[0].nodes;
     assert_eq!(nodes[1].columns, Some(7));
     assert_eq!(nodes[2].outcome, Outcome::CompletedPartial);
@@ -92,7 +94,7 @@ fn every_field_loads_and_round_trips() {
         .iter()
         .map(|f| format!("{:?}", f.endpoint))
         .collect();
-    assert_eq!(endpoints.len(), 14, "every fault endpoint: {endpoints:?}");
+    assert_eq!(endpoints.len(), 15, "every fault endpoint: {endpoints:?}");
     assert_eq!(from_yaml.saved_queries[0].version, 4);
     assert!(!from_yaml.key_can_write);
     assert_eq!(from_yaml.faults[0].responses.len(), 11);
