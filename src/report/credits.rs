@@ -206,7 +206,11 @@ pub fn section(o: &Outcome) -> String {
             );
         }
     }
-    if let Some(max) = t.max_credits {
+    // The spend against the budget, when something could spend (the estimate's lines say the rest).
+    if let Some(max) = t
+        .max_credits
+        .filter(|_| executed > 0 || o.estimate.is_none())
+    {
         let passed = t.over_budget();
         let _ = writeln!(
             md,

@@ -248,8 +248,9 @@ queries:
         "{}",
         done.summary
     );
-    // Nothing ran, so no usage was read.
+    // Nothing ran, so no usage was read and nothing was spent against the budget.
     assert!(!sim.requests().iter().any(|r| r.path == USAGE_PATH));
+    assert!(!done.summary.contains("not passed"), "{}", done.summary);
     let nodes = done.json("nodes");
     assert!(
         nodes
