@@ -100,7 +100,10 @@ fn assert_ended_within(sim: &Simulator, at: Duration, grace: Option<Duration>, l
     // The simulator starts its clock when it handles the start, a little after the request arrived: a poll
     // a hair after `at` may still see the last node running. Allow the next one within 2 virtual seconds.
     let boundary = Duration::from_secs(2);
-    let latest = times.iter().position(|t| *t > at + boundary).unwrap_or(last);
+    let latest = times
+        .iter()
+        .position(|t| *t > at + boundary)
+        .unwrap_or(last);
     let anchors = first_after..=latest.min(last);
     match grace {
         None => assert!(
