@@ -9,7 +9,6 @@ mod fake_github;
 mod faults;
 mod fresh;
 mod github;
-mod json_schema;
 mod later_step;
 mod layers;
 mod metadata;
