@@ -36,7 +36,6 @@
 mod api;
 mod clock;
 mod engine;
-mod raw_sql;
 mod rows;
 pub mod scenario;
 mod server;
