@@ -419,7 +419,35 @@ async fn execute(
     github: &mut Publisher,
     details: &mut DetailReads,
 ) -> Outcome {
-    // Following a pipeline started elsewhere: nothing is reused, nothing started.
+    // Following a pipeline started elsewhere: nothing is reused, nothing started. One plain read first: an
+    // id Dune does not know is an error now, not a status the patient follower would wait for (Dune answers
+    // 404 for a moment after a start); and with `query_id` or `pipeline_file` beside it, the pipeline must
+    // be the one they name.
+    if let Some(id) = &config.follow {
+        rt.console.line(&format!(
+            "Following pipeline execution {id}, started elsewhere (`pipeline_execution_id`): nothing is started"
+        ));
+        let mut tracked = Tracked::default();
+        plan.track(&mut tracked);
+        let problem = match client.pipeline_status(id, false).await {
+            Err(e) => Some(Outcome::api_error(config, tracked, &e, false, rt.clock.elapsed())),
+            Ok(status) => plan::cross_check(&plan, id, &status).err().map(|why| {
+                let e = config::err("pipeline_execution_id", why);
+                let mut outcome =
+                    Outcome::invalid_input(config.source.query_id(), &e, rt.clock.elapsed());
+                if let Some(p) = &mut outcome.problem {
+                    p.message = format!(
+                        "{e}. Only the pipeline's status was read: nothing was started or cancelled."
+                    );
+                }
+                outcome
+            }),
+        };
+        if let Some(mut outcome) = problem {
+            outcome.plan = Some(plan);
+            return outcome;
+        }
+    }
     let fresh = match config.follow {
         Some(_) => None,
         None => check_fresh(config, client, rt, &plan).await,
@@ -501,17 +529,6 @@ async fn start_and_follow(
     }
     // A signal while the start is in flight: its answer is worth a short wait (with the id, the stop can
     // cancel what started); without it, say that a pipeline may be running.
-    if let Some(id) = &config.follow {
-        console.line(&format!(
-            "Following pipeline execution {id}, started elsewhere (`pipeline_execution_id`): nothing is started"
-        ));
-        // One plain read first: an id Dune does not know is an error now, not a status the patient
-        // follower would wait for (Dune answers 404 for a moment after a start).
-        client
-            .pipeline_status(id, false)
-            .await
-            .map_err(|e| (e, false))?;
-    }
     let start = async {
         match &config.follow {
             Some(id) => Ok(id.clone()),
@@ -536,11 +553,11 @@ async fn start_and_follow(
         Some(_) => "Following a Dune pipeline",
         None => "Dune pipeline started",
     };
-    console.annotate(
-        Level::Notice,
-        Some(title),
-        &format!("pipeline execution {id} ({})", plan.describe()),
-    );
+    let what = match plan {
+        Plan::Followed { .. } => format!("pipeline execution {id}, started elsewhere"),
+        _ => format!("pipeline execution {id} ({})", plan.describe()),
+    };
+    console.annotate(Level::Notice, Some(title), &what);
     file_warn(console, files.set_output("pipeline_execution_id", &id));
     file_warn(console, files.save_state(crate::post::STATE_PIPELINE, &id));
     github.pipeline_started(&id);

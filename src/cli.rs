@@ -17,7 +17,7 @@ pub struct Cli {
     /// Dune API key (input `api_key`); prefer the DUNE_API_KEY environment variable.
     #[arg(long, hide_env_values = true)]
     pub api_key: Option<String>,
-    /// `medium` or `large` (input `performance`).
+    /// `medium` or `large`; another tier is passed through with a warning (input `performance`).
     #[arg(long)]
     pub performance: Option<String>,
     /// How long to wait for the whole pipeline: `600`, `90s`, `15m`, `1h` (input `timeout`).

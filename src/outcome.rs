@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use dune_api::models::Performance;
+use dune_api::models::Tier;
 
 use crate::config::{Config, InputError, Source};
 use crate::pipeline::Tracked;
@@ -38,7 +38,7 @@ impl Problem {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub query_id: Option<u64>,
-    pub performance: Option<Performance>,
+    pub performance: Option<Tier>,
     pub tracked: Tracked,
     pub ending: Ending,
     pub problem: Option<Problem>,
@@ -77,7 +77,7 @@ impl Outcome {
     /// The one constructor: a run that ended as `ending`, before any plan or results are added to it.
     pub(crate) fn new(
         query_id: Option<u64>,
-        performance: Option<Performance>,
+        performance: Option<Tier>,
         tracked: Tracked,
         ending: Ending,
         problem: Option<Problem>,
@@ -113,11 +113,12 @@ impl Outcome {
         Outcome {
             sql_files: match &config.source {
                 Source::File(f) => f.sql.clone(),
-                Source::Query(_) => Vec::new(),
+                Source::Query(_) | Source::Execution(_) => Vec::new(),
             },
             ..Outcome::new(
                 config.source.query_id(),
-                Some(config.performance),
+                // A pipeline started elsewhere ran on whatever tier it was started with.
+                Some(config.performance.clone()).filter(|_| config.follow.is_none()),
                 tracked,
                 ending,
                 problem,
@@ -617,6 +618,8 @@ fn finished_problem(tracked: &Tracked, ending: Ending) -> Option<Problem> {
 pub fn where_to_check(source: &Source) -> String {
     match source {
         Source::Query(q) => format!("the query's recent executions at {}", query_url(q)),
-        Source::File(_) => "the recent executions of the pipeline's queries on dune.com".into(),
+        Source::File(_) | Source::Execution(_) => {
+            "the recent executions of the pipeline's queries on dune.com".into()
+        }
     }
 }

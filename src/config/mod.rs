@@ -11,7 +11,7 @@ pub mod results;
 mod workspace_path;
 
 use dune_api::Retry;
-use dune_api::models::Performance;
+use dune_api::models::{Performance, Tier};
 use dune_api::{ApiKey, Client, Clock};
 
 use crate::pipeline::definition;
@@ -44,8 +44,9 @@ pub struct Config {
     pub source: Source,
     /// The Dune API key.
     pub api_key: ApiKey,
-    /// Performance tier for every node.
-    pub performance: Performance,
+    /// Performance tier for every node that sets none (`medium`, `large`, or a tier this action does not
+    /// know, passed through with a warning: the same rule as a pipeline file's, [`Tier::named`]).
+    pub performance: Tier,
     /// How long to wait for the whole pipeline.
     pub timeout: Duration,
     /// Query parameters, passed as `query_parameters`.
@@ -75,6 +76,13 @@ pub struct Config {
     pub pr_comment: bool,
     /// Write a check run on the commit.
     pub check_run: bool,
+    /// `comment_tag`: keys the sticky PR comment's marker and is added to the check run's default name
+    /// (a matrix job's own comment and check); `None`: the comment is keyed by the query or file and the
+    /// query parameters.
+    pub comment_tag: Option<String>,
+    /// `check_name`: the check run's name; `None`: the default (`Dune pipeline · query 42`, then
+    /// ` · <comment_tag>` when a tag is set).
+    pub check_name: Option<String>,
     /// Reuse the sink queries' latest results instead of running, when every one ended within this
     /// (`max_age`; `None`: always run).
     pub max_age: Option<Duration>,
@@ -241,7 +249,7 @@ impl Config {
     /// The inputs a plan is read and started with.
     pub fn plan_settings(&self) -> Settings<'_> {
         Settings {
-            performance: self.performance,
+            performance: &self.performance,
             query_parameters: self.query_parameters.as_ref(),
             timeout: self.timeout,
             dry_run: self.dry_run,
@@ -263,10 +271,11 @@ impl Config {
     pub fn from_env(env: &Env) -> Result<Config, InputError> {
         let raw_query = env.input("query_id");
         let raw_file = env.input("pipeline_file");
-        if raw_query.is_empty() && raw_file.is_empty() {
+        let raw_follow = env.input("pipeline_execution_id");
+        if raw_query.is_empty() && raw_file.is_empty() && raw_follow.is_empty() {
             return Err(err(
                 "query_id",
-                "is required unless `pipeline_file` is given: set `query_id:` to the id of the saved query at the root of the pipeline (the number in https://dune.com/queries/<id>), or `pipeline_file:` to a pipeline file in the repository",
+                "is required unless `pipeline_file` or `pipeline_execution_id` is given: set `query_id:` to the id of the saved query at the root of the pipeline (the number in https://dune.com/queries/<id>), `pipeline_file:` to a pipeline file in the repository, or `pipeline_execution_id:` to follow a pipeline started elsewhere",
             ));
         }
         if !raw_query.is_empty() && !raw_file.is_empty() {
@@ -297,17 +306,10 @@ impl Config {
             key => key?,
         };
 
-        let raw_perf = env.input("performance");
-        let performance = match raw_perf.to_ascii_lowercase().as_str() {
-            "" | "medium" => Performance::Medium,
-            "large" => Performance::Large,
-            _ => {
-                return Err(err(
-                    "performance",
-                    format!("must be `medium` or `large`, got {}", quoted(&raw_perf)),
-                ));
-            }
-        };
+        // One rule with the pipeline file's `performance`: a tier this action does not know is passed
+        // through (`pipeline::plan` warns about it), and Dune decides.
+        let performance =
+            Tier::named(&env.input("performance")).unwrap_or(Tier::Known(Performance::Medium));
 
         let timeout = duration_input(env, "timeout", Duration::from_secs(30 * 60), MAX_TIMEOUT)?;
 
@@ -349,7 +351,6 @@ impl Config {
             parse_bool("cancel_on_timeout", &env.input("cancel_on_timeout"), true)?;
         let dry_run = parse_bool("dry_run", &env.input("dry_run"), false)?;
         let wait = parse_bool("wait", &env.input("wait"), true)?;
-        let raw_follow = env.input("pipeline_execution_id");
         let follow = if raw_follow.is_empty() {
             None
         } else if raw_follow.len() <= 64
@@ -378,9 +379,10 @@ impl Config {
         } else {
             Some(duration_input(env, "max_age", Duration::ZERO, MAX_MAX_AGE)?)
         };
-        let source = match query_id {
-            Some(id) => Source::Query(id),
-            None => {
+        let source = match (query_id, &follow) {
+            (Some(id), _) => Source::Query(id),
+            (None, Some(id)) if raw_file.is_empty() => Source::Execution(id.clone()),
+            (None, _) => {
                 let workspace = env.get("GITHUB_WORKSPACE").filter(|w| !w.trim().is_empty());
                 let raw_file = match within_workspace(&raw_file, workspace.as_deref()) {
                     Ok(Some(relative)) => relative,
@@ -401,6 +403,12 @@ impl Config {
         let (sync_sql, only_changed) = sync_inputs(env, &source)?;
         let results = results::from_env(env)?;
         let preview = preview_inputs(env)?;
+        if follow.is_some() && (sync_sql || preview.enabled) {
+            return Err(err(
+                "pipeline_execution_id",
+                "follows a pipeline that already started: it cannot be combined with `sync_sql: true` (which updates saved SQL before a run starts) or `preview: true` (which runs SQL instead of a pipeline)",
+            ));
+        }
         if preview.enabled && sync_sql {
             return Err(err(
                 "preview",
@@ -418,6 +426,8 @@ impl Config {
         let github_token = raw_github_token(env).map(GitHubToken::new);
         let pr_comment = parse_bool("pr_comment", &env.input("pr_comment"), false)?;
         let check_run = parse_bool("check_run", &env.input("check_run"), false)?;
+        let comment_tag = label_input(env, "comment_tag", 100)?;
+        let check_name = label_input(env, "check_name", 200)?;
         let trust = trust_roots(env)?;
 
         Ok(Config {
@@ -437,6 +447,8 @@ impl Config {
             github_token,
             pr_comment,
             check_run,
+            comment_tag,
+            check_name,
             max_age,
             trust,
             preview,
@@ -444,6 +456,32 @@ impl Config {
             only_changed,
         })
     }
+}
+
+/// A short one-line text input (`comment_tag`, `check_name`): trimmed, `None` when empty, at most `max`
+/// characters, no line breaks or control characters.
+fn label_input(env: &Env, input: &'static str, max: usize) -> Result<Option<String>, InputError> {
+    let raw = env.input(input);
+    let value = raw.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.chars().any(char::is_control) {
+        return Err(err(
+            input,
+            format!(
+                "{} has a line break or control character: write one line such as `ethereum`",
+                quoted(&raw)
+            ),
+        ));
+    }
+    if value.chars().count() > max {
+        return Err(err(
+            input,
+            format!("is longer than {max} characters: {}", quoted(&raw)),
+        ));
+    }
+    Ok(Some(value.to_string()))
 }
 
 /// Reads `preview`, `preview_rows` and `diff_key`.
@@ -577,7 +615,7 @@ impl Connection {
 fn sync_inputs(env: &Env, source: &Source) -> Result<(bool, bool), InputError> {
     let sync_sql = parse_bool("sync_sql", &env.input("sync_sql"), false)?;
     let only_changed = parse_bool("only_changed", &env.input("only_changed"), false)?;
-    if sync_sql && matches!(source, Source::Query(_)) {
+    if sync_sql && !matches!(source, Source::File(_)) {
         return Err(err(
             "sync_sql",
             "needs a `pipeline_file` whose query nodes name their SQL files (`sql: queries/x.sql`); with `query_id` there are no files to sync",
@@ -694,7 +732,7 @@ mod tests {
         .expect("valid");
         assert_eq!(c.source, Source::Query(42));
         assert!(!c.dry_run);
-        assert_eq!(c.performance, Performance::Medium);
+        assert_eq!(c.performance, Tier::Known(Performance::Medium));
         assert_eq!(c.timeout, Duration::from_secs(1800));
         assert_eq!(c.api_url.as_str(), "https://api.dune.com/");
         assert!(c.cancel_on_timeout);
@@ -850,6 +888,30 @@ mod tests {
         .expect_err("invalid");
         assert_eq!(e.input, "api_key");
         assert!(!e.to_string().contains("sek"));
+    }
+
+    #[test]
+    fn comment_tag_and_check_name_are_one_line() {
+        let with = |k: &str, v: &str| {
+            Config::from_env(&env(&[
+                ("INPUT_QUERY_ID", "1"),
+                ("INPUT_API_KEY", "k"),
+                (k, v),
+            ]))
+        };
+        let c = with("INPUT_COMMENT_TAG", " ethereum ").expect("valid");
+        assert_eq!(c.comment_tag.as_deref(), Some("ethereum"));
+        assert_eq!(c.check_name, None);
+        let c = with("INPUT_CHECK_NAME", "Dune · eth").expect("valid");
+        assert_eq!(c.check_name.as_deref(), Some("Dune · eth"));
+        assert_eq!(
+            with("INPUT_COMMENT_TAG", "").expect("valid").comment_tag,
+            None
+        );
+        let e = with("INPUT_COMMENT_TAG", "a\nb").expect_err("line break");
+        assert_eq!(e.input, "comment_tag");
+        let e = with("INPUT_CHECK_NAME", &"x".repeat(201)).expect_err("long");
+        assert_eq!(e.input, "check_name");
     }
 
     #[test]

@@ -81,6 +81,9 @@ pub struct GitHubApi {
     pub(crate) octo: Octocrab,
     pub(crate) repo: Repo,
     token: GitHubToken,
+    /// The same HTTP client octocrab runs on, for a URL outside the REST base (GraphQL on GitHub Enterprise
+    /// Server is `/api/graphql`, beside `/api/v3`, which octocrab's base-URI layer would prefix).
+    http: reqwest::Client,
 }
 
 impl std::fmt::Debug for GitHubApi {
@@ -141,7 +144,7 @@ impl GitHubApi {
             http::HeaderValue::from_static("dune-pipeline-action"),
         )];
         let octo = OctocrabBuilder::new_empty()
-            .with_service(ReqwestService(http))
+            .with_service(ReqwestService(http.clone()))
             .with_layer(&ExtraHeadersLayer::new(Arc::new(headers)))
             .with_layer(&AuthHeaderLayer::new(
                 Some(auth),
@@ -156,13 +159,68 @@ impl GitHubApi {
             octo,
             repo,
             token: token.clone(),
+            http,
         })
+    }
+
+    /// POSTs `body` to the absolute `url` (on the same host as the REST API, with the same token) and reads
+    /// the JSON answer. Errors as [`GitHubApi::error`] words them, the token redacted.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+        action: &'static str,
+    ) -> Result<serde_json::Value, GitHubError> {
+        let clean = |text: &str| self.clean(text);
+        let mut auth = http::HeaderValue::from_str(&format!("Bearer {}", self.token.expose()))
+            .map_err(|_| GitHubError::Transport {
+                action,
+                detail: "the token is not a valid HTTP header value".into(),
+            })?;
+        auth.set_sensitive(true);
+        let transport = |e: reqwest::Error| {
+            let detail = clean(&error_chain(&e));
+            if e.is_timeout() {
+                GitHubError::TimedOut {
+                    action,
+                    waited: IO_TIMEOUT,
+                }
+            } else {
+                GitHubError::Transport { action, detail }
+            }
+        };
+        let response = self
+            .http
+            .post(url)
+            .header(http::header::AUTHORIZATION, auth)
+            .header(http::header::USER_AGENT, "dune-pipeline-action")
+            .json(body)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(transport)?;
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        if status >= 400 {
+            let message = clean(
+                value
+                    .get("message")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or(&text),
+            );
+            return Err(classify(action, status, message, false));
+        }
+        Ok(value)
+    }
+
+    /// Remote or error text for a message: the token redacted, on one line, at most 300 characters.
+    fn clean(&self, text: &str) -> String {
+        truncate_chars(&one_line(&redact(text, &[self.token.expose()])), 300)
     }
 
     /// Turns an octocrab error into a [`GitHubError`], with the token redacted from any text.
     pub fn error(&self, action: &'static str, e: octocrab::Error) -> GitHubError {
-        let clean =
-            |text: &str| truncate_chars(&one_line(&redact(text, &[self.token.expose()])), 300);
+        let clean = |text: &str| self.clean(text);
         match e {
             octocrab::Error::GitHub { source, .. } => {
                 let status = source.status_code.as_u16();
@@ -173,22 +231,7 @@ impl GitHubApi {
                     .and_then(|h| h.get("x-ratelimit-remaining"))
                     .and_then(|v| v.to_str().ok())
                     == Some("0");
-                if status == 429
-                    || status == 403
-                        && (exhausted || message.to_ascii_lowercase().contains("rate limit"))
-                {
-                    GitHubError::RateLimited {
-                        action,
-                        status,
-                        message,
-                    }
-                } else {
-                    GitHubError::Api {
-                        action,
-                        status,
-                        message,
-                    }
-                }
+                classify(action, status, message, exhausted)
             }
             other => {
                 let detail = clean(&error_chain(&other));
@@ -201,6 +244,26 @@ impl GitHubApi {
                     GitHubError::Transport { action, detail }
                 }
             }
+        }
+    }
+}
+
+/// An error answer: a rate limit (429, or 403 with the limit exhausted or a message that says so), else an
+/// API error.
+fn classify(action: &'static str, status: u16, message: String, exhausted: bool) -> GitHubError {
+    if status == 429
+        || (status == 403 && (exhausted || message.to_ascii_lowercase().contains("rate limit")))
+    {
+        GitHubError::RateLimited {
+            action,
+            status,
+            message,
+        }
+    } else {
+        GitHubError::Api {
+            action,
+            status,
+            message,
         }
     }
 }

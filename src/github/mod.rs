@@ -3,5 +3,6 @@
 
 pub mod api;
 pub mod check_run;
+pub mod identity;
 pub mod pr_comment;
 pub mod publish;

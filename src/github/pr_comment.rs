@@ -3,9 +3,10 @@
 //! failed nodes' errors) under a line with the workflow run's link, cut to GitHub's 65,536 characters.
 
 use octocrab::models::issues::Comment;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 use crate::github::api::{GitHubApi, GitHubError};
+use crate::github::identity::Identity;
 use crate::outcome::Outcome;
 use crate::report;
 use crate::report::markdown;
@@ -25,6 +26,58 @@ pub fn query_key(query_id: u64) -> String {
 /// The marker key of a pipeline kept in a file of the repository.
 pub fn file_key(path: &str) -> String {
     format!("pipeline:{path}")
+}
+
+/// The marker key of one job's comment: `base` (the query or the pipeline file), then the `comment_tag`
+/// when one is set (`query:42;tag:ethereum`), else a hash of the query parameters when there are any
+/// (`query:42;params:1f0c…`), so two jobs of a matrix over one query with different parameters keep two
+/// comments, and each run of one job finds its own again. Without a tag or parameters the key is `base`
+/// alone, as it always was, so existing comments are still found.
+pub fn job_key(base: String, tag: Option<&str>, params: Option<&Map<String, Value>>) -> String {
+    match (tag, params) {
+        (Some(tag), _) => format!("{base};tag:{tag}"),
+        (None, Some(p)) if !p.is_empty() => format!("{base};params:{:016x}", params_hash(p)),
+        _ => base,
+    }
+}
+
+/// A hash of the parameters that does not depend on the order of their keys (FNV-1a over the canonical
+/// JSON: keys sorted at every level), stable across runs, platforms and versions.
+pub fn params_hash(params: &Map<String, Value>) -> u64 {
+    fn canonical(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::from(k.as_str()).to_string());
+                    out.push(':');
+                    canonical(&m[k], out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    canonical(item, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut text = String::new();
+    canonical(&Value::Object(params.clone()), &mut text);
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The hidden marker that identifies this pipeline's comment (an HTML comment: invisible when rendered).
@@ -89,12 +142,14 @@ pub enum Upserted {
     Updated(u64),
 }
 
-/// Updates the PR's comment that carries `key`'s marker, or adds one.
+/// Updates the PR's comment that carries `key`'s marker and was written by `me`, or adds one. A comment by
+/// anyone else is never edited, whatever it carries; with no known identity (`None`) a new comment is added.
 pub async fn upsert(
     api: &GitHubApi,
     pr: u64,
     key: &str,
     body: &str,
+    me: Option<&Identity>,
 ) -> Result<Upserted, GitHubError> {
     let marker = marker(key);
     let (owner, name) = (&api.repo.owner, &api.repo.name);
@@ -111,9 +166,12 @@ pub async fn upsert(
         found = page
             .items
             .iter()
-            .find(|c: &&Comment| c.body.as_deref().is_some_and(|b| b.starts_with(&marker)))
+            .find(|c: &&Comment| {
+                me.is_some_and(|me| me.wrote(&c.user.login, c.user.id.into_inner()))
+                    && c.body.as_deref().is_some_and(|b| b.starts_with(&marker))
+            })
             .map(|c| c.id);
-        if found.is_some() {
+        if found.is_some() || me.is_none() {
             break;
         }
         match api
@@ -180,6 +238,30 @@ mod tests {
             sync: None,
             sql_files: Vec::new(),
         }
+    }
+
+    #[test]
+    fn job_keys_keep_matrix_jobs_apart_and_runs_together() {
+        let params = |text: &str| match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(m)) => m,
+            _ => panic!("object"),
+        };
+        let eth = params(r#"{"chain": "ethereum", "days": 7}"#);
+        let eth_again = params(r#"{"days": 7, "chain": "ethereum"}"#);
+        let base = params(r#"{"chain": "base", "days": 7}"#);
+        let k = |p: Option<&Map<String, Value>>| job_key(query_key(42), None, p);
+        assert_eq!(k(None), "query:42");
+        assert_eq!(k(Some(&Map::new())), "query:42");
+        assert_eq!(k(Some(&eth)), k(Some(&eth_again)));
+        assert_ne!(k(Some(&eth)), k(Some(&base)));
+        assert!(k(Some(&eth)).starts_with("query:42;params:"));
+        // A stable value: a change here would orphan every comment written before it.
+        // FNV-1a 64 of `{"chain":"ethereum","days":7}`, computed apart from this code.
+        assert_eq!(params_hash(&eth), 0xba49_5f31_0338_08d3);
+        assert_eq!(
+            job_key(file_key("p.yml"), Some("eth"), Some(&eth)),
+            "pipeline:p.yml;tag:eth"
+        );
     }
 
     #[test]

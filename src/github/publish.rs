@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use crate::config::{Config, Source};
 use crate::github::api::{GitHubApi, GitHubError};
 use crate::github::check_run::{self, CheckRunTarget};
+use crate::github::identity;
 use crate::github::pr_comment::{self, Links};
 use crate::outcome::Outcome;
 use crate::runner::console::{Console, Level};
@@ -56,12 +57,31 @@ pub struct Publisher {
     api: Option<Arc<GitHubApi>>,
     /// What the pipeline is, in markdown (the root query's link, or the pipeline file).
     subject: String,
-    /// The marker key of the PR comment.
+    /// The marker key of the PR comment (`pr_comment::job_key`).
     key: String,
+    /// Where GraphQL is (to learn the token's identity when `GET /user` is refused).
+    graphql_url: String,
     links: Links,
     /// The PR to comment on, when `pr_comment` is on and the event has one.
     pr: Option<u64>,
     check: Check,
+}
+
+/// The check run's name: `check_name`, else the default for the query or file, with ` · <comment_tag>`
+/// when a tag is set.
+fn check_name(config: &Config) -> String {
+    if let Some(name) = &config.check_name {
+        return name.clone();
+    }
+    let name = match &config.source {
+        Source::File(file) => check_run::name_for_file(&file.path),
+        Source::Query(q) => check_run::name_for_query(*q),
+        Source::Execution(id) => format!("Dune pipeline · execution {id}"),
+    };
+    match &config.comment_tag {
+        Some(tag) => format!("{name} · {tag}"),
+        None => name,
+    }
 }
 
 /// The pipeline in markdown: the root query's link, or the pipeline file.
@@ -69,6 +89,7 @@ fn subject(config: &Config) -> String {
     match &config.source {
         Source::File(file) => format!("pipeline file {}", crate::report::md_code(&file.path)),
         Source::Query(q) => format!("query {}", crate::report::query_link(*q)),
+        Source::Execution(id) => format!("pipeline execution {}", crate::report::md_code(id)),
     }
 }
 
@@ -81,10 +102,16 @@ impl Publisher {
             clock,
             api: None,
             subject: subject(config),
-            key: match &config.source {
-                Source::File(file) => pr_comment::file_key(&file.path),
-                Source::Query(q) => pr_comment::query_key(*q),
-            },
+            key: pr_comment::job_key(
+                match &config.source {
+                    Source::File(file) => pr_comment::file_key(&file.path),
+                    Source::Query(q) => pr_comment::query_key(*q),
+                    Source::Execution(id) => format!("execution:{id}"),
+                },
+                config.comment_tag.as_deref(),
+                config.query_parameters.as_ref(),
+            ),
+            graphql_url: String::new(),
             links: Links::default(),
             pr: None,
             check: Check::Off,
@@ -93,6 +120,10 @@ impl Publisher {
             return p;
         }
         let ctx = Context::from_env(env);
+        p.graphql_url = env
+            .get("GITHUB_GRAPHQL_URL")
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| identity::graphql_url(&ctx.api_url));
         p.links = Links {
             run_url: ctx.run_url(),
             sha: ctx.head_sha().map(str::to_string),
@@ -162,10 +193,7 @@ impl Publisher {
             match ctx.head_sha() {
                 Some(sha) => {
                     p.check = Check::NotStarted(CheckRunTarget {
-                        name: match &config.source {
-                            Source::File(file) => check_run::name_for_file(&file.path),
-                            Source::Query(q) => check_run::name_for_query(*q),
-                        },
+                        name: check_name(config),
                         head_sha: sha.to_string(),
                         details_url: ctx.run_url(),
                     })
@@ -267,7 +295,13 @@ impl Publisher {
             let body = pr_comment::render(&self.key, outcome, summary, &self.links);
             let result = until
                 .bound("writing the pull request comment", async {
-                    pr_comment::upsert(&api, pr, &self.key, &body).await
+                    let me = identity::whoami(&api, &self.graphql_url).await?;
+                    if me.is_none() {
+                        self.console.line(
+                            "GitHub did not say which account the token writes as: adding a new pull-request comment rather than editing one that may be someone else's",
+                        );
+                    }
+                    pr_comment::upsert(&api, pr, &self.key, &body, me.as_ref()).await
                 })
                 .await;
             match result {

@@ -1,20 +1,31 @@
 //! `max_age`: before anything is executed, the latest result of each of the pipeline's sink queries is read
-//! (`GET /api/v1/query/{id}/results`, one row); when every one of them completed within `max_age`, the run
-//! reuses them instead of executing the pipeline again.
+//! (`GET /api/v1/query/{id}/results`, one row), and the last refresh of each of its materialized views
+//! (`GET /api/v1/materialized-views/{name}`, then the newest refresh executions' status); when every sink
+//! completed and every view was refreshed within `max_age`, the run reuses the results instead of
+//! executing the pipeline again. A root query run by hand on dune.com is fresh, but the views upstream of
+//! it may be days old: the views decide too. A view whose age cannot be told counts as stale.
 //!
-//! The sinks: for a saved query's pipeline, the root query; for a pipeline file, every node that no other
-//! node depends on (all must be query nodes: a materialized view's age cannot be read this way).
+//! The sinks: for a saved query's pipeline, the root query; for a pipeline file, every query node that no
+//! other node depends on. The views: every `materialized_view_refresh` node of the definition (a saved
+//! query's pipeline whose definition could not be read has views of unknown age: it runs).
+//!
+//! **Requests.** One per sink, then per view one read of the view and one status read per refresh looked
+//! at: the newest refresh first (by its ULID), a second only when the newest has not completed
+//! ([`REFRESH_READS`]). With one sink and V views that is 1 + 2V requests, at most 1 + 3V; the check
+//! stops at the first node that is not fresh. They go through the one rate cap before the start, when
+//! no poll needs a slot.
 //!
 //! **Whose clock.** A result's age is Dune's `Date` header minus its `execution_ended_at`: both come from
 //! Dune's clock, so a runner whose clock is off by minutes still judges ages right (and a simulator that
-//! serves fixed, epoch-based timestamps is judged by its own clock). Only a response without a readable
-//! `Date` header falls back to the runner's clock. An end time in the future counts as age zero.
+//! serves fixed, epoch-based timestamps is judged by its own clock); a view's age is the view response's
+//! `Date` minus its refresh's `execution_ended_at`. Only a response without a readable `Date` header
+//! falls back to the runner's clock. An end time in the future counts as age zero.
 
 use std::time::{Duration, SystemTime};
 
 use dune_api::Client;
 use dune_api::definition::Task;
-use dune_api::models::LatestResult;
+use dune_api::models::{ExecutionStatus, LatestResult, parse_timestamp};
 
 use super::node::{Node, NodeKind, NodeStatus, is_partial, normalize};
 use super::plan::Plan;
@@ -25,6 +36,10 @@ pub const CHECK_BUDGET: Duration = Duration::from_secs(60);
 /// Rows asked for with a latest result: the check needs its metadata only (the preview is read later, by
 /// execution id, with `result_rows`).
 const CHECK_ROWS: u64 = 1;
+
+/// How many of a view's latest refreshes are read, newest first, to find the newest that completed (one
+/// still running or failed does not change the view's data).
+pub const REFRESH_READS: usize = 2;
 
 /// A query whose latest result decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +63,28 @@ pub struct Reused {
     pub state: String,
 }
 
+/// A materialized view of the pipeline, whose last refresh decides too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    /// The node of the pipeline that refreshes it.
+    pub node_id: i64,
+    /// Its full name, as the definition gives it.
+    pub name: String,
+}
+
+/// A view refreshed recently enough.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refreshed {
+    pub node_id: i64,
+    pub name: String,
+    /// The refresh execution whose end counts (the newest that completed).
+    pub execution_id: String,
+    /// `execution_ended_at` as Dune wrote it.
+    pub ended_at: String,
+    /// How long ago it ended, by Dune's clock.
+    pub age: Duration,
+}
+
 /// What the check found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
@@ -62,6 +99,9 @@ pub enum Verdict {
 pub struct FreshCheck {
     pub max_age: Duration,
     pub verdict: Verdict,
+    /// The views found refreshed within `max_age` (all of them when fresh; those checked before the
+    /// stale node otherwise).
+    pub views: Vec<Refreshed>,
 }
 
 /// `10m 5s` (whole seconds).
@@ -119,6 +159,15 @@ impl FreshCheck {
                         )
                     })
                     .collect();
+                let views = self.views.iter().map(|v| {
+                    format!(
+                        "materialized view {} (execution {}) refreshed {} ago",
+                        v.name,
+                        v.execution_id,
+                        age_text(v.age)
+                    )
+                });
+                let each: Vec<String> = each.into_iter().chain(views).collect();
                 format!(
                     "the latest result is younger than max_age {max}: {}",
                     each.join("; ")
@@ -132,6 +181,9 @@ impl FreshCheck {
 /// The queries whose latest results decide, or why the plan has none that can be checked.
 pub fn sinks(plan: &Plan) -> Result<Vec<Sink>, String> {
     match plan {
+        Plan::Followed { .. } => Err(
+            "the pipeline was started elsewhere (`pipeline_execution_id`): nothing to reuse".into(),
+        ),
         Plan::Lineage {
             query_id,
             definition,
@@ -169,47 +221,159 @@ pub fn sinks(plan: &Plan) -> Result<Vec<Sink>, String> {
                             format!("node {} has an invalid query id {query_id}", n.id)
                         })?,
                     }),
-                    Task::View { name, .. } => {
-                        return Err(format!(
-                            "node {} refreshes the materialized view {name}, whose age cannot be read",
-                            n.id
-                        ));
-                    }
+                    // A view that nothing depends on is judged by its last refresh, with the others.
+                    Task::View { .. } => {}
                 }
-            }
-            if out.is_empty() {
-                return Err("the pipeline has no query node that nothing depends on".into());
             }
             Ok(out)
         }
     }
 }
 
-/// Reads the latest result of every sink (stopping at the first one that is not fresh) and judges them
-/// against `max_age`.
+/// The materialized views of the plan, or why their ages cannot be known.
+pub fn views(plan: &Plan) -> Result<Vec<View>, String> {
+    let Some(definition) = plan.definition() else {
+        return Err(
+            "the pipeline's definition could not be read, so the age of its materialized views is unknown"
+                .into(),
+        );
+    };
+    Ok(definition
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.task {
+            Task::View { name, .. } => Some(View {
+                node_id: n.id,
+                name: name.clone(),
+            }),
+            Task::Query { .. } => None,
+        })
+        .collect())
+}
+
+/// Reads the latest result of every sink, then the last refresh of every view (stopping at the first
+/// node that is not fresh), and judges them against `max_age`.
 pub async fn check(plan: &Plan, max_age: Duration, client: &Client) -> FreshCheck {
-    let verdict = match sinks(plan) {
-        Err(why) => Verdict::Stale(why),
-        Ok(sinks) => {
-            let mut reused = Vec::new();
-            let mut stale = None;
-            for sink in sinks {
-                let read = client.query_latest_result(sink.query_id, CHECK_ROWS).await;
-                match judge(&sink, read, max_age) {
-                    Ok(r) => reused.push(r),
-                    Err(why) => {
-                        stale = Some(why);
-                        break;
-                    }
-                }
-            }
-            match stale {
-                Some(why) => Verdict::Stale(why),
-                None => Verdict::Fresh(reused),
-            }
+    let mut check = FreshCheck {
+        max_age,
+        verdict: Verdict::Fresh(Vec::new()),
+        views: Vec::new(),
+    };
+    let (sinks, views) = match (sinks(plan), views(plan)) {
+        (Ok(sinks), Ok(views)) if sinks.is_empty() && views.is_empty() => {
+            check.verdict = Verdict::Stale("the pipeline has no node whose age can be read".into());
+            return check;
+        }
+        (Ok(sinks), Ok(views)) => (sinks, views),
+        (Err(why), _) | (_, Err(why)) => {
+            check.verdict = Verdict::Stale(why);
+            return check;
         }
     };
-    FreshCheck { max_age, verdict }
+    let mut reused = Vec::new();
+    for sink in sinks {
+        let read = client.query_latest_result(sink.query_id, CHECK_ROWS).await;
+        match judge(&sink, read, max_age) {
+            Ok(r) => reused.push(r),
+            Err(why) => {
+                check.verdict = Verdict::Stale(why);
+                return check;
+            }
+        }
+    }
+    for view in views {
+        match last_refresh(&view, max_age, client).await {
+            Ok(r) => check.views.push(r),
+            Err(why) => {
+                check.verdict = Verdict::Stale(why);
+                return check;
+            }
+        }
+    }
+    check.verdict = Verdict::Fresh(reused);
+    check
+}
+
+/// Reads a view and its newest refreshes (at most [`REFRESH_READS`]) until one that completed, and judges
+/// it; `Err` says why the view is not fresh, its age when known.
+async fn last_refresh(
+    view: &View,
+    max_age: Duration,
+    client: &Client,
+) -> Result<Refreshed, String> {
+    let unknown = |why: String| {
+        format!(
+            "the age of materialized view {} (node {}) is unknown: {why}",
+            view.name, view.node_id
+        )
+    };
+    let mv = client
+        .materialized_view(&view.name)
+        .await
+        .map_err(|e| unknown(format!("it could not be read ({e})")))?;
+    let now = mv.server_date.unwrap_or_else(SystemTime::now);
+    let ids = mv.newest_executions(REFRESH_READS);
+    if ids.is_empty() {
+        return Err(unknown("Dune lists no refresh of it".into()));
+    }
+    let mut seen = Vec::new();
+    for id in &ids {
+        let status = client
+            .execution_status(id)
+            .await
+            .map_err(|e| unknown(format!("its refresh {id} could not be read ({e})")))?;
+        match judge_refresh(view, id, &status, now, max_age) {
+            Some(judged) => return judged,
+            None => seen.push(format!(
+                "{id} is {}",
+                status.state.as_deref().unwrap_or("in no state")
+            )),
+        }
+    }
+    Err(unknown(format!(
+        "none of its newest {} refreshes completed ({})",
+        ids.len(),
+        seen.join(", ")
+    )))
+}
+
+/// Judges one refresh of `view`: `None` when it did not complete (look at an older one), else whether it
+/// ended within `max_age` of `now` (Dune's clock).
+fn judge_refresh(
+    view: &View,
+    execution_id: &str,
+    status: &ExecutionStatus,
+    now: SystemTime,
+    max_age: Duration,
+) -> Option<Result<Refreshed, String>> {
+    let state = status.state.as_deref().unwrap_or_default();
+    if normalize(state) != NodeStatus::Completed || is_partial(state) {
+        return None;
+    }
+    let label = format!("materialized view {} (node {})", view.name, view.node_id);
+    let (Some(raw), Some(ended)) = (
+        status.ended_at.clone(),
+        status.ended_at.as_deref().and_then(parse_timestamp),
+    ) else {
+        return Some(Err(format!(
+            "the age of {label} is unknown: its refresh {execution_id} has no readable end time ({:?})",
+            status.ended_at.as_deref().unwrap_or_default()
+        )));
+    };
+    let age = now.duration_since(ended).unwrap_or(Duration::ZERO);
+    if age > max_age {
+        return Some(Err(format!(
+            "{label} was last refreshed {} ago (execution {execution_id}), more than max_age",
+            age_text(age)
+        )));
+    }
+    Some(Ok(Refreshed {
+        node_id: view.node_id,
+        name: view.name.clone(),
+        execution_id: execution_id.to_string(),
+        ended_at: raw,
+        age,
+    }))
 }
 
 /// Whether one sink's latest result can be reused; `Err` says why not, in words for the log.
@@ -373,11 +537,67 @@ mod tests {
             {"id": 1, "materialized_view_refresh": {"name": "dune.a.mv"}}
         ]}}))
         .expect("definition");
-        let why = sinks(&Plan::File {
+        let only_views = Plan::File {
             path: "p.yml".into(),
             definition: mv,
-        })
-        .expect_err("a view sink");
-        assert!(why.contains("materialized view"), "{why}");
+        };
+        assert_eq!(
+            sinks(&only_views).expect("sinks"),
+            [],
+            "a view sink is a view"
+        );
+        assert_eq!(
+            views(&only_views).expect("views"),
+            [View {
+                node_id: 1,
+                name: "dune.a.mv".into()
+            }]
+        );
+        let unknown = Plan::Lineage {
+            query_id: 30,
+            definition: None,
+        };
+        assert!(
+            views(&unknown)
+                .expect_err("no definition")
+                .contains("unknown")
+        );
+    }
+
+    fn refresh(state: &str, ended: Option<&str>) -> ExecutionStatus {
+        let mut s = ExecutionStatus::default();
+        s.state = Some(state.into());
+        s.ended_at = ended.map(str::to_string);
+        s
+    }
+
+    #[test]
+    fn a_view_is_as_old_as_its_newest_completed_refresh() {
+        let view = View {
+            node_id: 1,
+            name: "dune.a.mv".into(),
+        };
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(EPOCH);
+        let judge = |s: &ExecutionStatus, max| judge_refresh(&view, "01R", s, now, max);
+        let done = refresh("QUERY_STATE_COMPLETED", Some("2025-12-31T22:00:00Z"));
+        let r = judge(&done, 3 * HOUR).expect("completed").expect("fresh");
+        assert_eq!((r.age, r.execution_id.as_str()), (2 * HOUR, "01R"));
+        let why = judge(&done, HOUR).expect("completed").expect_err("stale");
+        assert_eq!(
+            why,
+            "materialized view dune.a.mv (node 1) was last refreshed 2h ago (execution 01R), more than max_age"
+        );
+        // Running, failed or partial: not this one, look at an older refresh.
+        for state in [
+            "QUERY_STATE_EXECUTING",
+            "QUERY_STATE_FAILED",
+            "QUERY_STATE_COMPLETED_PARTIAL",
+        ] {
+            assert_eq!(judge(&refresh(state, None), HOUR), None, "{state}");
+        }
+        let why = judge(&refresh("QUERY_STATE_COMPLETED", Some("soon")), HOUR)
+            .expect("completed")
+            .expect_err("no end");
+        assert!(why.contains("is unknown"), "{why}");
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use dune_api::Client;
 use dune_api::definition::{Definition, Task, Tier};
-use dune_api::models::{ExecuteQueryPipelineRequest, Performance};
+use dune_api::models::ExecuteQueryPipelineRequest;
 use serde_json::{Map, Value};
 
 use super::Tracked;
@@ -20,6 +20,9 @@ pub enum Source {
     Query(u64),
     /// `pipeline_file`: the file, read and validated.
     File(PipelineFile),
+    /// `pipeline_execution_id` alone: a pipeline started elsewhere, followed without knowing what it runs
+    /// beforehand (its nodes come from Dune's status answers).
+    Execution(String),
 }
 
 impl Source {
@@ -27,7 +30,7 @@ impl Source {
     pub fn query_id(&self) -> Option<u64> {
         match self {
             Source::Query(q) => Some(*q),
-            Source::File(_) => None,
+            Source::File(_) | Source::Execution(_) => None,
         }
     }
 }
@@ -36,7 +39,7 @@ impl Source {
 #[derive(Debug, Clone, Copy)]
 pub struct Settings<'a> {
     /// The tier for every node that sets none.
-    pub performance: Performance,
+    pub performance: &'a Tier,
     /// Query parameters for every query node that sets none.
     pub query_parameters: Option<&'a Map<String, Value>>,
     /// The overall `timeout` (for the log line).
@@ -64,6 +67,9 @@ pub enum Plan {
         path: String,
         definition: Definition,
     },
+    /// A pipeline execution started elsewhere (`pipeline_execution_id` alone): nothing is known of it
+    /// before Dune's first status answer, and nothing is started.
+    Followed { pipeline_execution_id: String },
 }
 
 impl Plan {
@@ -72,6 +78,7 @@ impl Plan {
         match self {
             Plan::Lineage { definition, .. } => definition.as_ref(),
             Plan::File { definition, .. } => Some(definition),
+            Plan::Followed { .. } => None,
         }
     }
 
@@ -80,6 +87,9 @@ impl Plan {
         match self {
             Plan::Lineage { query_id, .. } => format!("query {query_id}"),
             Plan::File { path, .. } => path.clone(),
+            Plan::Followed {
+                pipeline_execution_id,
+            } => format!("pipeline execution {pipeline_execution_id}"),
         }
     }
 
@@ -102,6 +112,9 @@ pub async fn read(
     console: &Console,
 ) -> Result<Plan, dune_api::Error> {
     let plan = match source {
+        Source::Execution(id) => Plan::Followed {
+            pipeline_execution_id: id.clone(),
+        },
         Source::File(file) => Plan::File {
             path: file.path.clone(),
             definition: file
@@ -111,12 +124,10 @@ pub async fn read(
         },
         Source::Query(query_id) => {
             let query_id = *query_id;
+            // Before the definition is asked for with it.
+            warn_unknown_tiers([settings.performance], console);
             let read = client
-                .query_pipeline(
-                    query_id,
-                    &settings.performance.into(),
-                    settings.query_parameters,
-                )
+                .query_pipeline(query_id, settings.performance, settings.query_parameters)
                 .await;
             let definition = match read {
                 Ok(d) => Some(d),
@@ -138,8 +149,39 @@ pub async fn read(
             }
         }
     };
+    if let Plan::File { definition, .. } = &plan {
+        warn_unknown_tiers(
+            definition.nodes.iter().filter_map(|n| n.performance()),
+            console,
+        );
+    }
     log(&plan, settings, console);
     Ok(plan)
+}
+
+/// One warning for the tiers sent that this action does not know (`medium` and `large` are the ones Dune's
+/// pipeline endpoints list), each named once: the same rule for the `performance` input and a pipeline
+/// file's nodes.
+fn warn_unknown_tiers<'t>(tiers: impl IntoIterator<Item = &'t Tier>, console: &Console) {
+    let mut unknown: Vec<String> = Vec::new();
+    for t in tiers {
+        if !t.is_known() && !unknown.iter().any(|u| u == t.as_str()) {
+            unknown.push(t.as_str().to_string());
+        }
+    }
+    if unknown.is_empty() {
+        return;
+    }
+    let names: Vec<String> = unknown.iter().map(|t| format!("`{t}`")).collect();
+    console.annotate(
+        Level::Warning,
+        Some("Unknown performance tier"),
+        &format!(
+            "{} {} not a tier this action knows (`medium`, `large`): sent to Dune as written; Dune refuses a tier it does not offer (HTTP 400 naming it).",
+            names.join(", "),
+            if names.len() == 1 { "is" } else { "are" }
+        ),
+    );
 }
 
 /// `3 nodes (1 materialized view, 2 queries)`.
@@ -168,10 +210,10 @@ pub fn node_count(d: &Definition) -> String {
 
 /// `large`, or `2 medium, 1 large` when the nodes differ (a tier the action does not know, passed through
 /// from the definition, is counted by its own name).
-pub fn tiers(d: &Definition, default: Performance) -> String {
+pub fn tiers(d: &Definition, default: &Tier) -> String {
     let mut counts: Vec<(String, usize)> = Vec::new();
     for n in &d.nodes {
-        let tier = n.performance().map_or(default.as_str(), Tier::as_str);
+        let tier = n.performance().unwrap_or(default).as_str();
         match counts.iter_mut().find(|(t, _)| t == tier) {
             Some((_, c)) => *c += 1,
             None => counts.push((tier.to_string(), 1)),
@@ -250,7 +292,7 @@ pub async fn start(
                 settings.performance.as_str(),
             ));
             let request = ExecuteQueryPipelineRequest {
-                performance: settings.performance.into(),
+                performance: settings.performance.clone(),
                 query_parameters: settings.query_parameters.cloned(),
             };
             client.execute_query_pipeline(*query_id, &request).await
@@ -262,12 +304,111 @@ pub async fn start(
             ));
             client.execute_pipeline(definition).await
         }
+        // It runs already: there is nothing to start (the caller follows it without calling this).
+        Plan::Followed {
+            pipeline_execution_id,
+        } => Ok(pipeline_execution_id.clone()),
+    }
+}
+
+/// Whether the pipeline execution `id`, started elsewhere and read once (`status`), is the pipeline `plan`
+/// names (`query_id` or `pipeline_file` given beside `pipeline_execution_id`): the root query must be one
+/// of its query nodes; a pipeline file's query nodes must be its query nodes, no more, no fewer. A status
+/// that names no query (a Dune that leaves them out) cannot be checked and passes. `Err`: what differs.
+pub fn cross_check(
+    plan: &Plan,
+    id: &str,
+    status: &dune_api::models::PipelineStatus,
+) -> Result<(), String> {
+    let running: std::collections::BTreeSet<i64> =
+        status.nodes.iter().filter_map(|n| n.query_id).collect();
+    if running.is_empty() {
+        return Ok(());
+    }
+    let list = |set: &std::collections::BTreeSet<i64>| {
+        set.iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match plan {
+        Plan::Followed { .. } => Ok(()),
+        Plan::Lineage { query_id, .. } => {
+            if i64::try_from(*query_id).is_ok_and(|q| running.contains(&q)) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "pipeline execution {id} is not the pipeline of query {query_id}: it runs queries {}. Give the `query_id` it was started with, or leave `query_id` empty to follow it alone",
+                    list(&running)
+                ))
+            }
+        }
+        Plan::File { path, definition } => {
+            let planned: std::collections::BTreeSet<i64> = definition
+                .nodes
+                .iter()
+                .filter_map(|n| match &n.task {
+                    Task::Query { query_id, .. } => Some(*query_id),
+                    Task::View { .. } => None,
+                })
+                .collect();
+            if planned == running {
+                Ok(())
+            } else {
+                Err(format!(
+                    "pipeline execution {id} is not the pipeline in {path}: it runs queries {}, the file names queries {}. Give the file it was started from, or leave `pipeline_file` empty to follow it alone",
+                    list(&running),
+                    list(&planned)
+                ))
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dune_api::models::Performance;
+
+    #[test]
+    fn a_followed_pipeline_is_checked_against_the_plan() {
+        let status = dune_api::models::PipelineStatus::from_value(&serde_json::json!({
+            "status": "executing",
+            "node_executions": [
+                {"id": 1, "query_execution_status": {"query_id": 101, "status": "executing"}},
+                {"id": 2, "query_execution_status": {"query_id": 42, "status": "pending"}}
+            ]
+        }))
+        .expect("reads");
+        let lineage = |q| Plan::Lineage {
+            query_id: q,
+            definition: None,
+        };
+        assert_eq!(cross_check(&lineage(42), "p1", &status), Ok(()));
+        let e = cross_check(&lineage(7), "p1", &status).expect_err("another query");
+        assert!(
+            e.contains("not the pipeline of query 7: it runs queries 42, 101"),
+            "{e}"
+        );
+        let file = |ids: &[i64]| Plan::File {
+            path: "p.yml".into(),
+            definition: Definition::from_response(&serde_json::json!({"pipeline": {"nodes":
+                ids.iter().enumerate().map(|(i, q)| serde_json::json!(
+                    {"id": i + 1, "query_execution": {"query_id": q}})).collect::<Vec<_>>()
+            }}))
+            .expect("reads"),
+        };
+        assert_eq!(cross_check(&file(&[42, 101]), "p1", &status), Ok(()));
+        let e = cross_check(&file(&[42]), "p1", &status).expect_err("fewer");
+        assert!(e.contains("the file names queries 42"), "{e}");
+        let followed = Plan::Followed {
+            pipeline_execution_id: "p1".into(),
+        };
+        assert_eq!(cross_check(&followed, "p1", &status), Ok(()));
+        // A status without query ids cannot be checked.
+        let bare = dune_api::models::PipelineStatus::default();
+        assert_eq!(cross_check(&lineage(7), "p1", &bare), Ok(()));
+    }
 
     #[test]
     fn tiers_count_unknown_ones_by_name() {
@@ -278,14 +419,14 @@ mod tests {
         ]}}))
         .expect("reads");
         assert_eq!(
-            tiers(&d, Performance::Medium),
+            tiers(&d, &Performance::Medium.into()),
             "1 medium, 1 large, 1 xlarge"
         );
-        assert_eq!(tiers(&d, Performance::Large), "2 large, 1 xlarge");
+        assert_eq!(tiers(&d, &Performance::Large.into()), "2 large, 1 xlarge");
         let one = Definition::from_response(&serde_json::json!({"pipeline": {"nodes": [
             {"id": 1, "dependencies": [], "query_execution": {"query_id": 5}}
         ]}}))
         .expect("reads");
-        assert_eq!(tiers(&one, Performance::Large), "large");
+        assert_eq!(tiers(&one, &Performance::Large.into()), "large");
     }
 }

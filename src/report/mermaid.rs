@@ -114,15 +114,19 @@ pub fn summary_section(o: &Outcome) -> String {
                 format!("Pipeline of query [{query_id}](https://dune.com/queries/{query_id})")
             }
             Plan::File { path, .. } => format!("Pipeline file {}", md_code(path)),
+            Plan::Followed {
+                pipeline_execution_id,
+            } => format!("Pipeline execution {}", md_code(pipeline_execution_id)),
         };
         let tier = o
             .performance
-            .unwrap_or(dune_api::models::Performance::Medium);
+            .clone()
+            .unwrap_or(dune_api::models::Performance::Medium.into());
         let _ = writeln!(
             md,
             "{source}: {}, performance {}\n",
             plan::node_count(d),
-            plan::tiers(d, tier)
+            plan::tiers(d, &tier)
         );
     }
     match chart {

@@ -207,7 +207,7 @@ pub fn summary(o: &Outcome) -> String {
     if let Some(q) = o.query_id {
         let _ = writeln!(md, "| Root query | {} |", query_link(q));
     }
-    if let Some(p) = o.performance {
+    if let Some(p) = &o.performance {
         let _ = writeln!(md, "| Performance | {} |", p.as_str());
     }
     let _ = writeln!(

@@ -497,7 +497,7 @@ async fn exactly_one_of_query_id_and_pipeline_file() {
     assert!(
         neither
             .log
-            .contains("is required unless `pipeline_file` is given"),
+            .contains("is required unless `pipeline_file` or `pipeline_execution_id` is given"),
         "{}",
         neither.log
     );

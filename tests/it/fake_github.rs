@@ -1,6 +1,11 @@
-//! A local fake of the few GitHub REST endpoints the action uses (issue comments, check runs), serving full
-//! payloads shaped like GitHub's so octocrab's models deserialize them. It keeps state (comments, check
-//! runs) across runs of the action, records every request, and can answer 403, rate-limit, or never.
+//! A local fake of the few GitHub REST endpoints the action uses (issue comments, check runs, `GET /user`)
+//! and GraphQL's `viewer`, serving full payloads shaped like GitHub's so octocrab's models deserialize them.
+//! It keeps state (comments, check runs) across runs of the action, records every request, and can answer
+//! 403, rate-limit, or never. It knows identities: each token it accepts writes as an account (the token
+//! given to `start` as the job's `github-actions[bot]`, an installation token; more with
+//! [`FakeGitHub::add_token`]), and a comment is written by the account of the token that created it. Like
+//! GitHub, `GET /user` answers a user's token and refuses an installation token with 403; GraphQL's
+//! `viewer` answers both.
 #![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};
@@ -36,10 +41,58 @@ pub struct Recorded {
     pub body: Value,
 }
 
+/// Who a token writes as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub login: String,
+    pub id: u64,
+    /// An installation token (the job's `GITHUB_TOKEN`, a GitHub App's): a `Bot` account that `GET /user`
+    /// refuses; otherwise a user's token (a PAT).
+    pub installation: bool,
+}
+
+impl Account {
+    /// The job's `GITHUB_TOKEN`.
+    pub fn github_actions() -> Account {
+        Account {
+            login: "github-actions[bot]".into(),
+            id: 41898282,
+            installation: true,
+        }
+    }
+
+    /// A person's personal access token.
+    pub fn user(login: &str, id: u64) -> Account {
+        Account {
+            login: login.into(),
+            id,
+            installation: false,
+        }
+    }
+
+    /// A GitHub App's installation token (`<slug>[bot]`).
+    pub fn app(slug: &str, id: u64) -> Account {
+        Account {
+            login: format!("{slug}[bot]"),
+            id,
+            installation: true,
+        }
+    }
+
+    fn json(&self) -> Value {
+        user(
+            &self.login,
+            self.id,
+            if self.installation { "Bot" } else { "User" },
+        )
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     mode: Mode,
-    token: String,
+    /// The tokens accepted and who each writes as.
+    tokens: Vec<(String, Account)>,
     base: String,
     next_id: u64,
     comments: Vec<(u64, Value)>,
@@ -73,7 +126,7 @@ impl FakeGitHub {
         let api_url = format!("http://{addr}{prefix}");
         let state: Shared = Arc::new(Mutex::new(Inner {
             mode,
-            token: token.to_string(),
+            tokens: vec![(token.to_string(), Account::github_actions())],
             base: api_url.clone(),
             next_id: 1000,
             comments: Vec::new(),
@@ -94,11 +147,20 @@ impl FakeGitHub {
                 "/repos/{owner}/{repo}/check-runs/{id}",
                 patch(update_check_run),
             )
+            .route("/user", get(authenticated_user))
             .fallback(not_found);
+        // GraphQL sits beside the REST base: `/graphql` on GitHub.com, `/api/graphql` beside `/api/v3`.
+        let graphql = match prefix.strip_suffix("/v3") {
+            Some(api) => format!("{api}/graphql"),
+            None => format!("{prefix}/graphql"),
+        };
         let app = if prefix.is_empty() {
-            routes
+            routes.route(&graphql, post(graphql_viewer))
         } else {
-            Router::new().nest(prefix, routes)
+            Router::new()
+                .nest(prefix, routes)
+                .route(&graphql, post(graphql_viewer))
+                .fallback(not_found)
         }
         .layer(axum::middleware::from_fn_with_state(state.clone(), admit))
         .with_state(state.clone());
@@ -126,12 +188,22 @@ impl FakeGitHub {
         self.inner().mode = mode;
     }
 
+    /// Accepts one more token, which writes as `account`.
+    pub fn add_token(&self, token: &str, account: Account) {
+        self.inner().tokens.push((token.to_string(), account));
+    }
+
     /// Adds a comment by someone else to issue `number`.
     pub fn seed_comment(&self, number: u64, body: &str) {
+        self.seed_comment_by(number, body, &Account::user("octo-reviewer", 583231));
+    }
+
+    /// Adds a comment by `author` to issue `number`.
+    pub fn seed_comment_by(&self, number: u64, body: &str, author: &Account) {
         let mut s = self.inner();
         let id = s.next_id;
         s.next_id += 1;
-        let c = comment_json(&s.base, number, id, body, human());
+        let c = comment_json(&s.base, number, id, body, author.json());
         s.comments.push((number, c));
     }
 
@@ -220,7 +292,7 @@ async fn admit(State(s): State<Shared>, req: Request, next: Next) -> Response {
             authorization: authorization.clone(),
             body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         });
-        if authorization.as_deref() != Some(&format!("Bearer {}", st.token)) {
+        if account_of(&st, authorization.as_deref()).is_none() {
             return error(
                 StatusCode::UNAUTHORIZED,
                 "Bad credentials",
@@ -255,12 +327,55 @@ async fn admit(State(s): State<Shared>, req: Request, next: Next) -> Response {
         .await
 }
 
-fn human() -> Value {
-    user("octo-reviewer", 583231, "User")
+/// The account of the request's `Authorization: Bearer <token>`, when the fake knows the token.
+fn account_of(st: &Inner, authorization: Option<&str>) -> Option<Account> {
+    let token = authorization?.strip_prefix("Bearer ")?;
+    st.tokens
+        .iter()
+        .find(|(t, _)| t == token)
+        .map(|(_, a)| a.clone())
 }
 
-fn bot() -> Value {
-    user("github-actions[bot]", 41898282, "Bot")
+fn caller(st: &Inner, headers: &axum::http::HeaderMap) -> Option<Account> {
+    account_of(
+        st,
+        headers.get("authorization").and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// `GET /user`: a user's token gets its account; an installation token gets GitHub's 403.
+async fn authenticated_user(State(s): State<Shared>, headers: axum::http::HeaderMap) -> Response {
+    let st = lock(&s);
+    match caller(&st, &headers) {
+        Some(a) if !a.installation => ok(StatusCode::OK, a.json(), &[]),
+        _ => error(
+            StatusCode::FORBIDDEN,
+            "Resource not accessible by integration",
+            "https://docs.github.com/rest/users/users#get-the-authenticated-user",
+        ),
+    }
+}
+
+/// `POST /graphql` with `viewer { login databaseId }`: every token's account.
+async fn graphql_viewer(
+    State(s): State<Shared>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    let query = body_field(&body, "query");
+    let st = lock(&s);
+    match caller(&st, &headers) {
+        Some(a) if query.contains("viewer") => ok(
+            StatusCode::OK,
+            json!({"data": {"viewer": {"login": a.login, "databaseId": a.id}}}),
+            &[],
+        ),
+        _ => ok(
+            StatusCode::OK,
+            json!({"errors": [{"message": "the fake knows only `viewer`"}]}),
+            &[],
+        ),
+    }
 }
 
 fn user(login: &str, id: u64, kind: &str) -> Value {
@@ -358,13 +473,15 @@ async fn list_comments(
 async fn create_comment(
     State(s): State<Shared>,
     Path((_owner, _repo, number)): Path<(String, String, u64)>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
     let text = body_field(&body, "body");
     let mut st = lock(&s);
+    let author = caller(&st, &headers).unwrap_or_else(Account::github_actions);
     let id = st.next_id;
     st.next_id += 1;
-    let c = comment_json(&st.base, number, id, &text, bot());
+    let c = comment_json(&st.base, number, id, &text, author.json());
     st.comments.push((number, c.clone()));
     ok(StatusCode::CREATED, c, &[])
 }

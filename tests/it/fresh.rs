@@ -2,6 +2,8 @@
 //! from the reused executions, the PR comment and check run saying so); a result too old, a query never
 //! run, or a result that is not complete runs the pipeline; a pipeline file is fresh only when every sink
 //! is; an invalid `max_age` is exit 2 with no request; a dry run says whether a run would be skipped.
+//! The materialized views of the pipeline decide too: a root query run by hand is not fresh when a view
+//! upstream is old, or when a view's age cannot be read.
 
 use crate::common::{ActionRun, Finished, keyed};
 use crate::fake_github::{FakeGitHub, Mode};
@@ -15,28 +17,33 @@ const TOKEN: &str = "ghs_FakeToken0123456789abcdef";
 /// ran; 102 has a 10-minute-old result, 103 a 3-hour-old one, 104 a failed one (all with the simulator's
 /// clock at the epoch).
 fn scenario() -> Scenario {
-    keyed(
-        Scenario::from_yaml_or_json(&format!(
-            r#"
-time_scale: {SPEED}
-epoch: "2026-01-01T00:00:00Z"
+    at_epoch(
+        r#"
 latest_results:
-  - {{query_id: 3493826, age: 10m, rows: 30}}
-  - {{query_id: 102, age: 10m, rows: 4}}
-  - {{query_id: 103, age: 3h, rows: 6}}
-  - {{query_id: 104, age: 1m, state: failed, error: boom}}
+  - {query_id: 3493826, age: 10m, rows: 30}
+  - {query_id: 102, age: 10m, rows: 4}
+  - {query_id: 103, age: 3h, rows: 6}
+  - {query_id: 104, age: 1m, state: failed, error: boom}
 queries:
   - query_id: 3493826
     nodes:
-      - {{id: 1, query_id: 101, duration: 5s}}
-      - {{id: 2, query_id: 3493826, dependencies: [1], duration: 5s}}
+      - {id: 1, query_id: 101, duration: 5s}
+      - {id: 2, query_id: 3493826, dependencies: [1], duration: 5s}
   - query_id: 4000
     nodes:
-      - {{id: 1, query_id: 4000, duration: 5s}}
+      - {id: 1, query_id: 4000, duration: 5s}
   - query_id: 104
     nodes:
-      - {{id: 1, query_id: 104, duration: 5s}}
-"#
+      - {id: 1, query_id: 104, duration: 5s}
+"#,
+    )
+}
+
+/// A keyed scenario at [`SPEED`] whose clock starts at 2026-01-01T00:00:00Z, with `body`'s fields.
+fn at_epoch(body: &str) -> Scenario {
+    keyed(
+        Scenario::from_yaml_or_json(&format!(
+            "time_scale: {SPEED}\nepoch: \"2026-01-01T00:00:00Z\"\n{body}"
         ))
         .expect("scenario"),
     )
@@ -147,9 +154,16 @@ async fn runs_anyway(query_id: &str, max_age: &str) -> (String, Simulator) {
     assert_eq!(done.exit_code, 0, "{}", done.log);
     assert_eq!(sim.pipelines_started(), 1);
     assert_eq!(done.outputs["status"], "completed");
-    assert!(!done.summary.contains("max_age"), "{}", done.summary);
     let why = log_lines(&done, &format!("Running the pipeline: max_age {max_age}:"));
     assert_eq!(why.len(), 1, "{}", done.log);
+    // The summary says why too.
+    assert!(
+        done.summary.contains(&format!(
+            "**`max_age` `{max_age}`**: the pipeline ran because not everything was fresh: "
+        )),
+        "{}",
+        done.summary
+    );
     (why[0].to_string(), sim)
 }
 
@@ -401,5 +415,202 @@ async fn the_pr_comment_and_check_run_say_fresh() {
             && body.contains("Nothing executed, no credits spent")
             && body.contains("old (max_age 1h)"),
         "{body}"
+    );
+}
+
+/// Query 5000's pipeline: view `result_base` (node 1) → view `result_daily` (node 2) → query 5000 (node
+/// 3). The root query was run by hand ten minutes ago; `result_base` was refreshed 20 minutes ago,
+/// `result_daily` `daily_age` ago (by the simulator's clock at the epoch).
+fn views_scenario(daily_age: &str) -> Scenario {
+    at_epoch(&format!(
+        r#"
+latest_results:
+  - {{query_id: 5000, age: 10m, rows: 3}}
+materialized_views:
+  - {{name: dune.acme.result_base, age: 20m, credits: 7.5}}
+  - {{name: dune.acme.result_daily, age: {daily_age}}}
+queries:
+  - query_id: 5000
+    nodes:
+      - {{id: 1, materialized_view: dune.acme.result_base, duration: 5s}}
+      - {{id: 2, materialized_view: dune.acme.result_daily, dependencies: [1], duration: 5s}}
+      - {{id: 3, query_id: 5000, dependencies: [2], duration: 5s}}
+"#
+    ))
+}
+
+/// The `max_age` check's requests, in order, as `METHOD path` with execution ids as `{id}` (up to the first
+/// start or result read).
+fn check_reads(sim: &Simulator) -> Vec<String> {
+    sim.requests()
+        .into_iter()
+        // The definition's read comes first; the result previews after.
+        .filter(|r| !r.path.ends_with("/pipeline"))
+        .take_while(|r| {
+            r.method == "GET"
+                && !(r.path.starts_with("/api/v1/execution/") && r.path.contains("/results"))
+        })
+        .map(|r| {
+            let path = match r.path.strip_prefix("/api/v1/execution/") {
+                Some(rest) => format!(
+                    "/api/v1/execution/{{id}}/{}",
+                    rest.split_once('/').map_or("", |(_, tail)| tail)
+                ),
+                None => r.path,
+            };
+            format!("{} {path}", r.method)
+        })
+        .collect()
+}
+
+fn run_views(sim: &Simulator, max_age: &str) -> ActionRun {
+    ActionRun::against(sim, SPEED)
+        .input("query_id", "5000")
+        .input("max_age", max_age)
+}
+
+/// Runs query 5000 with `max_age: 1h` against `scenario`; checks exit 0, the `status` and how many
+/// pipelines started.
+async fn views_run(scenario: Scenario, status: &str, started: usize) -> (Finished, Simulator) {
+    let sim = Simulator::start(scenario).await.expect("simulator");
+    let done = run_views(&sim, "1h").run().await;
+    assert_eq!(done.exit_code, 0, "{}", done.log);
+    assert_eq!(done.outputs["status"], status, "{}", done.log);
+    assert_eq!(sim.pipelines_started(), started, "{}", done.log);
+    (done, sim)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fresh_views_and_a_fresh_root_are_reused() {
+    let (done, sim) = views_run(views_scenario("30m"), "fresh", 0).await;
+    assert!(posts(&sim).is_empty(), "nothing started");
+    // The check's reads: the root's latest result, then each view and its newest refresh (1 + 2 × 2).
+    assert_eq!(
+        check_reads(&sim),
+        [
+            "GET /api/v1/query/5000/results",
+            "GET /api/v1/materialized-views/dune.acme.result_base",
+            "GET /api/v1/execution/{id}/status",
+            "GET /api/v1/materialized-views/dune.acme.result_daily",
+            "GET /api/v1/execution/{id}/status",
+        ]
+    );
+    let s = &done.summary;
+    assert!(
+        s.contains("and every materialized view was refreshed within it, so it was reused"),
+        "{s}"
+    );
+    assert!(
+        s.contains("| 1 | `dune.acme.result_base` | `")
+            && s.contains("| `2025-12-31T23:40:00.000000000Z` | 20m")
+            && s.contains("| 2 | `dune.acme.result_daily` | `")
+            && s.contains("| `2025-12-31T23:30:00.000000000Z` | 30m"),
+        "{s}"
+    );
+    let notice = log_lines(&done, "::notice title=Fresh Dune result reused::");
+    assert!(
+        notice.len() == 1
+            && notice[0].contains("query 5000 (execution ")
+            && notice[0].contains("materialized view dune.acme.result_daily (execution ")
+            && notice[0].contains(") refreshed 30m"),
+        "{}",
+        done.log
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_view_runs_the_pipeline_though_the_root_was_run_by_hand() {
+    let (done, sim) = views_run(views_scenario("3h"), "completed", 1).await;
+    let why = log_lines(&done, "Running the pipeline: max_age 1h:");
+    assert_eq!(why.len(), 1, "{}", done.log);
+    // 3h, and the seconds of virtual time the run took before the check.
+    assert!(
+        why[0].contains(
+            "max_age 1h: materialized view dune.acme.result_daily (node 2) was last refreshed 3h"
+        ) && why[0].contains(" ago (execution ")
+            && why[0].ends_with("), more than max_age"),
+        "{}",
+        why[0]
+    );
+    assert!(
+        done.summary.contains(
+            "**`max_age` `1h`**: the pipeline ran because not everything was fresh: materialized view dune.acme.result_daily (node 2) was last refreshed 3h"
+        ),
+        "{}",
+        done.summary
+    );
+
+    // The run refreshed both views: a second run finds them, and the root, fresh.
+    let again = run_views(&sim, "1h").run().await;
+    assert_eq!(again.outputs["status"], "fresh", "{}", again.log);
+    assert_eq!(sim.pipelines_started(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_view_that_cannot_be_read_runs_the_pipeline_and_says_why() {
+    let mut scenario = views_scenario("30m");
+    scenario.faults.push(dune_sim::Fault::new(
+        dune_sim::FaultEndpoint::MaterializedView,
+        [dune_sim::FaultResponse::forbidden()],
+    ));
+    let (done, sim) = views_run(scenario, "completed", 1).await;
+    let why = log_lines(&done, "Running the pipeline: max_age 1h:");
+    assert!(
+        why.len() == 1
+            && why[0].contains(
+                "the age of materialized view dune.acme.result_base (node 1) is unknown: it could not be read (GET /api/v1/materialized-views/dune.acme.result_base"
+            )
+            && why[0].contains("403"),
+        "{}",
+        done.log
+    );
+    assert!(
+        done.summary
+            .contains("the age of materialized view dune.acme.result_base (node 1) is unknown"),
+        "{}",
+        done.summary
+    );
+    // A 403 is an answer: one read, and nothing after it but the run.
+    let view_reads = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/api/v1/materialized-views/"))
+        .count();
+    assert_eq!(view_reads, 1);
+}
+
+/// A pipeline file: view `result_base` (node 1) → query 5000 (node 2).
+const FILE_WITH_VIEW: &str = r#"pipeline:
+  nodes:
+    - {id: 1, materialized_view_refresh: {name: dune.acme.result_base}}
+    - {id: 2, dependencies: [1], query_execution: {query_id: 5000}}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pipeline_files_views_decide_too() {
+    let sim = Simulator::start(views_scenario("30m"))
+        .await
+        .expect("simulator");
+    let file_run = |max_age: &str| {
+        let run = ActionRun::against(&sim, SPEED);
+        std::fs::write(run.workspace().join("views.yml"), FILE_WITH_VIEW).expect("write");
+        run.input("pipeline_file", "views.yml")
+            .input("max_age", max_age)
+    };
+    // result_base is 20 minutes old, query 5000's result 10.
+    let done = file_run("30m").run().await;
+    assert_eq!(done.outputs["status"], "fresh", "{}", done.log);
+    assert!(posts(&sim).is_empty());
+    let done = file_run("15m").run().await;
+    assert_eq!(done.outputs["status"], "completed", "{}", done.log);
+    assert_eq!(posts(&sim).len(), 1);
+    let why = log_lines(&done, "Running the pipeline: max_age 15m:");
+    assert!(
+        why.len() == 1
+            && why[0].contains(
+                "materialized view dune.acme.result_base (node 1) was last refreshed 20m"
+            ),
+        "{}",
+        done.log
     );
 }

@@ -12,7 +12,7 @@ const HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
 const PUSH_SHA: &str = "fedcba9876543210fedcba9876543210fedcba98";
 const MARKER: &str = "<!-- dune-pipeline-action query:3493826 -->";
 
-fn scenario(fail_node: Option<i64>) -> Scenario {
+pub(crate) fn scenario(fail_node: Option<i64>) -> Scenario {
     let outcome = |id: i64| {
         if Some(id) == fail_node {
             "outcome: failed\n        error: \"line 1:8: Column 'x' cannot be resolved\""
@@ -82,7 +82,11 @@ pub(crate) fn github_run(sim: &Simulator, gh: &FakeGitHub, event: Event) -> Acti
 }
 
 /// A fake GitHub (API under `prefix`) and a simulator running [`scenario`]`(fail_node)`.
-async fn setup(prefix: &str, mode: Mode, fail_node: Option<i64>) -> (FakeGitHub, Simulator) {
+pub(crate) async fn setup(
+    prefix: &str,
+    mode: Mode,
+    fail_node: Option<i64>,
+) -> (FakeGitHub, Simulator) {
     let gh = FakeGitHub::start(TOKEN, prefix, mode).await;
     let sim = Simulator::start(scenario(fail_node))
         .await
@@ -97,7 +101,7 @@ fn assert_token_hidden(done: &Finished) {
     assert_eq!(hits, vec![format!("::add-mask::{TOKEN}")], "{everything}");
 }
 
-fn warnings(done: &Finished) -> Vec<&str> {
+pub(crate) fn warnings(done: &Finished) -> Vec<&str> {
     done.log
         .lines()
         .filter(|l| l.starts_with("::warning"))

@@ -11,6 +11,7 @@ mod fresh;
 mod github;
 mod later_step;
 mod layers;
+mod matrix;
 mod metadata;
 mod polling;
 mod post;

@@ -373,6 +373,86 @@ async fn an_unknown_performance_tier_in_a_pipeline_file_is_sent_as_written() {
     assert!(done.log.contains("performance"), "{}", done.log);
 }
 
+/// The one rule for `performance` (issue 21): the input and a pipeline file read a tier the same way.
+/// `medium`/`large` in any case are known; any other name is sent as written with the same warning, and
+/// Dune (here the simulator, which knows only `medium` and `large`) decides.
+#[tokio::test(flavor = "multi_thread")]
+async fn performance_follows_one_rule_in_the_input_and_in_a_pipeline_file() {
+    let warning = |done: &Finished| {
+        done.log
+            .lines()
+            .filter(|l| l.starts_with("::warning title=Unknown performance tier::"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let posted = |sim: &Simulator, path: &str| {
+        sim.requests()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path == path)
+            .map(|r| r.body)
+            .collect::<Vec<_>>()
+    };
+    let expected = "::warning title=Unknown performance tier::`xlarge` is not a tier this action knows (`medium`, `large`): sent to Dune as written; Dune refuses a tier it does not offer (HTTP 400 naming it).";
+
+    // The input with a saved query: no longer refused before anything is sent (it was exit 2).
+    let sim = Simulator::start(vocab(false)).await.expect("simulator");
+    let by_input = action(&sim).input("performance", "xlarge").run().await;
+    assert_eq!(by_input.exit_code, 4, "{}", by_input.log);
+    assert_eq!(warning(&by_input), vec![expected.to_string()]);
+    let bodies = posted(&sim, "/api/v1/query/5550000/pipeline/execute");
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    assert!(
+        bodies[0].contains("\"performance\":\"xlarge\""),
+        "{}",
+        bodies[0]
+    );
+
+    // The input as the file's default, and a node's own tier: the same warning, once.
+    let sim = Simulator::start(vocab(false)).await.expect("simulator");
+    let run = ActionRun::against(&sim, SPEED);
+    std::fs::write(
+        run.workspace().join("p.yml"),
+        "pipeline: {nodes: [{id: 1, query_execution: {query_id: 5550001, performance: xlarge}}, {id: 2, dependencies: [1], query_execution: {query_id: 5550002}}]}",
+    )
+    .expect("write");
+    let by_file = run
+        .input("pipeline_file", "p.yml")
+        .input("performance", " XLarge ")
+        .run()
+        .await;
+    assert_eq!(by_file.exit_code, 4, "{}", by_file.log);
+    assert_eq!(
+        warning(&by_file),
+        vec![expected.replace("`xlarge` is", "`xlarge`, `XLarge` are")]
+    );
+
+    // Known tiers in any case, both ways: sent as Dune spells them, no warning.
+    let sim = Simulator::start(vocab(false)).await.expect("simulator");
+    let run = ActionRun::against(&sim, SPEED);
+    std::fs::write(
+        run.workspace().join("p.yml"),
+        "pipeline: {nodes: [{id: 1, query_execution: {query_id: 5550001, performance: LARGE}}, {id: 2, dependencies: [1], query_execution: {query_id: 5550002}}]}",
+    )
+    .expect("write");
+    let known = run
+        .input("pipeline_file", "p.yml")
+        .input("performance", "Medium")
+        .input("timeout", "20m")
+        .run()
+        .await;
+    assert_eq!(known.exit_code, 0, "{}", known.log);
+    assert!(warning(&known).is_empty(), "{}", known.log);
+    let body: Value =
+        serde_json::from_str(&posted(&sim, "/api/v1/pipelines/execute")[0]).expect("json");
+    let tiers: Vec<&Value> = body["pipeline"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| &n["query_execution"]["performance"])
+        .collect();
+    assert_eq!(tiers, vec![&json!("large"), &json!("medium")]);
+}
+
 // ── Results within the per-request limits ──────────────────────────────────────────────────────────────
 
 fn wide(cap: u64, response: DatapointLimitResponse) -> Scenario {

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use crate::common::{ActionRun, KEY, long_running, post_step};
-use dune_sim::{Fault, FaultEndpoint, FaultResponse, RecordedRequest, Simulator};
+use dune_sim::{
+    Fault, FaultEndpoint, FaultResponse, LatestResult, NodeDef, RecordedRequest, Simulator,
+};
 
 const SPEED: f64 = 200.0;
 
@@ -58,6 +60,7 @@ fn hits(endpoint: FaultEndpoint, r: &RecordedRequest) -> bool {
             p.starts_with("/api/v1/execution/") && p.ends_with("/status")
         }
         FaultEndpoint::ExecutionCancel => r.method == "POST" && p.ends_with("/cancel"),
+        FaultEndpoint::MaterializedView => p.starts_with("/api/v1/materialized-views/"),
         other => panic!("no matcher for {other:?}"),
     }
 }
@@ -68,15 +71,27 @@ async fn run_one(
     fault: FaultResponse,
     served_as: u16,
 ) -> String {
-    let sim = Simulator::start(
-        long_running(SPEED, "2s").with_fault(Fault::new(endpoint, [fault.clone(), fault])),
-    )
-    .await
-    .expect("simulator");
+    let mut scenario = long_running(SPEED, "2s");
+    let views = endpoint == FaultEndpoint::MaterializedView;
+    if views {
+        // `max_age` reads the view before the start (the root's latest result is fresh).
+        scenario.queries[0]
+            .nodes
+            .push(NodeDef::materialized_view(9, "dune.acme.result_base"));
+        scenario
+            .latest_results
+            .push(LatestResult::new(500, Duration::from_secs(60)));
+    }
+    let sim = Simulator::start(scenario.with_fault(Fault::new(endpoint, [fault.clone(), fault])))
+        .await
+        .expect("simulator");
     let mut run = ActionRun::against(&sim, SPEED)
         .input("query_id", "500")
         .input("timeout", "2m")
         .input("request_timeout", "1s");
+    if views {
+        run = run.input("max_age", "1h");
+    }
     run.env.set("RUNNER_DEBUG", "1");
     let done = run.run().await;
     let mut everything = done.everything();
@@ -112,6 +127,7 @@ async fn the_key_never_appears_whatever_the_fault() {
         FaultEndpoint::PipelineStatus,
         FaultEndpoint::ExecutionStatus,
         FaultEndpoint::ExecutionCancel,
+        FaultEndpoint::MaterializedView,
     ] {
         for (name, fault, served_as) in faults() {
             runs.push(tokio::spawn(run_one(endpoint, name, fault, served_as)));
@@ -122,5 +138,5 @@ async fn the_key_never_appears_whatever_the_fault() {
         seen.push(r.await.expect("no leak, and the fault was served"));
     }
     println!("{}", seen.join("\n"));
-    assert_eq!(seen.len(), 36);
+    assert_eq!(seen.len(), 45);
 }

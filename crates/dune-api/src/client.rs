@@ -13,7 +13,8 @@ use crate::clock::Clock;
 use crate::definition::{Definition, Tier};
 use crate::error::{self, Error};
 use crate::models::{
-    self, ExecuteQueryPipelineRequest, ExecutionStatus, LatestResult, PipelineStatus,
+    self, ExecuteQueryPipelineRequest, ExecutionStatus, LatestResult, MaterializedView,
+    PipelineStatus,
 };
 use crate::rate::RateCap;
 use crate::retry::{self, RequestKind};
@@ -675,6 +676,20 @@ impl Client {
         url.query_pairs_mut()
             .append_pair("limit", &limit.to_string())
             .append_pair("allow_partial_results", "true");
+        self.get_dated(url, |v, date| {
+            let mut latest = LatestResult::from_value(v)?;
+            latest.server_date = date;
+            Ok(latest)
+        })
+        .await
+    }
+
+    /// A read of a JSON body, decoded by `read` with the response's `Date` header (Dune's clock).
+    async fn get_dated<T>(
+        &self,
+        url: Url,
+        read: impl Fn(&Value, Option<SystemTime>) -> Result<T, String>,
+    ) -> Result<T, Error> {
         self.send_decoded(
             RequestKind::Read,
             Method::GET,
@@ -683,16 +698,26 @@ impl Client {
             MAX_JSON_BODY,
             |endpoint, resp| {
                 let v = decode_json(endpoint, &resp)?;
-                let mut latest =
-                    LatestResult::from_value(&v).map_err(unreadable(endpoint.to_string(), &v))?;
-                latest.server_date = resp
-                    .headers
-                    .get(reqwest::header::DATE)
-                    .and_then(|d| d.to_str().ok())
-                    .and_then(|d| httpdate::parse_http_date(d).ok());
-                Ok(latest)
+                read(&v, server_date(&resp.headers)).map_err(unreadable(endpoint.to_string(), &v))
             },
         )
+        .await
+    }
+
+    /// Reads a materialized view by its full name (`dune.<team>.<name>`): its query, size, owner and the
+    /// ids of its latest refresh executions (whose status says when each ended and what it cost), with
+    /// Dune's `Date` header. An unknown view is a 404. Minimum key scope: Read.
+    /// <https://docs.dune.com/api-reference/materialized-views/get>
+    pub async fn materialized_view(&self, name: &str) -> Result<MaterializedView, Error> {
+        let url = self.url(&format!(
+            "/api/v1/materialized-views/{}",
+            path_segment(name)
+        ));
+        self.get_dated(url, |v, date| {
+            let mut view = MaterializedView::from_value(v)?;
+            view.server_date = date;
+            Ok(view)
+        })
         .await
     }
 
@@ -716,6 +741,14 @@ pub(crate) fn content_type(headers: &HeaderMap) -> String {
         .and_then(|v| v.to_str().ok())
         .map(|v| truncate_chars(v, 60))
         .unwrap_or_else(|| "no content type".into())
+}
+
+/// The `Date` header of a response, when it is an HTTP date.
+fn server_date(headers: &HeaderMap) -> Option<SystemTime> {
+    headers
+        .get(reqwest::header::DATE)
+        .and_then(|d| d.to_str().ok())
+        .and_then(|d| httpdate::parse_http_date(d).ok())
 }
 
 /// A JSON body that is not what the endpoint documents.

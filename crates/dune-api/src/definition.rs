@@ -8,7 +8,6 @@ use std::fmt;
 use serde_json::{Map, Value, json};
 
 use crate::graph;
-use crate::models::Performance;
 pub use crate::models::Tier;
 use crate::text::{one_line, truncate_chars};
 
@@ -105,9 +104,10 @@ impl Definition {
     /// Fills in a default tier and query parameters for the nodes that set none.
     pub fn with_defaults(
         mut self,
-        performance: Performance,
+        performance: impl Into<Tier>,
         query_parameters: Option<&Map<String, Value>>,
     ) -> Definition {
+        let performance: Tier = performance.into();
         for n in &mut self.nodes {
             match &mut n.task {
                 Task::Query {
@@ -115,13 +115,13 @@ impl Definition {
                     query_parameters: q,
                     ..
                 } => {
-                    p.get_or_insert(Tier::Known(performance));
+                    p.get_or_insert_with(|| performance.clone());
                     if q.is_none() {
                         *q = query_parameters.cloned();
                     }
                 }
                 Task::View { performance: p, .. } => {
-                    p.get_or_insert(Tier::Known(performance));
+                    p.get_or_insert_with(|| performance.clone());
                 }
             }
         }
@@ -303,7 +303,7 @@ impl Reader {
     ) -> Option<Tier> {
         match obj.get("performance") {
             None | Some(Value::Null) => None,
-            Some(Value::String(s)) if !s.trim().is_empty() => Some(Tier::from_wire(s.trim())),
+            Some(Value::String(s)) if !s.trim().is_empty() => Tier::named(s),
             Some(other) => {
                 self.problem(
                     Some(node),

@@ -1,6 +1,7 @@
 //! A typed client for the parts of the [Dune Analytics API](https://docs.dune.com/api-reference) that
 //! query pipelines use: start a pipeline (a saved query's, or an explicit definition), read its status and
-//! each node's execution, read results page by page, cancel executions.
+//! each node's execution, read results page by page, cancel executions, read a materialized view's latest
+//! refreshes.
 //!
 //! - **One place for retries**: every request goes through one loop, which
 //!   applies the rate cap ([`rate`]), the retry policy ([`retry`]), the

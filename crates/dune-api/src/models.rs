@@ -420,6 +420,93 @@ impl LatestResult {
     }
 }
 
+/// A materialized view as `GET /api/v1/materialized-views/{name}` describes it
+/// (`matviews.MatviewsGetResponse`): who owns it, how big it is, and the ids of its latest refresh
+/// executions. How old its data is comes from those executions ([`crate::Client::execution_status`]:
+/// `execution_ended_at`, and what each cost in `execution_cost_credits`).
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
+pub struct MaterializedView {
+    /// The view's full name (`id`, or `name`: `dune.<team>.result_<name>`).
+    pub name: Option<String>,
+    /// The saved query whose result the view stores.
+    pub query_id: Option<i64>,
+    /// `sql_id`, as Dune gives it.
+    pub sql_id: Option<String>,
+    /// Whether the view is private.
+    pub is_private: Option<bool>,
+    /// The size of the view's table, in bytes.
+    pub table_size_bytes: Option<i64>,
+    /// The team that owns it.
+    pub owner_team_id: Option<i64>,
+    /// The user that owns it.
+    pub owner_user_id: Option<i64>,
+    /// The ids of the view's latest refresh executions, as Dune listed them (its docs say nothing of their
+    /// order; see [`MaterializedView::newest_executions`]).
+    pub last_execution_ids: Vec<String>,
+    /// The response's `Date` header: the server's "now", to measure a refresh's age with the clock that
+    /// wrote `execution_ended_at`.
+    pub server_date: Option<std::time::SystemTime>,
+}
+
+impl MaterializedView {
+    /// Reads a view body tolerantly (unknown fields ignored, a missing or mistyped one `None`, ids that are
+    /// not non-empty strings skipped); `server_date` is left for the caller.
+    pub fn from_value(v: &Value) -> Result<MaterializedView, String> {
+        let obj = v.as_object().ok_or("expected a JSON object")?;
+        let last_execution_ids = match obj.get("last_execution_ids") {
+            Some(Value::Array(ids)) => ids
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            Some(Value::String(one)) if !one.trim().is_empty() => vec![one.trim().to_string()],
+            _ => Vec::new(),
+        };
+        Ok(MaterializedView {
+            name: str_field(obj, "id")
+                .or_else(|| str_field(obj, "name"))
+                .filter(|s| !s.trim().is_empty()),
+            query_id: int_field(obj, "query_id").filter(|q| *q > 0),
+            sql_id: str_field(obj, "sql_id").filter(|s| !s.trim().is_empty()),
+            is_private: obj.get("is_private").and_then(Value::as_bool),
+            table_size_bytes: int_field(obj, "table_size_bytes"),
+            owner_team_id: int_field(obj, "owner_team_id"),
+            owner_user_id: int_field(obj, "owner_user_id"),
+            last_execution_ids,
+            server_date: None,
+        })
+    }
+
+    /// At most `n` of [`MaterializedView::last_execution_ids`], newest first. Dune's execution ids are
+    /// ULIDs, whose first ten characters are the creation time in milliseconds, so the greatest id (case
+    /// folded) is the newest; ids that are not ULIDs come last, in Dune's order.
+    pub fn newest_executions(&self, n: usize) -> Vec<&str> {
+        let mut ids: Vec<&str> = self.last_execution_ids.iter().map(String::as_str).collect();
+        // A stable sort: ULIDs newest first, then the rest as listed.
+        ids.sort_by(|a, b| match (is_ulid(a), is_ulid(b)) {
+            (true, true) => b.to_ascii_uppercase().cmp(&a.to_ascii_uppercase()),
+            (true, false) => std::cmp::Ordering::Less,
+            (false, true) => std::cmp::Ordering::Greater,
+            (false, false) => std::cmp::Ordering::Equal,
+        });
+        ids.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        ids.truncate(n);
+        ids
+    }
+}
+
+/// Whether `s` is shaped like a ULID: 26 Crockford base32 characters, the first at most `7`.
+fn is_ulid(s: &str) -> bool {
+    const CROCKFORD: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    s.len() == 26
+        && s.bytes()
+            .all(|b| CROCKFORD.contains(&b.to_ascii_uppercase()))
+        && s.as_bytes()[0] <= b'7'
+}
+
 /// Parses an RFC 3339 UTC timestamp as Dune writes them (`2024-12-20T11:04:18.724658237Z`; `+00:00` is
 /// taken as `Z`); other offsets are not read.
 pub fn parse_timestamp(raw: &str) -> Option<std::time::SystemTime> {
@@ -434,6 +521,25 @@ pub fn parse_timestamp(raw: &str) -> Option<std::time::SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tiers_by_name_one_rule() {
+        assert_eq!(
+            Tier::named(" Large "),
+            Some(Tier::Known(Performance::Large))
+        );
+        assert_eq!(
+            Tier::named("MEDIUM"),
+            Some(Tier::Known(Performance::Medium))
+        );
+        assert_eq!(Tier::named(" xlarge"), Some(Tier::Other("xlarge".into())));
+        assert_eq!(Tier::named("  "), None);
+        assert!(!Tier::named("small").is_some_and(|t| t.is_known()));
+        assert_eq!(
+            serde_json::to_value(Tier::named("Large")).ok(),
+            Some(serde_json::json!("large"))
+        );
+    }
     use serde_json::json;
 
     #[test]
@@ -542,6 +648,33 @@ mod tests {
     }
 
     #[test]
+    fn materialized_view_tolerates_missing_and_extra_fields() {
+        let v = MaterializedView::from_value(&json!({
+            "id": "dune.acme.result_daily", "query_id": 42, "sql_id": "dune.acme.result_daily",
+            "is_private": false, "table_size_bytes": "2048", "owner_team_id": 7,
+            "last_execution_ids": ["01HZ065JVE23C23FM2HKWQP2RT", 7, "", "01JA0000000000000000000000"],
+            "refresh_schedule": {"cron": "0 * * * *"}
+        }))
+        .expect("parses");
+        assert_eq!(v.name.as_deref(), Some("dune.acme.result_daily"));
+        assert_eq!((v.query_id, v.table_size_bytes), (Some(42), Some(2048)));
+        assert_eq!(v.owner_user_id, None);
+        assert_eq!(v.last_execution_ids.len(), 2, "{v:?}");
+        assert_eq!(
+            v.newest_executions(1),
+            ["01JA0000000000000000000000"],
+            "the newest ULID first"
+        );
+        let bare = MaterializedView::from_value(&json!({})).expect("parses");
+        assert!(bare.last_execution_ids.is_empty() && bare.name.is_none());
+        let odd =
+            MaterializedView::from_value(&json!({"name": "v", "last_execution_ids": "not-a-ulid"}))
+                .expect("parses");
+        assert_eq!(odd.newest_executions(3), ["not-a-ulid"]);
+        assert!(MaterializedView::from_value(&json!(["x"])).is_err());
+    }
+
+    #[test]
     fn result_page_rows_are_borrowed_raw() {
         let body = br#"{"state":"QUERY_STATE_COMPLETED","result":{"rows":[{"a":1,"b":"x|y"},{"a":2,"b":null}],
             "metadata":{"column_names":["a","b"],"column_types":["bigint","varchar"],"row_count":2,"total_row_count":5}},
@@ -600,18 +733,37 @@ impl Tier {
         }
     }
 
-    pub(crate) fn from_wire(s: &str) -> Tier {
-        match s {
-            "medium" => Tier::Known(Performance::Medium),
-            "large" => Tier::Known(Performance::Large),
-            other => Tier::Other(other.to_string()),
+    /// A tier by name, the one rule for every way a tier is written (an input, a pipeline file, Dune's
+    /// answer): trimmed, `medium` and `large` in any case are the known tiers, any other name is kept as
+    /// written (trimmed) and passed through for Dune to decide. `None` for an empty name.
+    pub fn named(s: &str) -> Option<Tier> {
+        let s = s.trim();
+        if s.is_empty() {
+            None
+        } else if s.eq_ignore_ascii_case("medium") {
+            Some(Tier::Known(Performance::Medium))
+        } else if s.eq_ignore_ascii_case("large") {
+            Some(Tier::Known(Performance::Large))
+        } else {
+            Some(Tier::Other(s.to_string()))
         }
+    }
+
+    /// Whether this crate knows the tier (`medium`, `large`).
+    pub fn is_known(&self) -> bool {
+        matches!(self, Tier::Known(_))
     }
 }
 
 impl serde::Serialize for Tier {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+impl From<&Tier> for Tier {
+    fn from(t: &Tier) -> Tier {
+        t.clone()
     }
 }
 

@@ -22,7 +22,8 @@
 //! `status_names` / `pipeline_status_names` (any string for any state), `both_status_objects`,
 //! `view_names_in_status` / `view_names_in_definition`, `max_datapoints_per_request` with
 //! `datapoint_limit_response` and per-node `columns`, `partial_results_without_allow`,
-//! `latest_results` (`GET /query/{id}/results`), and 402/403 fault presets
+//! `latest_results` (`GET /query/{id}/results`), `materialized_views` (a view's last refresh, for
+//! `GET /materialized-views/{name}`), and 402/403 fault presets
 //! ([`FaultResponse::billing_limit_exceeded`], [`FaultResponse::forbidden`]).
 //!
 //! ```no_run

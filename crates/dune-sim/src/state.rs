@@ -61,6 +61,10 @@ pub(crate) struct State {
     pub(crate) static_ids: Vec<String>,
     /// Execution id -> index into the scenario's `latest_results`.
     pub(crate) static_executions: HashMap<String, usize>,
+    /// Execution ids of the scenario's `materialized_views` refreshes, by index.
+    pub(crate) view_ids: Vec<String>,
+    /// Execution id -> index into the scenario's `materialized_views`.
+    pub(crate) view_executions: HashMap<String, usize>,
     pub(crate) requests: Vec<RecordedRequest>,
     /// Saved queries' SQL and versions, as `PATCH`es left them.
     pub(crate) saved: crate::sql::Saved,
@@ -72,6 +76,14 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// A fresh ULID for an execution that ended `age` before the clock's start (the epoch).
+    fn past_id(&mut self, clock: &Clock, age: Duration) -> String {
+        let ended = clock
+            .timestamp_nanos(Duration::ZERO)
+            .saturating_sub(age.as_nanos() as i128);
+        self.new_id(ended / 1_000_000)
+    }
+
     /// A fresh ULID, unique within this simulator.
     pub(crate) fn new_id(&mut self, unix_millis: i128) -> String {
         loop {
@@ -106,12 +118,14 @@ impl Shared {
             ..State::default()
         };
         for (i, l) in scenario.latest_results.iter().enumerate() {
-            let ended = clock
-                .timestamp_nanos(Duration::ZERO)
-                .saturating_sub(l.age.as_nanos() as i128);
-            let id = state.new_id(ended / 1_000_000);
+            let id = state.past_id(&clock, l.age);
             state.static_executions.insert(id.clone(), i);
             state.static_ids.push(id);
+        }
+        for (i, v) in scenario.materialized_views.iter().enumerate() {
+            let id = state.past_id(&clock, v.age);
+            state.view_executions.insert(id.clone(), i);
+            state.view_ids.push(id);
         }
         Ok(Shared {
             base_url,

@@ -888,3 +888,95 @@ async fn the_sql_decides_the_rows_and_can_fail_at_a_line() {
     let (_, query) = api.get("/query/7").await;
     assert_eq!(query["version"], 5, "four updates after version 1");
 }
+
+/// `GET /materialized-views/{name}`: the scenario's last refresh of a view, readable as an execution
+/// (its end, its cost); a pipeline's refresh listed before it once submitted; a view only in a pipeline
+/// with no refresh yet; an unknown view is a 404.
+#[tokio::test]
+async fn materialized_views_list_their_latest_refreshes() {
+    let mut scenario = Scenario::from_yaml_or_json(
+        r#"
+time_scale: 100
+epoch: "2026-01-01T00:00:00Z"
+materialized_views:
+  - {name: dune.acme.result_daily, age: 2h, duration: 30s, credits: 7.5, query_id: 4321}
+  - {name: dune.acme.result_broken, age: 5m, state: failed, error: boom}
+queries:
+  - query_id: 5
+    nodes:
+      - {id: 1, materialized_view: dune.acme.result_daily, duration: 2s}
+      - {id: 2, query_id: 5, dependencies: [1], duration: 2s}
+  - query_id: 6
+    nodes:
+      - {id: 1, materialized_view: dune.acme.result_never, duration: 2s}
+"#,
+    )
+    .unwrap();
+    scenario.api_key = Some(KEY.into());
+    let api = Api::start(scenario).await;
+
+    let (code, view) = api.get("/materialized-views/dune.acme.result_daily").await;
+    assert_eq!(code, 200, "{view}");
+    let ids = view["last_execution_ids"].as_array().unwrap().clone();
+    assert_eq!(ids.len(), 1, "{view}");
+    assert_eq!(
+        (&view["id"], &view["query_id"]),
+        (&json!("dune.acme.result_daily"), &json!(4321))
+    );
+    let scenario_refresh = ids[0].as_str().unwrap().to_owned();
+    let (code, st) = api
+        .get(&format!("/execution/{scenario_refresh}/status"))
+        .await;
+    assert_eq!(code, 200, "{st}");
+    assert_eq!(
+        (
+            &st["state"],
+            &st["execution_ended_at"],
+            &st["execution_started_at"],
+            &st["execution_cost_credits"],
+            &st["query_id"]
+        ),
+        (
+            &json!("QUERY_STATE_COMPLETED"),
+            &json!("2025-12-31T22:00:00.000000000Z"),
+            &json!("2025-12-31T21:59:30.000000000Z"),
+            &json!(7.5),
+            &json!(4321)
+        )
+    );
+    let (_, cancel) = api
+        .post(&format!("/execution/{scenario_refresh}/cancel"), "")
+        .await;
+    assert_eq!(cancel, json!({"success": false}), "a past refresh");
+
+    let (_, broken) = api.get("/materialized-views/dune.acme.result_broken").await;
+    let failed = broken["last_execution_ids"][0].as_str().unwrap().to_owned();
+    let (_, st) = api.get(&format!("/execution/{failed}/status")).await;
+    assert_eq!(
+        (
+            &st["state"],
+            &st["error"]["message"],
+            &st["execution_cost_credits"]
+        ),
+        (&json!("QUERY_STATE_FAILED"), &json!("boom"), &json!(0))
+    );
+
+    // A pipeline refreshes the view: its refresh comes first once submitted.
+    let id = api.execute(5).await;
+    let done = api.wait_done(&id).await;
+    let refresh = execution_id(&done, 0);
+    let (_, view) = api.get("/materialized-views/dune.acme.result_daily").await;
+    assert_eq!(
+        view["last_execution_ids"],
+        json!([refresh, scenario_refresh]),
+        "{view}"
+    );
+
+    let (code, never) = api.get("/materialized-views/dune.acme.result_never").await;
+    assert_eq!((code, &never["last_execution_ids"]), (200, &json!([])));
+    let (code, body) = api.get("/materialized-views/dune.acme.nope").await;
+    assert_eq!(
+        (code, body),
+        (404, json!({"error": "Materialized view not found"}))
+    );
+}

@@ -85,6 +85,11 @@ const REQUIRED: &[(&str, &[&str])] = &[
     ),
     ("models.QueryResultError", &["type", "message"]),
     ("models.CancelQueryExecutionResponse", &["success"]),
+    // Not read by the SDKs: what the action's `max_age` check reads of a view.
+    (
+        "matviews.MatviewsGetResponse",
+        &["id", "last_execution_ids"],
+    ),
     ("models.Error400", &["error"]),
     ("models.Error401", &["error"]),
     ("models.Error402", &["error"]),
@@ -109,6 +114,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/v1/query/{query_id}/results"),
     ("GET", "/v1/query/{query_id}/results/csv"),
     ("POST", "/v1/sql/execute"),
+    ("GET", "/v1/materialized-views/{name}"),
 ];
 
 /// Deliberate deviations a variant is allowed.
@@ -137,6 +143,7 @@ fn spec_path(path: &str) -> String {
             "/v1/pipelines/executions/{pipeline_execution_id}/status".to_owned()
         }
         ["execution", _, tail @ ..] => format!("/v1/execution/{{execution_id}}/{}", tail.join("/")),
+        ["materialized-views", _] => "/v1/materialized-views/{name}".to_owned(),
         _ => format!("/v1/{rest}"),
     }
 }
@@ -404,6 +411,8 @@ latest_results:
   - {query_id: 100, age: 10m, rows: 30}
   - {query_id: 700, age: 1h, state: failed, error: boom}
   - {query_id: 701, age: 1h, state: cancelled}
+materialized_views:
+  - {name: dune.acme.mv_contract, age: 2h, query_id: 4321, credits: 7.5}
 queries:
   - query_id: 100
     nodes:
@@ -567,6 +576,39 @@ async fn every_endpoint_matches_the_spec() {
         .unwrap()
         .to_owned();
     c.wait(&api, &pid2, DONE_LOWER).await;
+
+    // The view both pipelines refreshed: its refreshes, newest first, each readable as an execution; an
+    // unknown view.
+    let (code, view) = c
+        .call(
+            &api,
+            "GET",
+            "/api/v1/materialized-views/dune.acme.mv_contract",
+            None,
+        )
+        .await;
+    assert_eq!(code, 200, "{view}");
+    let ids = view["last_execution_ids"].as_array().unwrap();
+    assert_eq!(
+        ids.len(),
+        3,
+        "two pipelines' refreshes and the scenario's: {view}"
+    );
+    assert_eq!(ids[1].as_str().unwrap(), node_exec(&done, 0), "{view}");
+    assert_eq!(view["query_id"], 4321, "{view}");
+    for id in ids {
+        c.execution(&api, id.as_str().unwrap(), &[("GET", "/status")])
+            .await;
+    }
+    let (code, _) = c
+        .call(
+            &api,
+            "GET",
+            "/api/v1/materialized-views/dune.acme.nope",
+            None,
+        )
+        .await;
+    assert_eq!(code, 404);
     c.call(
         &api,
         "POST",

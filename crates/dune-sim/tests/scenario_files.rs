@@ -82,6 +82,8 @@ fn every_field_loads_and_round_trips() {
     assert_eq!(from_yaml.status_names.blocked.as_deref(), Some("skipped"));
     assert_eq!(from_yaml.max_datapoints_per_request, 1200);
     assert_eq!(from_yaml.latest_results.len(), 2);
+    assert_eq!(from_yaml.materialized_views.len(), 2);
+    assert_eq!(from_yaml.materialized_views[0].credits, Some(2.5));
     let nodes = &from_yaml.queries[0].nodes;
     assert_eq!(nodes[1].columns, Some(7));
     assert_eq!(nodes[2].outcome, Outcome::CompletedPartial);
@@ -90,7 +92,7 @@ fn every_field_loads_and_round_trips() {
         .iter()
         .map(|f| format!("{:?}", f.endpoint))
         .collect();
-    assert_eq!(endpoints.len(), 13, "every fault endpoint: {endpoints:?}");
+    assert_eq!(endpoints.len(), 14, "every fault endpoint: {endpoints:?}");
     assert_eq!(from_yaml.saved_queries[0].version, 4);
     assert!(!from_yaml.key_can_write);
     assert_eq!(from_yaml.faults[0].responses.len(), 11);

@@ -1,5 +1,6 @@
 //! Executions: `GET /execution/{id}/status` and `POST /execution/{id}/cancel`, and the view of one
-//! execution (a pipeline node's, or a scenario's `latest_results` entry) that the result pages also read.
+//! execution (a pipeline node's, a scenario's `latest_results` entry or a view's last refresh) that the
+//! result pages also read.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use serde_json::{Map, Value, json};
 use crate::api::reply::Reply;
 use crate::engine::{Phase, PipelineRun, Timeline};
 use crate::rows;
-use crate::scenario::{LatestResult, Outcome};
+use crate::scenario::{LatestResult, Outcome, ViewRefresh};
 use crate::sql::{self, SqlRun};
 use crate::state::Shared;
 use crate::util::{fnv1a, format_timestamp, is_ulid};
@@ -58,6 +59,13 @@ pub(super) fn lookup_execution(shared: &Shared, raw: &str) -> Result<Lookup, Rep
         return Ok(Lookup::Found(Box::new(static_view(
             shared,
             &shared.scenario.latest_results[li],
+            id,
+        ))));
+    }
+    if let Some(&vi) = state.view_executions.get(&id) {
+        return Ok(Lookup::Found(Box::new(refresh_view(
+            shared,
+            &shared.scenario.materialized_views[vi],
             id,
         ))));
     }
@@ -147,45 +155,96 @@ pub(super) fn exec_view(shared: &Shared, run: &PipelineRun, i: usize, t: Duratio
     }
 }
 
-/// A scenario's `latest_results` entry: it ended `age` before the epoch (or the simulator's start).
-pub(super) fn static_view(shared: &Shared, l: &LatestResult, execution_id: String) -> ExecView {
+/// An execution that ended `age` before the epoch (or the simulator's start) after `duration` of work: a
+/// scenario's `latest_results` entry or a view's last refresh (`materialized_views`).
+struct Past {
+    execution_id: String,
+    query_id: Option<u64>,
+    age: Duration,
+    duration: Duration,
+    state: Outcome,
+    credits: f64,
+    rows: u64,
+    columns: u32,
+    error: String,
+    sql: Option<Arc<sql::Shape>>,
+}
+
+fn past_view(shared: &Shared, p: Past) -> ExecView {
     let end = shared
         .clock
         .timestamp_nanos(Duration::ZERO)
-        .saturating_sub(l.age.as_nanos() as i128);
-    let start = end.saturating_sub(l.duration.as_nanos() as i128);
+        .saturating_sub(p.age.as_nanos() as i128);
+    let start = end.saturating_sub(p.duration.as_nanos() as i128);
+    ExecView {
+        seed: fnv1a(&p.execution_id),
+        execution_id: p.execution_id,
+        query_id: p.query_id,
+        phase: Phase::Ended(p.state),
+        submitted_at: start,
+        started_at: Some(start),
+        ended_at: Some(end),
+        queue: Duration::ZERO,
+        run_time: p.duration,
+        rows: p.rows,
+        columns: p.columns,
+        credits: p.credits,
+        error: error_object(None, p.error, None, None),
+        sql: p.sql,
+    }
+}
+
+/// A scenario's `latest_results` entry: it ended `age` before the epoch (or the simulator's start).
+pub(super) fn static_view(shared: &Shared, l: &LatestResult, execution_id: String) -> ExecView {
     let credits = match l.state {
         Outcome::Failed | Outcome::Cancelled => 0.0,
         _ => 10.0,
     };
     let shape = l.sql.as_deref().map(|q| Arc::new(sql::derive(q)));
-    ExecView {
-        seed: fnv1a(&execution_id),
-        execution_id,
-        query_id: Some(l.query_id),
-        phase: Phase::Ended(l.state),
-        submitted_at: start,
-        started_at: Some(start),
-        ended_at: Some(end),
-        queue: Duration::ZERO,
-        run_time: l.duration,
-        rows: shape.as_ref().map_or(l.rows.unwrap_or(5), |s| s.rows),
-        columns: shape
-            .as_ref()
-            .map_or(l.columns.unwrap_or(rows::DEFAULT_COLUMNS), |s| {
-                s.columns.len() as u32
-            }),
-        credits,
-        error: error_object(
-            None,
-            l.error
+    past_view(
+        shared,
+        Past {
+            execution_id,
+            query_id: Some(l.query_id),
+            age: l.age,
+            duration: l.duration,
+            state: l.state,
+            credits,
+            rows: shape.as_ref().map_or(l.rows.unwrap_or(5), |s| s.rows),
+            columns: shape
+                .as_ref()
+                .map_or(l.columns.unwrap_or(rows::DEFAULT_COLUMNS), |s| {
+                    s.columns.len() as u32
+                }),
+            error: l
+                .error
                 .clone()
                 .unwrap_or_else(|| "Query execution failed (simulated)".to_owned()),
-            None,
-            None,
-        ),
-        sql: shape,
-    }
+            sql: shape,
+        },
+    )
+}
+
+/// A scenario's `materialized_views` entry: the view's refresh that ended `age` before the epoch.
+fn refresh_view(shared: &Shared, v: &ViewRefresh, execution_id: String) -> ExecView {
+    past_view(
+        shared,
+        Past {
+            execution_id,
+            query_id: v.query_id,
+            age: v.age,
+            duration: v.duration,
+            state: v.state,
+            credits: v.cost(),
+            rows: 5,
+            columns: rows::DEFAULT_COLUMNS,
+            error: v
+                .error
+                .clone()
+                .unwrap_or_else(|| "Materialized view refresh failed (simulated)".to_owned()),
+            sql: None,
+        },
+    )
 }
 
 /// A raw-SQL execution: pending for [`sql::QUEUE`], then [`sql::RUN_TIME`] executing; it fails
@@ -365,7 +424,7 @@ pub(super) fn cancel_execution(shared: &Shared, raw: &str) -> Reply {
     let id = raw.to_ascii_uppercase();
     let now = shared.clock.now();
     let mut state = shared.lock();
-    if state.static_executions.contains_key(&id) {
+    if state.static_executions.contains_key(&id) || state.view_executions.contains_key(&id) {
         return Reply::json(200, &json!({ "success": false }));
     }
     if let Some(run) = state.sql_executions.get_mut(&id) {

@@ -4,14 +4,15 @@
 //! a view at the current virtual time, and release the lock before writing large bodies.
 //!
 //! - `routes`: every path, in one place: the handler that serves it and its fault endpoint.
-//! - `pipelines`, `executions`, `results`, `queries` (a saved query's SQL): one module per resource.
+//! - `pipelines`, `executions`, `results`, `queries` (a saved query's SQL), `materialized_views` (a view
+//!   and its latest refreshes): one module per resource.
 //! - `params`, `reply`: request parameters and the response, shared by the resources.
 //!
-//! Where the next endpoints go: `GET /materialized-views/{name}` in `materialized_views`, `POST /usage` in `usage`, and
-//! `POST /sql/execute` in `executions` (it starts an execution that the execution and result endpoints
-//! then serve); each also gets its `Route` and `FaultEndpoint` variants.
+//! Where the next endpoints go: `POST /usage` in `usage`; each also gets its `Route` and `FaultEndpoint`
+//! variants.
 
 mod executions;
+mod materialized_views;
 mod params;
 mod pipelines;
 mod queries;

@@ -4,7 +4,7 @@
 
 use crate::api::params::Params;
 use crate::api::reply::Reply;
-use crate::api::{executions, pipelines, queries, results, sql};
+use crate::api::{executions, materialized_views, pipelines, queries, results, sql};
 use crate::scenario::FaultEndpoint;
 use crate::state::Shared;
 
@@ -25,6 +25,8 @@ pub(crate) enum Route {
     UpdateQuery(String),
     /// `POST /sql/execute`: raw SQL, saved nowhere.
     SqlExecute,
+    /// `GET /materialized-views/{name}`: a view and its latest refreshes.
+    MaterializedView(String),
     NotFound,
 }
 
@@ -49,6 +51,7 @@ impl Route {
             ("POST", ["sql", "execute"]) => Route::SqlExecute,
             ("GET", ["query", id]) => Route::GetQuery(s(id)),
             ("PATCH", ["query", id]) => Route::UpdateQuery(s(id)),
+            ("GET", ["materialized-views", name]) => Route::MaterializedView(s(name)),
             _ => Route::NotFound,
         }
     }
@@ -79,6 +82,7 @@ impl Route {
             Route::QueryResultsCsv(_) => FaultEndpoint::QueryResultsCsv,
             Route::GetQuery(_) => FaultEndpoint::GetQuery,
             Route::UpdateQuery(_) => FaultEndpoint::UpdateQuery,
+            Route::MaterializedView(_) => FaultEndpoint::MaterializedView,
             Route::SqlExecute | Route::NotFound => return None,
         })
     }
@@ -101,6 +105,7 @@ pub(crate) fn dispatch(shared: &Shared, route: &Route, query: Option<&str>, body
         Route::ExecutionCancel(id) => executions::cancel_execution(shared, id),
         Route::GetQuery(id) => queries::get_query(shared, id),
         Route::UpdateQuery(id) => queries::update_query(shared, id, body),
+        Route::MaterializedView(name) => materialized_views::materialized_view(shared, name),
         Route::NotFound => Reply::error(404, "not found"),
     }
 }
@@ -126,6 +131,10 @@ mod tests {
         assert_eq!(
             Route::parse("GET", "/v1/pipelines/execute"),
             Route::NotFound
+        );
+        assert_eq!(
+            Route::parse("GET", "/api/v1/materialized-views/dune.acme.result_daily"),
+            Route::MaterializedView("dune.acme.result_daily".into())
         );
         assert_eq!(Route::NotFound.endpoint(), None);
     }

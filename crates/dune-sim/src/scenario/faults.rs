@@ -40,6 +40,8 @@ pub enum FaultEndpoint {
     GetQuery,
     /// `PATCH /query/{id}`
     UpdateQuery,
+    /// `GET /materialized-views/{name}`
+    MaterializedView,
     /// Every request (that passed authentication), including unknown paths.
     Any,
 }

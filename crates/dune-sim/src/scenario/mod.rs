@@ -7,7 +7,8 @@
 //! file format is one [`Scenario`]; its parts live by concern:
 //!
 //! - `model`: the [`Scenario`] itself and the account it describes: saved queries ([`QueryDef`]), pipeline
-//!   nodes and their behaviour ([`NodeDef`], [`Outcome`]), latest results ([`LatestResult`]).
+//!   nodes and their behaviour ([`NodeDef`], [`Outcome`]), latest results ([`LatestResult`]), views' last
+//!   refreshes ([`ViewRefresh`]).
 //! - `dialect`: how the server words and shapes its answers: status vocabularies, view names, the
 //!   datapoint cap, partial results.
 //! - `faults`: injected faults ([`Fault`], [`FaultEndpoint`], [`FaultResponse`]) and the 402/403 presets.
@@ -30,4 +31,4 @@ pub use faults::{
     BILLING_LIMIT_MESSAGE, FORBIDDEN_MESSAGE, Fault, FaultEndpoint, FaultResponse,
     REQUEST_LIMIT_MESSAGE,
 };
-pub use model::{LatestResult, NodeDef, Outcome, QueryDef, SavedQuery, Scenario};
+pub use model::{LatestResult, NodeDef, Outcome, QueryDef, SavedQuery, Scenario, ViewRefresh};

@@ -78,6 +78,10 @@ pub struct Scenario {
     /// Latest results of saved queries (`GET /query/{query_id}/results`), before any pipeline runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub latest_results: Vec<LatestResult>,
+    /// Materialized views' last refreshes before the scenario starts (`GET /materialized-views/{name}`),
+    /// before any pipeline of this simulator refreshes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub materialized_views: Vec<ViewRefresh>,
     /// Saved queries that have a pipeline.
     #[serde(default)]
     pub queries: Vec<QueryDef>,
@@ -111,6 +115,7 @@ impl Default for Scenario {
             datapoint_limit_response: DatapointLimitResponse::Shorten,
             partial_results_without_allow: PartialResults::Error,
             latest_results: Vec::new(),
+            materialized_views: Vec::new(),
             queries: Vec::new(),
             saved_queries: Vec::new(),
             key_can_write: true,
@@ -398,6 +403,59 @@ impl LatestResult {
             columns: None,
             error: None,
             sql: None,
+        }
+    }
+}
+
+/// A materialized view's last refresh, served by `GET /materialized-views/{name}` (its execution id in
+/// `last_execution_ids`) and `GET /execution/{id}/status` (its end and cost). Its times are the scenario's
+/// epoch (or the simulator's start) minus `age`. A pipeline of this simulator that refreshes the view adds
+/// its refresh before this one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewRefresh {
+    /// The view's full name (`dune.<team>.<name>`), as the pipeline nodes name it.
+    pub name: String,
+    /// How long before the epoch the refresh ended.
+    #[serde(with = "duration_serde")]
+    pub age: Duration,
+    /// Final state of the refresh (default completed).
+    #[serde(default)]
+    pub state: Outcome,
+    /// Executing time (default 10 s).
+    #[serde(default = "default_node_duration", with = "duration_serde")]
+    pub duration: Duration,
+    /// `execution_cost_credits` of the refresh (default 5, 0 when failed or cancelled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<f64>,
+    /// The query whose result the view stores (`query_id` of the view and of its refresh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_id: Option<u64>,
+    /// Error message when the state is `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ViewRefresh {
+    /// A completed refresh of `name` that ended `age` before the epoch.
+    pub fn new(name: impl Into<String>, age: Duration) -> Self {
+        ViewRefresh {
+            name: name.into(),
+            age,
+            state: Outcome::Completed,
+            duration: default_node_duration(),
+            credits: None,
+            query_id: None,
+            error: None,
+        }
+    }
+
+    /// `execution_cost_credits` of the refresh.
+    pub fn cost(&self) -> f64 {
+        match (self.credits, self.state) {
+            (Some(c), _) => c,
+            (None, Outcome::Failed | Outcome::Cancelled) => 0.0,
+            (None, _) => 5.0,
         }
     }
 }

@@ -58,6 +58,18 @@ impl Scenario {
                 bail!("latest_results[{li}]: columns must be at least 1");
             }
         }
+        let mut views = HashSet::new();
+        for (vi, v) in self.materialized_views.iter().enumerate() {
+            if v.name.trim().is_empty() {
+                bail!("materialized_views[{vi}]: name must not be empty");
+            }
+            if !views.insert(v.name.to_ascii_lowercase()) {
+                bail!("materialized_views[{vi}]: {} is listed twice", v.name);
+            }
+            if v.credits.is_some_and(|c| !c.is_finite() || c < 0.0) {
+                bail!("materialized_views[{vi}]: credits must be a number of at least 0");
+            }
+        }
         for (fi, f) in self.faults.iter().enumerate() {
             if f.responses.is_empty() {
                 bail!("faults[{fi}]: responses must not be empty");
