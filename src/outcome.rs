@@ -82,7 +82,7 @@ pub struct TimeoutCancels {
 
 impl Outcome {
     /// The one constructor: a run that ended as `ending`, before any plan or results are added to it.
-    fn new(
+    pub(crate) fn new(
         query_id: Option<u64>,
         performance: Option<Tier>,
         tracked: Tracked,

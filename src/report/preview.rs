@@ -256,25 +256,17 @@ mod tests {
     }
 
     fn outcome(results: Vec<NodeResult>) -> Outcome {
-        Outcome {
-            query_id: Some(1),
-            performance: None,
-            tracked: Default::default(),
-            ending: crate::outcome::Ending::Completed,
-            problem: None,
-            wall_time: std::time::Duration::ZERO,
-            cancel_reason: None,
-            plan: None,
-            results,
-            fresh: None,
-            previews_unread: Vec::new(),
-            previews_not_selected: 0,
-            usage: Default::default(),
-            estimate: None,
-            review: None,
-            sync: None,
-            sql_files: Vec::new(),
-        }
+        // Through the outcome's one constructor, so that a new field needs no edit here.
+        let mut outcome = Outcome::new(
+            Some(1),
+            None,
+            Default::default(),
+            crate::outcome::Ending::Completed,
+            None,
+            std::time::Duration::ZERO,
+        );
+        outcome.results = results;
+        outcome
     }
 
     #[test]

@@ -7,7 +7,6 @@
 //! once ([`IN_FLIGHT`]), sinks first. A preview not read within the time allowed after the end
 //! ([`crate::pipeline::details::AFTER_END`]) is left out and said in the summary; files are not cut short.
 
-pub mod csv;
 pub mod fetch;
 pub mod file;
 pub mod model;

@@ -44,6 +44,27 @@ pub enum FetchError {
     PageLimit { source: dune_api::Error, rows: u64 },
 }
 
+impl From<dune_api::ResultsError> for FetchError {
+    fn from(e: dune_api::ResultsError) -> Self {
+        match e {
+            dune_api::ResultsError::NoResult {
+                execution_id,
+                state,
+            } => FetchError::NoResult {
+                execution_id,
+                state,
+            },
+            dune_api::ResultsError::PageLimit { source, rows } => {
+                FetchError::PageLimit { source, rows }
+            }
+            dune_api::ResultsError::Inconsistent { detail, .. } => FetchError::Inconsistent(detail),
+            dune_api::ResultsError::Api(e) => FetchError::Api(e),
+            // A kind of failure the crate adds later: its own words.
+            other => FetchError::Inconsistent(other.to_string()),
+        }
+    }
+}
+
 impl FetchError {
     /// What the user should do about it.
     pub fn hint(&self) -> &'static str {

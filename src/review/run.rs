@@ -7,20 +7,17 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use reqwest::Url;
-use serde_json::Value;
 use tokio::sync::watch;
 
 use dune_api::definition::{Definition, Task};
-use dune_api::models::{DuneError, ResultPage};
-use dune_api::{Client, Clock, Response};
+use dune_api::models::DuneError;
+use dune_api::results::page_rows;
+use dune_api::{Client, Clock, ResultFormat, ResultsError};
 
 use super::diff::{DataDiff, DiffSettings, Row, SavedPass};
 use super::settings::ReviewSettings;
 use crate::pipeline::node::{NodeStatus, normalize};
-use crate::results::fetch::{page_rows, set_query};
 use crate::results::model::Column;
-use crate::results::settings::ResultsFormat;
 
 /// Rows asked for in the first page of each side (later pages are sized from the result's metadata).
 const FIRST_PAGE_ROWS: u64 = 1000;
@@ -229,6 +226,15 @@ impl From<dune_api::Error> for Stop {
     }
 }
 
+impl From<ResultsError> for Stop {
+    fn from(e: ResultsError) -> Stop {
+        match e {
+            ResultsError::Api(e) => Stop::Api(e),
+            other => Stop::Other(other.to_string()),
+        }
+    }
+}
+
 impl Stop {
     fn message(self) -> String {
         match self {
@@ -248,40 +254,14 @@ struct Page {
     more: bool,
     /// The execution the page belongs to (read on the first page of a saved result).
     execution_id: Option<String>,
-    /// The state, when the page has no result.
-    no_result: Option<String>,
 }
 
-fn read_page(r: &Response, want_id: bool) -> Result<Page, String> {
-    let page = ResultPage::parse(&r.body)?;
-    let execution_id = if want_id {
-        #[derive(serde::Deserialize)]
-        struct Id {
-            #[serde(default)]
-            execution_id: Option<Value>,
-        }
-        serde_json::from_slice::<Id>(&r.body)
-            .ok()
-            .and_then(|i| i.execution_id)
-            .and_then(|v| v.as_str().map(str::to_string))
-    } else {
-        None
-    };
-    let Some(raw) = page.rows else {
-        return Ok(Page {
-            rows: Vec::new(),
-            columns: Vec::new(),
-            metadata: None,
-            more: false,
-            execution_id,
-            no_result: Some(page.state.unwrap_or_else(|| "no result".into())),
-        });
-    };
-    let mut rows = Vec::with_capacity(raw.len());
-    for r in raw {
+fn read_page(page: dune_api::Page) -> Result<Page, Stop> {
+    let mut rows = Vec::with_capacity(page.json_rows().len());
+    for r in page.json_rows() {
         rows.push(
-            serde_json::from_str::<Row>(r.get())
-                .map_err(|e| format!("a row is not a JSON object ({e})"))?,
+            serde_json::from_slice::<Row>(r)
+                .map_err(|e| Stop::Other(format!("a row is not a JSON object ({e})")))?,
         );
     }
     let columns = page
@@ -302,16 +282,9 @@ fn read_page(r: &Response, want_id: bool) -> Result<Page, String> {
         rows,
         columns,
         metadata: page.metadata,
-        more: page.next_uri.is_some() || page.next_offset.is_some(),
-        execution_id,
-        no_result: None,
+        more: page.has_next,
+        execution_id: page.execution_id,
     })
-}
-
-fn with_paging(mut url: Url, limit: u64, offset: u64) -> Url {
-    set_query(&mut url, "limit", limit);
-    set_query(&mut url, "offset", offset);
-    url
 }
 
 impl Previewer<'_> {
@@ -329,51 +302,38 @@ impl Previewer<'_> {
         Ok(())
     }
 
-    async fn page(&self, url: &Url, want_id: bool) -> Result<Page, Stop> {
-        self.check()?;
-        let page = self
-            .client
-            .execution_results_page(url, |r| read_page(r, want_id))
-            .await?;
-        Ok(page)
-    }
-
     /// Reads every page of an execution's result from `offset` (the first page already read), handing
     /// each row to `row` until it says to stop. `limit` is the page size.
     async fn rest(
         &self,
         execution_id: &str,
-        mut offset: u64,
+        offset: u64,
         limit: u64,
         mut row: impl FnMut(Row) -> bool,
     ) -> Result<(), Stop> {
-        let base = self
+        let mut pages = self
             .client
-            .execution_results_url(execution_id, false, limit, true);
+            .result_pages(execution_id, ResultFormat::Json)
+            .page_rows(limit)
+            .allow_partial(true)
+            .starting_at(offset);
         loop {
-            let page = self
-                .page(&with_paging(base.clone(), limit, offset), false)
-                .await?;
-            if let Some(state) = page.no_result {
-                return Err(Stop::Other(format!(
-                    "execution {execution_id} has no result ({state})"
-                )));
-            }
-            let n = page.rows.len() as u64;
+            self.check()?;
+            let page = match pages.next_page().await {
+                Ok(Some(p)) => read_page(p)?,
+                Ok(None) => return Ok(()),
+                Err(ResultsError::NoResult { state, .. }) => {
+                    return Err(Stop::Other(format!(
+                        "execution {execution_id} has no result ({state})"
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            };
             for r in page.rows {
                 if !row(r) {
                     return Ok(());
                 }
             }
-            if !page.more {
-                return Ok(());
-            }
-            if n == 0 {
-                return Err(Stop::Other(format!(
-                    "execution {execution_id}: an empty page before the end of the result"
-                )));
-            }
-            offset += n;
         }
     }
 
@@ -435,33 +395,45 @@ impl Previewer<'_> {
             Err(e) => return Ok(Found::SqlFailed(e)),
         }
         // The preview's first page: its columns (held while the saved side is read: one small page).
-        let url = self
+        self.check()?;
+        let first = match self
             .client
-            .execution_results_url(&id, false, FIRST_PAGE_ROWS, true);
-        let first = self.page(&url, false).await?;
-        if let Some(state) = first.no_result {
-            return Err(Stop::Other(format!(
-                "the preview execution {id} has no result ({state})"
-            )));
-        }
-        let preview_limit = page_rows(first.metadata.as_ref(), ResultsFormat::JsonLines);
+            .result_pages(&id, ResultFormat::Json)
+            .page_rows(FIRST_PAGE_ROWS)
+            .allow_partial(true)
+            .first_page()
+            .await
+        {
+            Ok(p) => read_page(p)?,
+            Err(ResultsError::NoResult { state, .. }) => {
+                return Err(Stop::Other(format!(
+                    "the preview execution {id} has no result ({state})"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let preview_limit = page_rows(first.metadata.as_ref(), ResultFormat::Json);
         let preview_total = first.metadata.as_ref().and_then(|m| m.total_row_count);
         // The saved side's first page, from the query's latest result.
-        let saved_url = self
+        self.check()?;
+        let saved_first = match self
             .client
-            .query_results_url(changed.query_id.unsigned_abs(), FIRST_PAGE_ROWS);
-        let saved_first = match self.page(&saved_url, true).await {
-            Ok(p) if p.no_result.is_none() => p,
-            Ok(_) => return Ok(self.no_saved(&id, first, preview_total).await),
-            Err(Stop::Api(e)) if e.status() == Some(404) => {
+            .query_result_page(changed.query_id.unsigned_abs(), FIRST_PAGE_ROWS)
+            .await
+        {
+            Ok(p) => read_page(p)?,
+            Err(ResultsError::NoResult { .. }) => {
                 return Ok(self.no_saved(&id, first, preview_total).await);
             }
-            Err(e) => return Err(e),
+            Err(ResultsError::Api(e)) if e.status() == Some(404) => {
+                return Ok(self.no_saved(&id, first, preview_total).await);
+            }
+            Err(e) => return Err(e.into()),
         };
         let saved_id = saved_first.execution_id.clone().ok_or_else(|| {
             Stop::Other("the saved result names no execution to read its pages from".into())
         })?;
-        let saved_limit = page_rows(saved_first.metadata.as_ref(), ResultsFormat::JsonLines);
+        let saved_limit = page_rows(saved_first.metadata.as_ref(), ResultFormat::Json);
         let settings = DiffSettings {
             sample_rows: self.settings.rows,
             key: self.settings.key.clone(),
@@ -585,18 +557,5 @@ mod tests {
         assert!(changed.is_empty());
         assert_eq!(skipped[0].reason, Skip::Parameters);
         assert_eq!(skipped[1].reason, Skip::Downstream { of: vec![1] });
-    }
-
-    #[test]
-    fn paging_replaces_limit_and_offset() {
-        let url = Url::parse(
-            "http://x/api/v1/execution/E/results?limit=5&offset=0&allow_partial_results=true",
-        )
-        .expect("url");
-        let u = with_paging(url, 7, 21);
-        assert_eq!(
-            u.query(),
-            Some("allow_partial_results=true&limit=7&offset=21")
-        );
     }
 }

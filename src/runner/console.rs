@@ -192,15 +192,13 @@ impl Console {
     ) {
         let mut inner = self.lock();
         let budget = &mut inner.budgets[level.index()];
-        if self.github && budget.shown >= ORDINARY_ANNOTATIONS {
+        let shown = !self.github || budget.shown < ORDINARY_ANNOTATIONS;
+        if shown {
+            budget.shown += 1;
+        } else {
             budget.held_back += 1;
-            let line = self.plain(level, at, title, message);
-            inner.write_raw(&line);
-            return;
         }
-        budget.shown += 1;
-        let line = self.command(level, at, title, message);
-        inner.write_raw(&line);
+        self.write_annotation(&mut inner, shown, level, at, title, message);
     }
 
     /// How many more ordinary annotations of `level` GitHub will show (unlimited on a terminal).
@@ -222,8 +220,25 @@ impl Console {
     ) {
         let mut inner = self.lock();
         let budget = &mut inner.budgets[level.index()];
-        let line = if !self.github || !budget.more_used {
+        let shown = !self.github || !budget.more_used;
+        if shown {
             budget.more_used = true;
+        }
+        self.write_annotation(&mut inner, shown, level, at, title, message);
+    }
+
+    /// Writes an annotation as a workflow command when GitHub will show it (`shown`), else as a plain
+    /// log line.
+    fn write_annotation(
+        &self,
+        inner: &mut Inner,
+        shown: bool,
+        level: Level,
+        at: Option<&Location>,
+        title: Option<&str>,
+        message: &str,
+    ) {
+        let line = if shown {
             self.command(level, at, title, message)
         } else {
             self.plain(level, at, title, message)

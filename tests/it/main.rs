@@ -10,7 +10,6 @@ mod fake_github;
 mod faults;
 mod fresh;
 mod github;
-mod json_schema;
 mod later_step;
 mod layers;
 mod matrix;

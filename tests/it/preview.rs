@@ -12,7 +12,7 @@ use crate::common::{ActionRun, Finished, commands, keyed, snapshot_settings};
 use crate::dag::write_file;
 use crate::fake_github::{FakeGitHub, Mode};
 use crate::github::{Event, PR, TOKEN, github_run};
-use crate::json_schema::assert_conforms;
+use crate::schema::assert_conforms;
 
 const SPEED: f64 = 50.0;
 
@@ -80,7 +80,7 @@ fn assert_nothing_saved_changed(sim: &Simulator) -> Vec<Value> {
 /// The one previewed query of the `preview` output, which conforms to its schema.
 fn only_preview(done: &Finished) -> Value {
     let p = done.json("preview");
-    assert_conforms("schema/preview.schema.json", &p);
+    assert_conforms("preview", &p);
     let items = p.as_array().expect("preview is an array");
     assert_eq!(items.len(), 1, "{p}");
     items[0].clone()
@@ -340,7 +340,7 @@ async fn without_preview_the_output_is_an_empty_array() {
         .await;
     assert_eq!(done.exit_code, 0, "{}", done.log);
     assert_eq!(done.json("preview"), json!([]));
-    assert_conforms("schema/preview.schema.json", &done.json("preview"));
+    assert_conforms("preview", &done.json("preview"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

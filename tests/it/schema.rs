@@ -2,7 +2,9 @@
 //! schema/pipeline.schema.json exactly when the action accepts it (its own validation, through the binary's
 //! dry run), except for the rules a schema cannot express, listed here as such; and every `nodes` and
 //! `results` output any test produces validates against schema/nodes.schema.json and
-//! schema/results.schema.json (`check_outputs`, called by `common::ActionRun` on every run).
+//! schema/results.schema.json (`check_outputs`, called by `common::ActionRun` on every run); the `preview`
+//! output against schema/preview.schema.json (`assert_conforms`, called by the preview tests). One
+//! validator for all of them: the `jsonschema` crate, written apart from the action.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -14,6 +16,7 @@ use serde_json::Value;
 const PIPELINE: &str = include_str!("../../schema/pipeline.schema.json");
 const NODES: &str = include_str!("../../schema/nodes.schema.json");
 const RESULTS: &str = include_str!("../../schema/results.schema.json");
+const PREVIEW: &str = include_str!("../../schema/preview.schema.json");
 
 fn compile(text: &str) -> jsonschema::Validator {
     let schema: Value = serde_json::from_str(text).expect("a schema is JSON");
@@ -28,10 +31,13 @@ fn validator(which: &'static str) -> &'static jsonschema::Validator {
     static PIPE: OnceLock<jsonschema::Validator> = OnceLock::new();
     static NOD: OnceLock<jsonschema::Validator> = OnceLock::new();
     static RES: OnceLock<jsonschema::Validator> = OnceLock::new();
+    static PRE: OnceLock<jsonschema::Validator> = OnceLock::new();
     match which {
         "pipeline" => PIPE.get_or_init(|| compile(PIPELINE)),
         "nodes" => NOD.get_or_init(|| compile(NODES)),
-        _ => RES.get_or_init(|| compile(RESULTS)),
+        "results" => RES.get_or_init(|| compile(RESULTS)),
+        "preview" => PRE.get_or_init(|| compile(PREVIEW)),
+        other => panic!("no schema/{other}.schema.json"),
     }
 }
 
@@ -40,6 +46,16 @@ fn errors(which: &'static str, value: &Value) -> Vec<String> {
         .iter_errors(value)
         .map(|e| format!("{}: {e}", e.instance_path()))
         .collect()
+}
+
+/// Panics with every way `value` breaks schema/`which`.schema.json (`nodes`, `results`, `preview`).
+pub fn assert_conforms(which: &'static str, value: &Value) {
+    let problems = errors(which, value);
+    assert!(
+        problems.is_empty(),
+        "schema/{which}.schema.json:\n{}\n{value}",
+        problems.join("\n")
+    );
 }
 
 /// Checks the `nodes` and `results` outputs of a run against their schemas (an empty output, written when
@@ -331,5 +347,34 @@ fn the_output_schemas_reject_what_they_should() {
     assert!(
         !errors("results", &Value::Array(vec![bad])).is_empty(),
         "rows as a string"
+    );
+    let preview = serde_json::json!({"node_id": 2, "query_id": 5, "sql_file": "q.sql", "status": "changed",
+        "execution_id": "01X", "credits": 0.5, "saved_result": true, "rows_before": 3, "rows_after": 4,
+        "rows_added": 1, "rows_removed": 0, "columns_added": [], "columns_removed": [], "columns_retyped": [],
+        "keyed": null, "error": null});
+    assert!(errors("preview", &Value::Array(vec![preview.clone()])).is_empty());
+    for (field, value, why) in [
+        ("status", Value::from("different"), "an unknown status"),
+        ("rows_added", Value::from(-1), "a count below 0"),
+        (
+            "surprise",
+            Value::from(1),
+            "a property the schema does not list",
+        ),
+    ] {
+        let mut bad = preview.clone();
+        bad[field] = value;
+        assert!(
+            !errors("preview", &Value::Array(vec![bad])).is_empty(),
+            "{why}"
+        );
+    }
+    let mut bad = preview;
+    if let Some(o) = bad.as_object_mut() {
+        o.remove("keyed");
+    }
+    assert!(
+        !errors("preview", &Value::Array(vec![bad])).is_empty(),
+        "a required property missing"
     );
 }

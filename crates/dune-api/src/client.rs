@@ -56,7 +56,7 @@ pub(crate) const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// A response that arrived whole.
 #[derive(Debug)]
-pub struct Response {
+pub(crate) struct Response {
     /// The HTTP status code.
     pub status: u16,
     /// The response headers.
@@ -306,6 +306,11 @@ impl Client {
     }
 
     /// An absolute URL for an API path such as `/api/v1/...`.
+    /// The API's base URL.
+    pub(crate) fn base_url(&self) -> &Url {
+        &self.base
+    }
+
     pub(crate) fn url(&self, path: &str) -> Url {
         let mut url = self.base.clone();
         let joined = format!("{}{}", self.base.path().trim_end_matches('/'), path);
@@ -747,7 +752,7 @@ impl Client {
     }
 }
 
-fn content_type(headers: &HeaderMap) -> String {
+pub(crate) fn content_type(headers: &HeaderMap) -> String {
     headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -823,91 +828,9 @@ pub(crate) fn path_segment(id: &str) -> String {
 
 /// The largest page of results the client reads. Pages are bounded by the `limit` the caller asks for
 /// (sized from the result's own metadata to a few MiB) and by Dune's own page cap; a page larger than this
-/// is an error ([`Error::TooLarge`]) that the caller answers by asking again for fewer rows.
-pub const MAX_RESULT_PAGE: usize = 24 * 1024 * 1024;
-
-impl Client {
-    /// The URL of the first page of an execution's results: `…/results` (JSON) or `…/results/csv`, `limit`
-    /// rows from offset 0, with `allow_partial_results=true` when asked.
-    /// <https://docs.dune.com/api-reference/executions/endpoint/get-execution-result>
-    /// <https://docs.dune.com/api-reference/executions/endpoint/get-execution-result-csv>
-    pub fn execution_results_url(
-        &self,
-        execution_id: &str,
-        csv: bool,
-        limit: u64,
-        allow_partial: bool,
-    ) -> Url {
-        let suffix = if csv { "/csv" } else { "" };
-        let mut url = self.url(&format!(
-            "/api/v1/execution/{}/results{suffix}",
-            path_segment(execution_id)
-        ));
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("limit", &limit.to_string());
-            q.append_pair("offset", "0");
-            if allow_partial {
-                q.append_pair("allow_partial_results", "true");
-            }
-        }
-        url
-    }
-
-    /// Checks a `next_uri` (or `x-dune-next-uri`) before following it as-is: it must point at the results
-    /// of an execution on this API (same scheme, host, port and base path), because the key goes with it.
-    pub fn next_results_url(&self, raw: &str) -> Result<Url, String> {
-        let url = Url::options()
-            .base_url(Some(&self.base))
-            .parse(raw.trim())
-            .map_err(|e| format!("next page URI {raw:?} is not a URL ({e})"))?;
-        let prefix = format!(
-            "{}/api/v1/execution/",
-            self.base.path().trim_end_matches('/')
-        );
-        if url.scheme() != self.base.scheme()
-            || url.host_str() != self.base.host_str()
-            || url.port_or_known_default() != self.base.port_or_known_default()
-            || !url.path().starts_with(&prefix)
-            || !url.path().contains("/results")
-        {
-            return Err(format!(
-                "next page URI {:?} does not point at this API's results; the client does not send the key elsewhere",
-                error::excerpt(raw.as_bytes(), 200)
-            ));
-        }
-        Ok(url)
-    }
-
-    /// Reads one page of results and hands the whole body to `read`. Transport failures and HTTP errors
-    /// are retried by the one retry loop as a [`RequestKind::Read`]; a body that `read` rejects (a garbled page) is
-    /// fetched again, at most twice. The body is bounded by [`MAX_RESULT_PAGE`]. A CSV page (`…/csv`) is
-    /// asked for with `Accept: text/csv`.
-    pub async fn execution_results_page<T>(
-        &self,
-        url: &Url,
-        read: impl Fn(&Response) -> Result<T, String>,
-    ) -> Result<T, Error> {
-        let decode = |endpoint: &str, resp: Response| {
-            read(&resp).map_err(|reason| Error::Decode {
-                endpoint: endpoint.to_string(),
-                status: resp.status,
-                content_type: content_type(&resp.headers),
-                reason,
-                excerpt: error::excerpt(&resp.body[..resp.body.len().min(4096)], 120),
-            })
-        };
-        self.send_decoded(
-            RequestKind::Read,
-            Method::GET,
-            url.clone(),
-            None,
-            MAX_RESULT_PAGE,
-            decode,
-        )
-        .await
-    }
-}
+/// is an error ([`Error::TooLarge`]) that the pager ([`crate::results`]) answers by asking again for fewer
+/// rows.
+pub(crate) const MAX_RESULT_PAGE: usize = 24 * 1024 * 1024;
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,9 @@
 //!   because Dune's docs leave them open.
 //! - **No secret in any message**: the key ([`ApiKey`]) has a redacted `Debug`, travels in a sensitive
 //!   header, and is redacted from transport errors.
+//! - **Result paging** ([`results`]): [`Client::result_pages`] reads a result (JSON rows or CSV text)
+//!   page by page, following Dune's next-page pointers and answering its per-request datapoint limit
+//!   with smaller pages (a typed [`ResultsError`] when not even that fits).
 //! - **Time is injectable** ([`Clock`]): retries, the rate cap and the caller's waits can run compressed
 //!   against a simulator.
 //!
@@ -34,11 +37,28 @@
 //! # let _ = Clock::real();
 //! # Ok(()) }
 //! ```
+//!
+//! Reading a result page by page:
+//!
+//! ```no_run
+//! # async fn rows(client: &dune_api::Client) -> Result<(), dune_api::ResultsError> {
+//! use dune_api::ResultFormat;
+//!
+//! let mut pages = client.result_pages("01HKZJ2683PHF9Q9PHHQ8FW4Q1", ResultFormat::Json).page_rows(5000);
+//! while let Some(page) = pages.next_page().await? {
+//!     for row in page.json_rows() {
+//!         let row: serde_json::Value = serde_json::from_slice(row).expect("each row is a JSON object");
+//!         println!("{row}");
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 
 #![warn(missing_docs)]
 
 pub mod client;
 pub mod clock;
+mod csv;
 pub mod definition;
 pub mod error;
 pub mod graph;
@@ -46,6 +66,7 @@ pub mod models;
 pub mod proxy;
 pub mod queries;
 pub mod rate;
+pub mod results;
 pub mod retry;
 pub mod secret;
 pub mod sql;
@@ -55,10 +76,10 @@ pub mod text;
 pub mod tls;
 
 pub use client::{
-    Client, ClientBuilder, DEFAULT_USER_AGENT, DebugHook, MAX_RESULT_PAGE, Priority, Response,
-    Retry, RetryHook,
+    Client, ClientBuilder, DEFAULT_USER_AGENT, DebugHook, Priority, Retry, RetryHook,
 };
 pub use clock::Clock;
 pub use error::Error;
+pub use results::{Page, ResultFormat, ResultPages, ResultsError};
 pub use retry::RequestKind;
 pub use secret::{ApiKey, Secret, redact};

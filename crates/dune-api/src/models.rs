@@ -353,6 +353,8 @@ impl ResultMetadata {
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct ResultPage<'a> {
+    /// The execution the page belongs to (a saved query's latest result names it).
+    pub execution_id: Option<String>,
     /// The execution's state, verbatim.
     pub state: Option<String>,
     /// `None` when the response has no `result` (the execution did not complete).
@@ -369,6 +371,8 @@ pub struct ResultPage<'a> {
 
 #[derive(serde::Deserialize)]
 struct WirePage<'a> {
+    #[serde(default)]
+    execution_id: Option<Value>,
     #[serde(default)]
     state: Option<Value>,
     #[serde(default, borrow)]
@@ -407,6 +411,7 @@ impl<'a> ResultPage<'a> {
             None => (None, None),
         };
         Ok(ResultPage {
+            execution_id: text(wire.execution_id),
             state: text(wire.state),
             rows,
             metadata,

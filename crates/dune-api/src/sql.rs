@@ -4,7 +4,7 @@
 //! the endpoint takes no query parameters, so `{{name}}` placeholders are not filled in.
 //! <https://docs.dune.com/api-reference/executions/endpoint/execute-sql>
 
-use reqwest::{Method, Url};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::client::{Client, unreadable};
@@ -35,18 +35,5 @@ impl Client {
         text_field(&v, "execution_id")
             .map(|id| id.trim().to_owned())
             .map_err(unreadable(endpoint, &v))
-    }
-
-    /// The URL of the first page of a saved query's latest result (`GET /api/v1/query/{id}/results`),
-    /// `limit` rows from offset 0, partial results allowed. Its `execution_id` names the execution whose
-    /// later pages [`Client::execution_results_url`] reads (the latest result may change meanwhile).
-    /// <https://docs.dune.com/api-reference/executions/endpoint/get-query-result>
-    pub fn query_results_url(&self, query_id: u64, limit: u64) -> Url {
-        let mut url = self.url(&format!("/api/v1/query/{query_id}/results"));
-        url.query_pairs_mut()
-            .append_pair("limit", &limit.to_string())
-            .append_pair("offset", "0")
-            .append_pair("allow_partial_results", "true");
-        url
     }
 }

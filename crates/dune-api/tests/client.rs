@@ -1,69 +1,13 @@
 //! The client against the Dune API simulator (`dune-sim`), from outside: retries and what is reported of
-//! them, `Retry-After`, patient reads, the rate cap, result pages and the datapoint limit.
+//! them, `Retry-After`, patient reads, the rate cap (result pages and the datapoint limit: `results.rs`).
 
-use std::sync::{Arc, Mutex};
+mod common;
+
 use std::time::Duration;
 
-use dune_api::models::{ExecuteQueryPipelineRequest, Performance, ResultPage};
-use dune_api::{ApiKey, Client, Clock, Error, RetryHook};
-use dune_sim::{Fault, FaultEndpoint, FaultResponse, RecordedRequest, Scenario, Simulator};
-
-const KEY: &str = "crate-test-key-7d1e";
-const QUERY: u64 = 500;
-
-fn scenario(speed: f64, extra: &str) -> Scenario {
-    let mut s = Scenario::from_yaml_or_json(&format!(
-        r#"
-time_scale: {speed}
-{extra}
-queries:
-  - query_id: {QUERY}
-    nodes:
-      - {{id: 1, query_id: 501, duration: 5s, rows: 25}}
-      - {{id: 2, query_id: {QUERY}, dependencies: [1], duration: 5s, rows: 25}}
-"#
-    ))
-    .expect("scenario");
-    s.api_key = Some(KEY.to_string());
-    s
-}
-
-async fn start(mut s: Scenario, faults: impl IntoIterator<Item = Fault>) -> Simulator {
-    s.faults.extend(faults);
-    Simulator::start(s).await.expect("simulator")
-}
-
-/// The retries a client reported: the error, the attempt, whether patient.
-type Reported = Arc<Mutex<Vec<(String, u32, bool)>>>;
-
-/// A client of `sim` at `speed`, and the retries it reported.
-fn client(sim: &Simulator, speed: f64) -> (Client, Reported) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    let hook: RetryHook = Arc::new(move |r| {
-        if let Ok(mut l) = log.lock() {
-            l.push((r.error.to_string(), r.attempt, r.patient));
-        }
-    });
-    let client = Client::builder(sim.base_url().parse().expect("url"), ApiKey::new(KEY))
-        .clock(Clock::scaled(speed))
-        .user_agent("dune-api-tests")
-        .retry_hook(hook)
-        .build()
-        .expect("client");
-    (client, seen)
-}
-
-async fn started(client: &Client) -> String {
-    let request = ExecuteQueryPipelineRequest {
-        performance: Performance::Medium.into(),
-        query_parameters: None,
-    };
-    client
-        .execute_query_pipeline(QUERY, &request)
-        .await
-        .expect("started")
-}
+use common::{KEY, client, scenario, start, started};
+use dune_api::{ApiKey, Client, Clock, Error};
+use dune_sim::{Fault, FaultEndpoint, FaultResponse, RecordedRequest, Simulator};
 
 fn status_reads(sim: &Simulator) -> Vec<RecordedRequest> {
     sim.requests()
@@ -256,66 +200,6 @@ async fn execution_of(client: &Client, id: &str, node: i64, clock: Clock) -> Str
         clock.sleep(Duration::from_secs(2)).await;
     }
     panic!("the pipeline did not complete");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn result_pages_are_followed_to_the_end() {
-    let speed = 100.0;
-    let sim = start(scenario(speed, "max_page_rows: 10"), []).await;
-    let (client, _) = client(&sim, speed);
-    let id = started(&client).await;
-    let exec = execution_of(&client, &id, 2, Clock::scaled(speed)).await;
-    let mut url = client.execution_results_url(&exec, false, 100, false);
-    let (mut rows, mut pages) = (0, 0);
-    loop {
-        let (n, next) = client
-            .execution_results_page(&url, |r| {
-                let page = ResultPage::parse(&r.body)?;
-                Ok((page.rows.map_or(0, |r| r.len()), page.next_uri))
-            })
-            .await
-            .expect("page");
-        rows += n;
-        pages += 1;
-        match next {
-            Some(next) => url = client.next_results_url(&next).expect("a results URL"),
-            None => break,
-        }
-    }
-    assert_eq!((rows, pages), (25, 3));
-    assert!(
-        client
-            .next_results_url("https://elsewhere.example/api/v1/execution/x/results")
-            .is_err(),
-        "the key never goes to another host"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn the_datapoint_limit_is_an_answer_not_an_outage() {
-    let speed = 100.0;
-    let sim = start(
-        scenario(
-            speed,
-            "max_datapoints_per_request: 10\ndatapoint_limit_response: error",
-        ),
-        [],
-    )
-    .await;
-    let (client, seen) = client(&sim, speed);
-    let id = started(&client).await;
-    let exec = execution_of(&client, &id, 2, Clock::scaled(speed)).await;
-    let url = client.execution_results_url(&exec, true, 100, false);
-    let e = client
-        .execution_results_page(&url, |r| Ok(r.body.len()))
-        .await
-        .expect_err("above the limit");
-    assert_eq!(e.status(), Some(400), "{e}");
-    assert!(
-        e.dune_message().is_some_and(|m| m.contains("datapoints")),
-        "{e}"
-    );
-    assert!(seen.lock().expect("lock").is_empty(), "not retried");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -37,7 +37,6 @@
 mod api;
 mod clock;
 mod engine;
-mod raw_sql;
 mod rows;
 pub mod scenario;
 mod server;

@@ -69,7 +69,7 @@ pub(crate) struct State {
     /// Saved queries' SQL and versions, as `PATCH`es left them.
     pub(crate) saved: crate::sql::Saved,
     /// Execution id -> a raw-SQL execution (`POST /sql/execute`).
-    pub(crate) sql_executions: HashMap<String, crate::raw_sql::SqlRun>,
+    pub(crate) sql_executions: HashMap<String, crate::sql::SqlRun>,
     /// Per fault: (matching requests seen, responses used).
     fault_progress: Vec<(usize, usize)>,
     ids: HashSet<String>,

@@ -9,9 +9,9 @@ use serde_json::{Map, Value, json};
 
 use crate::api::reply::Reply;
 use crate::engine::{Phase, PipelineRun, Timeline};
-use crate::raw_sql::{self, SqlRun};
 use crate::rows;
 use crate::scenario::{LatestResult, Outcome, ViewRefresh};
+use crate::sql::{self, SqlRun};
 use crate::state::Shared;
 use crate::util::{fnv1a, format_timestamp, is_ulid};
 
@@ -35,7 +35,7 @@ pub(super) struct ExecView {
     pub(super) error: Value,
     pub(super) seed: u64,
     /// The result of raw SQL (`POST /sql/execute`) or of a saved result's `sql`: its own columns and rows.
-    pub(super) sql: Option<Arc<raw_sql::Shape>>,
+    pub(super) sql: Option<Arc<sql::Shape>>,
 }
 
 pub(super) enum Lookup {
@@ -167,7 +167,7 @@ struct Past {
     rows: u64,
     columns: u32,
     error: String,
-    sql: Option<Arc<raw_sql::Shape>>,
+    sql: Option<Arc<sql::Shape>>,
 }
 
 fn past_view(shared: &Shared, p: Past) -> ExecView {
@@ -200,7 +200,7 @@ pub(super) fn static_view(shared: &Shared, l: &LatestResult, execution_id: Strin
         Outcome::Failed | Outcome::Cancelled => 0.0,
         _ => crate::scenario::cost(false, false, l.duration),
     });
-    let shape = l.sql.as_deref().map(|q| Arc::new(raw_sql::derive(q)));
+    let shape = l.sql.as_deref().map(|q| Arc::new(sql::derive(q)));
     past_view(
         shared,
         Past {
@@ -247,13 +247,13 @@ fn refresh_view(shared: &Shared, v: &ViewRefresh, execution_id: String) -> ExecV
     )
 }
 
-/// A raw-SQL execution: pending for [`raw_sql::QUEUE`], then [`raw_sql::RUN_TIME`] executing; it fails
+/// A raw-SQL execution: pending for [`sql::QUEUE`], then [`sql::RUN_TIME`] executing; it fails
 /// when its SQL does, at the SQL's line and column.
 fn sql_view(shared: &Shared, id: &str, run: &SqlRun, now: Duration) -> ExecView {
     let abs = |d: Duration| shared.clock.timestamp_nanos(d);
     let t = now.saturating_sub(run.created);
-    let queue = raw_sql::QUEUE;
-    let end = run.cancelled.unwrap_or(queue + raw_sql::RUN_TIME);
+    let queue = sql::QUEUE;
+    let end = run.cancelled.unwrap_or(queue + sql::RUN_TIME);
     let outcome = match (&run.shape.error, run.cancelled) {
         (_, Some(_)) => Outcome::Cancelled,
         (Some(_), None) => Outcome::Failed,
@@ -279,7 +279,7 @@ fn sql_view(shared: &Shared, id: &str, run: &SqlRun, now: Duration) -> ExecView 
         rows: run.shape.rows,
         columns: run.shape.columns.len() as u32,
         credits: if outcome == Outcome::Completed {
-            raw_sql::credits(&run.shape)
+            sql::credits(&run.shape)
         } else {
             0.0
         },
@@ -429,7 +429,7 @@ pub(super) fn cancel_execution(shared: &Shared, raw: &str) -> Reply {
     }
     if let Some(run) = state.sql_executions.get_mut(&id) {
         let t = now.saturating_sub(run.created);
-        let running = run.cancelled.is_none() && t < raw_sql::QUEUE + raw_sql::RUN_TIME;
+        let running = run.cancelled.is_none() && t < sql::QUEUE + sql::RUN_TIME;
         if running {
             run.cancelled = Some(t);
             state.cancelled.push(id);

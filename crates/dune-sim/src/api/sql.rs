@@ -1,5 +1,5 @@
 //! `POST /sql/execute`: raw SQL, saved nowhere; its result is derived from the SQL text
-//! ([`crate::raw_sql`]), and the execution is read through the usual execution endpoints.
+//! ([`crate::sql`]), and the execution is read through the usual execution endpoints.
 
 use std::sync::Arc;
 
@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::api::params::performance;
 use crate::api::reply::Reply;
-use crate::raw_sql::{self, SqlRun};
+use crate::sql::{self, SqlRun};
 use crate::state::Shared;
 
 /// `{"sql": ..., "performance": ...}`: a new execution of the SQL (its status and results report
@@ -36,7 +36,7 @@ pub(super) fn execute_sql(shared: &Shared, body: &[u8]) -> Reply {
         id.clone(),
         SqlRun {
             created: now,
-            shape: Arc::new(raw_sql::derive(&text)),
+            shape: Arc::new(sql::derive(&text)),
             cancelled: None,
         },
     );
