@@ -114,8 +114,10 @@ impl Fetcher<'_> {
                 ResultsFormat::Csv => csv_bytes(&page, pages == 0),
                 ResultsFormat::JsonLines => json_lines(&page),
             };
-            file.write(&data).await.map_err(io)?;
             rows += page.rows;
+            // The body goes before the write: about two pages in memory (body, then bytes), not three.
+            drop(page);
+            file.write(&data).await.map_err(io)?;
             pages += 1;
         }
         if let Some(total) = metadata.and_then(|m| m.total_row_count)
