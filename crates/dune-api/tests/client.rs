@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{KEY, client, scenario, start, started};
+use common::{KEY, client, execution_of, scenario, start, started};
 use dune_api::{ApiKey, Client, Clock, Error};
 use dune_sim::{Fault, FaultEndpoint, FaultResponse, RecordedRequest, Simulator};
 
@@ -184,22 +184,6 @@ async fn the_rate_cap_holds_for_every_handle() {
             "{within} requests in a minute from {t:?}: {times:?}"
         );
     }
-}
-
-/// Waits (on the clock) until the pipeline has ended; the execution of node `node`.
-async fn execution_of(client: &Client, id: &str, node: i64, clock: Clock) -> String {
-    for _ in 0..200 {
-        let s = client.pipeline_status(id, false).await.expect("status");
-        let done = s
-            .status
-            .as_deref()
-            .is_some_and(|s| s.to_ascii_lowercase().contains("complete"));
-        if done && let Some(n) = s.nodes.iter().find(|n| n.id == node) {
-            return n.execution_id.clone().expect("an execution id");
-        }
-        clock.sleep(Duration::from_secs(2)).await;
-    }
-    panic!("the pipeline did not complete");
 }
 
 #[tokio::test(flavor = "multi_thread")]
