@@ -475,7 +475,8 @@ async fn execute(
     let mut tracked = Tracked::default();
     plan.track(&mut tracked);
     tracked.max_credits = config.max_credits;
-    let estimate = estimate_before_start(config, client, rt, &plan).await;
+    let refreshed = fresh.as_ref().map_or(&[][..], |c| c.views.as_slice());
+    let estimate = estimate_before_start(config, client, rt, &plan, refreshed).await;
     if let (Some(e), Some(max), false) = (&estimate, config.max_credits, config.dry_run)
         && e.passes(max)
     {
@@ -522,6 +523,7 @@ async fn estimate_before_start(
     client: &Client,
     rt: &Runtime,
     plan: &Plan,
+    refreshed: &[fresh::Refreshed],
 ) -> Option<Estimate> {
     if config.follow.is_some() || (config.max_credits.is_none() && !config.dry_run) {
         return None;
@@ -535,7 +537,7 @@ async fn estimate_before_start(
             &rt.schedule,
             config.dry_run,
         );
-        estimate::estimate(plan, client, rt.clock, allowed).await
+        estimate::estimate(plan, client, rt.clock, allowed, refreshed).await
     };
     rt.console.line(&estimate::log_line(&e, config.max_credits));
     Some(e)

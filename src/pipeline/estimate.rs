@@ -13,6 +13,7 @@ use std::time::Duration;
 use dune_api::definition::Task;
 use dune_api::{Client, Clock};
 
+use crate::pipeline::fresh::Refreshed;
 use crate::pipeline::plan::Plan;
 use crate::pipeline::schedule::Schedule;
 
@@ -186,12 +187,14 @@ pub fn reads_allowed(
 }
 
 /// Reads the last known cost of each node of `plan`'s definition, within `reads_allowed` requests and
-/// [`TIME_ALLOWED`].
+/// [`TIME_ALLOWED`]. The views the `max_age` check already read (`refreshed`) are not read again: their
+/// refresh and its cost are taken from there.
 pub async fn estimate(
     plan: &Plan,
     client: &Client,
     clock: Clock,
     reads_allowed: usize,
+    refreshed: &[Refreshed],
 ) -> Estimate {
     let Some(definition) = plan.definition() else {
         return Estimate::not_made(
@@ -215,9 +218,19 @@ pub async fn estimate(
             cost: Err(Unknown::NotRead),
         })
         .collect();
+    let mut to_read = Vec::new();
+    for (i, n) in definition.nodes.iter().enumerate() {
+        match refreshed.iter().find(|r| r.node_id == n.id) {
+            Some(r) => {
+                nodes[i].execution_id = Some(r.execution_id.clone());
+                nodes[i].cost = r.credits.ok_or(Unknown::NoCost);
+            }
+            None => to_read.push((i, n)),
+        }
+    }
     let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(AT_ONCE));
     let mut reads = tokio::task::JoinSet::new();
-    for (i, n) in definition.nodes.iter().enumerate().take(readable) {
+    for (i, n) in to_read.into_iter().take(readable) {
         let (client, task, semaphore) = (client.clone(), n.task.clone(), semaphore.clone());
         reads.spawn(async move {
             let left = until.saturating_sub(clock.elapsed());

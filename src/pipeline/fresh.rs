@@ -83,6 +83,9 @@ pub struct Refreshed {
     pub ended_at: String,
     /// How long ago it ended, by Dune's clock.
     pub age: Duration,
+    /// What that refresh cost (`execution_cost_credits`), when Dune said: the estimate before the start
+    /// takes it from here instead of reading the view again.
+    pub credits: Option<f64>,
 }
 
 /// What the check found.
@@ -373,6 +376,7 @@ fn judge_refresh(
         execution_id: execution_id.to_string(),
         ended_at: raw,
         age,
+        credits: status.credits,
     }))
 }
 

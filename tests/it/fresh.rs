@@ -539,6 +539,35 @@ async fn a_stale_view_runs_the_pipeline_though_the_root_was_run_by_hand() {
     assert_eq!(sim.pipelines_started(), 1);
 }
 
+/// With `max_credits` beside `max_age`, the estimate takes the cost of a view the check already read
+/// (`result_base`, 7.5 credits) from there: that view is read once, the stale one (whose refresh the check
+/// judged too old) twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_estimate_does_not_read_again_a_view_the_check_read() {
+    let sim = Simulator::start(views_scenario("3h"))
+        .await
+        .expect("simulator");
+    let done = run_views(&sim, "1h")
+        .input("max_credits", "1000")
+        .run()
+        .await;
+    assert_eq!(done.exit_code, 0, "{}", done.log);
+    let reads = |name: &str| {
+        sim.requests()
+            .iter()
+            .filter(|r| r.path == format!("/api/v1/materialized-views/{name}"))
+            .count()
+    };
+    assert_eq!(reads("dune.acme.result_base"), 1, "{}", done.log);
+    assert_eq!(reads("dune.acme.result_daily"), 2, "{}", done.log);
+    let line = log_lines(&done, "Estimate before the start");
+    assert!(
+        line.len() == 1 && line[0].contains("known for 3 of 3 nodes"),
+        "{}",
+        done.log
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_view_that_cannot_be_read_runs_the_pipeline_and_says_why() {
     let mut scenario = views_scenario("30m");
